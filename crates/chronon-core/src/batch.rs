@@ -1,0 +1,379 @@
+//! Batch bookkeeping every adapter needs, written once: validate each request, answer the valid
+//! ones from the database, report the rest per request, and hand back results in input order.
+//!
+//! ```
+//! use chronon_core::{batch::GetBatch, GetRequest, TimedValue};
+//! let mut batch = GetBatch::new(vec![
+//!     GetRequest::latest("ds", "a"),
+//!     GetRequest::latest("ds", ""), // invalid: answered with InvalidKey, never sent
+//! ]);
+//! let pending: Vec<usize> = batch.pending().map(|(i, _)| i).collect();
+//! assert_eq!(pending, vec![0]);
+//! batch.answer(0, Ok(vec![TimedValue::new("v", 1)]));
+//! let responses = batch.finish("example");
+//! assert!(responses[0].values.is_ok() && responses[1].values.is_err());
+//! ```
+
+use std::collections::BTreeMap;
+use std::future::Future;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use bytes::Bytes;
+use futures::{StreamExt, TryStreamExt};
+
+use crate::error::KvError;
+use crate::types::{
+    BulkPutOptions, BulkPutReport, BulkSource, Capabilities, DatasetProps, GetRequest, GetResponse,
+    PutRequest, TimedValue,
+};
+use crate::validate;
+use crate::KvStore;
+
+/// Milliseconds since the Unix epoch, the store's "now" for puts without a timestamp.
+pub fn now_millis() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0)
+}
+
+/// Runs `fut` under `timeout`, turning expiry into [`KvError::Timeout`] for `operation` on `target`.
+pub async fn with_timeout<T, F>(
+    timeout: Duration,
+    operation: &str,
+    target: &str,
+    fut: F,
+) -> Result<T, KvError>
+where
+    F: Future<Output = Result<T, KvError>>,
+{
+    match tokio::time::timeout(timeout, fut).await {
+        Ok(r) => r,
+        Err(_) => Err(KvError::timeout(operation, target, timeout)),
+    }
+}
+
+/// A `multi_get` in progress: requests validated up front, answers filled in by index.
+#[derive(Debug)]
+pub struct GetBatch {
+    requests: Vec<GetRequest>,
+    results: Vec<Option<Result<Vec<TimedValue>, KvError>>>,
+}
+
+impl GetBatch {
+    /// Validates every request; invalid ones are answered with their error at once.
+    pub fn new(requests: Vec<GetRequest>) -> Self {
+        let results = requests
+            .iter()
+            .map(|r| validate::get_request(r).err().map(Err))
+            .collect();
+        GetBatch { requests, results }
+    }
+
+    /// All requests, valid or not.
+    pub fn requests(&self) -> &[GetRequest] {
+        &self.requests
+    }
+
+    /// The requests not answered yet, with their index.
+    pub fn pending(&self) -> impl Iterator<Item = (usize, &GetRequest)> {
+        self.requests
+            .iter()
+            .enumerate()
+            .filter(|(i, _)| self.results[*i].is_none())
+    }
+
+    /// Pending request indexes grouped by dataset (datasets in name order, indexes ascending).
+    pub fn pending_by_dataset(&self) -> BTreeMap<String, Vec<usize>> {
+        let mut groups: BTreeMap<String, Vec<usize>> = BTreeMap::new();
+        for (i, r) in self.pending() {
+            groups.entry(r.dataset.clone()).or_default().push(i);
+        }
+        groups
+    }
+
+    /// Whether nothing is left to ask the database.
+    pub fn is_done(&self) -> bool {
+        self.results.iter().all(Option::is_some)
+    }
+
+    /// Records the answer to request `index`.
+    pub fn answer(&mut self, index: usize, result: Result<Vec<TimedValue>, KvError>) {
+        self.results[index] = Some(result);
+    }
+
+    /// Answers every pending request of `dataset` with `err` (for example `DatasetNotFound`).
+    pub fn fail_dataset(&mut self, dataset: &str, err: &KvError) {
+        for i in 0..self.requests.len() {
+            if self.results[i].is_none() && self.requests[i].dataset == dataset {
+                self.results[i] = Some(Err(err.clone()));
+            }
+        }
+    }
+
+    /// Answers every pending request with `err` (a lost connection, a timeout).
+    pub fn fail_pending(&mut self, err: &KvError) {
+        for r in self.results.iter_mut().filter(|r| r.is_none()) {
+            *r = Some(Err(err.clone()));
+        }
+    }
+
+    /// The responses in request order. A request the adapter forgot to answer gets a `Backend`
+    /// error naming `backend`, so a bug shows up as an error, never as a missing value.
+    pub fn finish(self, backend: &str) -> Vec<GetResponse> {
+        self.requests
+            .into_iter()
+            .zip(self.results)
+            .map(|(request, result)| {
+                let values = result.unwrap_or_else(|| {
+                    Err(KvError::backend_msg(
+                        backend,
+                        format!("multi_get on dataset {:?}", request.dataset),
+                        "the adapter returned no answer for this request (adapter bug)",
+                    ))
+                });
+                GetResponse { request, values }
+            })
+            .collect()
+    }
+}
+
+/// A valid put, with its timestamp resolved ("now" when the request had none).
+#[derive(Debug, Clone, Copy)]
+pub struct PendingPut<'a> {
+    /// Index in the batch.
+    pub index: usize,
+    /// Dataset.
+    pub dataset: &'a str,
+    /// Key bytes.
+    pub key: &'a Bytes,
+    /// Value bytes.
+    pub value: &'a Bytes,
+    /// Version timestamp.
+    pub ts: i64,
+}
+
+/// A `multi_put` in progress: requests validated against the adapter's capabilities up front,
+/// one result per request filled in by index.
+#[derive(Debug)]
+pub struct PutBatch {
+    requests: Vec<PutRequest>,
+    ts: Vec<i64>,
+    results: Vec<Option<Result<(), KvError>>>,
+}
+
+impl PutBatch {
+    /// Validates every request against `caps`; puts without a timestamp get `now_millis()`.
+    pub fn new(requests: Vec<PutRequest>, caps: &Capabilities) -> Self {
+        let now = now_millis();
+        let ts = requests.iter().map(|r| r.ts.unwrap_or(now)).collect();
+        let results = requests
+            .iter()
+            .map(|r| validate::put_request(r, caps).err().map(Err))
+            .collect();
+        PutBatch {
+            requests,
+            ts,
+            results,
+        }
+    }
+
+    /// The valid puts not answered yet.
+    pub fn pending(&self) -> impl Iterator<Item = PendingPut<'_>> {
+        self.requests
+            .iter()
+            .enumerate()
+            .filter(|(i, _)| self.results[*i].is_none())
+            .map(|(i, r)| PendingPut {
+                index: i,
+                dataset: &r.dataset,
+                key: &r.key,
+                value: &r.value,
+                ts: self.ts[i],
+            })
+    }
+
+    /// Pending indexes grouped by dataset.
+    pub fn pending_by_dataset(&self) -> BTreeMap<String, Vec<usize>> {
+        let mut groups: BTreeMap<String, Vec<usize>> = BTreeMap::new();
+        for p in self.pending() {
+            groups.entry(p.dataset.to_string()).or_default().push(p.index);
+        }
+        groups
+    }
+
+    /// The pending put at `index` (which must be pending or at least valid).
+    pub fn get(&self, index: usize) -> PendingPut<'_> {
+        let r = &self.requests[index];
+        PendingPut {
+            index,
+            dataset: &r.dataset,
+            key: &r.key,
+            value: &r.value,
+            ts: self.ts[index],
+        }
+    }
+
+    /// Records the result of put `index`.
+    pub fn answer(&mut self, index: usize, result: Result<(), KvError>) {
+        self.results[index] = Some(result);
+    }
+
+    /// Fails every pending put of `dataset` with `err`.
+    pub fn fail_dataset(&mut self, dataset: &str, err: &KvError) {
+        for i in 0..self.requests.len() {
+            if self.results[i].is_none() && self.requests[i].dataset == dataset {
+                self.results[i] = Some(Err(err.clone()));
+            }
+        }
+    }
+
+    /// Fails every pending put with `err`.
+    pub fn fail_pending(&mut self, err: &KvError) {
+        for r in self.results.iter_mut().filter(|r| r.is_none()) {
+            *r = Some(Err(err.clone()));
+        }
+    }
+
+    /// Results in request order; an unanswered put is reported as an adapter bug, never as `Ok`.
+    pub fn finish(self, backend: &str) -> Vec<Result<(), KvError>> {
+        self.results
+            .into_iter()
+            .zip(self.requests)
+            .map(|(r, req)| {
+                r.unwrap_or_else(|| {
+                    Err(KvError::backend_msg(
+                        backend,
+                        format!("multi_put on dataset {:?}", req.dataset),
+                        "the adapter returned no result for this request (adapter bug)",
+                    ))
+                })
+            })
+            .collect()
+    }
+}
+
+/// Picks what a request returns from a key's stored versions (`versions` in ascending ts
+/// order): the latest visible one, or every visible one in range. `visible_from` is the TTL
+/// cut-off from [`DatasetProps::visible_from`]. Adapters that read more than they return
+/// (whole sorted sets, all versions of a key) use this so filtering is the same everywhere.
+pub fn select_versions<I>(versions: I, request: &GetRequest, visible_from: Option<i64>) -> Vec<TimedValue>
+where
+    I: IntoIterator<Item = TimedValue>,
+{
+    let visible = versions
+        .into_iter()
+        .filter(|v| visible_from.is_none_or(|cut| v.millis >= cut));
+    match request.start_ts {
+        None => visible.last().into_iter().collect(),
+        Some(_) => visible.filter(|v| request.contains_ts(v.millis)).collect(),
+    }
+}
+
+/// The TTL cut-off for `props` now.
+pub fn visible_from(props: &DatasetProps) -> Option<i64> {
+    props.visible_from(now_millis())
+}
+
+/// The default `bulk_put`: rows pulled in chunks of the store's `put_batch_size` and written
+/// through `multi_put`, `concurrency` chunks in flight. Memory is bounded by the chunks in flight,
+/// and rewriting the same rows leaves the same data (puts of the same key and ts replace).
+pub async fn bulk_put_via_multi_put<S>(
+    store: &S,
+    dataset: &str,
+    rows: BulkSource<'_>,
+    options: BulkPutOptions,
+    concurrency: usize,
+) -> Result<BulkPutReport, KvError>
+where
+    S: KvStore + ?Sized,
+{
+    validate::dataset_name(dataset)?;
+    let chunk = store.capabilities().put_batch_size.max(1);
+    let written = std::sync::atomic::AtomicU64::new(0);
+    let written = &written;
+    let progress = options.progress.clone();
+    let progress = &progress;
+    rows.try_chunks(chunk)
+        .map_err(|e| e.1)
+        .map_ok(|chunk_rows| async move {
+            let n = chunk_rows.len() as u64;
+            let puts: Vec<PutRequest> = chunk_rows
+                .into_iter()
+                .map(|r| PutRequest::new(dataset, r.key, r.value, Some(r.ts)))
+                .collect();
+            for result in store.multi_put(puts).await {
+                result?;
+            }
+            let total = written.fetch_add(n, std::sync::atomic::Ordering::Relaxed) + n;
+            if let Some(p) = progress {
+                p(total);
+            }
+            Ok::<_, KvError>(())
+        })
+        .try_buffer_unordered(concurrency.max(1))
+        .try_collect::<()>()
+        .await?;
+    Ok(BulkPutReport {
+        rows: written.load(std::sync::atomic::Ordering::Relaxed),
+    })
+}
+
+/// Splits `items` into chunks of at most `size` and runs `f` on up to `concurrency` of them at
+/// once, returning the outputs in chunk order. The loop behind every adapter's batched calls.
+pub async fn for_each_chunk<T, O, F, Fut>(
+    items: Vec<T>,
+    size: usize,
+    concurrency: usize,
+    f: F,
+) -> Vec<O>
+where
+    F: Fn(Vec<T>) -> Fut,
+    Fut: Future<Output = O>,
+{
+    let mut chunks = Vec::new();
+    let mut it = items.into_iter().peekable();
+    while it.peek().is_some() {
+        chunks.push(it.by_ref().take(size.max(1)).collect::<Vec<T>>());
+    }
+    futures::stream::iter(chunks.into_iter().map(f))
+        .buffered(concurrency.max(1))
+        .collect()
+        .await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn versions() -> Vec<TimedValue> {
+        (1..=5).map(|t| TimedValue::new(format!("v{t}"), t * 10)).collect()
+    }
+
+    #[test]
+    fn select_latest_and_ranges() {
+        let latest = select_versions(versions(), &GetRequest::latest("d", "k"), None);
+        assert_eq!(latest, vec![TimedValue::new("v5", 50)]);
+        let range = select_versions(versions(), &GetRequest::range("d", "k", 20, Some(40)), None);
+        assert_eq!(range.iter().map(|v| v.millis).collect::<Vec<_>>(), vec![20, 30, 40]);
+        let ttl = select_versions(versions(), &GetRequest::range("d", "k", 0, None), Some(35));
+        assert_eq!(ttl.iter().map(|v| v.millis).collect::<Vec<_>>(), vec![40, 50]);
+        let gone = select_versions(versions(), &GetRequest::latest("d", "k"), Some(51));
+        assert!(gone.is_empty());
+    }
+
+    #[tokio::test]
+    async fn chunks_keep_order() {
+        let out = for_each_chunk((0..10).collect(), 3, 2, |c: Vec<i32>| async move { c.iter().sum::<i32>() }).await;
+        assert_eq!(out, vec![3, 12, 21, 9]);
+    }
+
+    #[test]
+    fn unanswered_is_an_error() {
+        let batch = GetBatch::new(vec![GetRequest::latest("d", "k")]);
+        assert!(batch.finish("t")[0].values.is_err());
+        let puts = PutBatch::new(vec![PutRequest::new("d", "k", "v", None)], &Capabilities::new(10, 1, 1));
+        assert!(puts.pending().next().unwrap().ts > 0);
+        assert!(puts.finish("t")[0].is_err());
+    }
+}

@@ -1,0 +1,1 @@
+//! Chronon online KvStore adapter (work in progress).
