@@ -1,1 +1,62 @@
-fn main() {}
+//! `chronon`: Chronon's online KV integration from the shell. Opens any store from a URL.
+
+mod bytes_arg;
+mod check;
+mod kv;
+mod store_url;
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "chronon",
+    version,
+    about = "Chronon's online KV stores from the command line: read and write, check a store \
+             against the contract, compare backends.",
+    after_help = store_url::URL_HELP
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Create, drop, put, get and list in any store.
+    Kv(kv::KvArgs),
+    /// Run the conformance suite (shared/SPEC.md) against a store; exit 1 on any failure.
+    Check(check::CheckArgs),
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "warn".into()),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let outcome = runtime.block_on(async {
+        match cli.command {
+            Command::Kv(args) => kv::run(args).await.map(|()| true),
+            Command::Check(args) => check::run(args).await,
+        }
+    });
+    match outcome {
+        Ok(true) => ExitCode::SUCCESS,
+        Ok(false) => ExitCode::FAILURE,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}

@@ -289,7 +289,8 @@ where
     S: KvStore + ?Sized,
 {
     validate::dataset_name(dataset)?;
-    let chunk = store.capabilities().put_batch_size.max(1);
+    // Capped: a store without a batch limit (usize::MAX) must not make one giant allocation.
+    let chunk = store.capabilities().put_batch_size.clamp(1, 10_000);
     let written = std::sync::atomic::AtomicU64::new(0);
     let written = &written;
     let progress = options.progress.clone();

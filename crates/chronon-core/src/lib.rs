@@ -5,7 +5,9 @@
 //! `multiGet`, `multiPut`, `bulkPut`, plus `list` and `drop`), the request and response types,
 //! the one error enum [`KvError`], the input checks every adapter shares ([`validate`]), the batch
 //! bookkeeping adapters build on ([`batch`]), and [`MemoryStore`], the executable reading of the
-//! contract that the `conformance` suite is proven on.
+//! contract that the `conformance` suite is proven on. [`stream`] holds streaming updates:
+//! Chronon's `StreamDecoder`/`Mutation`, typed schemas, the Avro row and key encodings, and the
+//! writer of `<NAME>_STREAMING` datasets.
 //!
 //! Decisions where SPEC.md is silent (written down here, as SPEC.md asks):
 //! - A put timestamp must be in `0..=2^53-1` ms ([`validate::MAX_TS`]): exact in every backend's
@@ -23,6 +25,7 @@ pub mod batch;
 pub mod error;
 mod memory;
 mod store;
+pub mod stream;
 pub mod string_array;
 mod types;
 pub mod validate;

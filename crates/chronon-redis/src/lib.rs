@@ -1,1 +1,31 @@
-//! Chronon online KvStore adapter (work in progress).
+//! # chronon-redis
+//!
+//! Chronon's online `KVStore` on Redis: [`RedisStore`] implements [`chronon_core::KvStore`] with
+//! the `redis` crate's `ConnectionManager` (a multiplexed connection that reconnects by itself
+//! after the server goes away), pipelined and chunked batches, dataset kinds and TTLs kept in
+//! Redis itself, and Redis expiry plus read filtering for TTL.
+//!
+//! Chronon has no Redis layout of its own; ours is written down in the crate README and in
+//! [`layout`]: a sorted set per `TimeSeries` key (score = ts), a plain string per `Snapshot` key,
+//! both holding `8-byte ts ++ value`, under `<prefix>:<dataset>:<generation>:{<hash tag>}<key>`.
+//!
+//! ```no_run
+//! # async fn f() -> Result<(), chronon_core::KvError> {
+//! use chronon_core::{KvStore, KvStoreExt};
+//! let store = chronon_redis::open_url(&url::Url::parse("redis://127.0.0.1:6379/0?prefix=chronon").unwrap()).await?;
+//! store.create_default("PURCHASES_STREAMING").await?;
+//! store.put("PURCHASES_STREAMING", "user_1", "12.5", Some(1_700_000_000_000)).await?;
+//! # Ok(()) }
+//! ```
+
+#![deny(missing_docs)]
+
+pub mod layout;
+mod options;
+mod store;
+
+pub use options::RedisOptions;
+pub use store::{open_url, RedisStore};
+
+/// The URL scheme this adapter opens (`redis://host:port/db?prefix=chronon`).
+pub const SCHEME: &str = "redis";

@@ -1,0 +1,261 @@
+//! `chronon compare`: the conformance suite and a workload matrix on several backends side by
+//! side, with raw-driver baselines, written as a terminal table, a JSON file and an HTML report.
+
+mod raw;
+mod report;
+mod workload;
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::{Context as _, Result};
+use clap::Args;
+use indicatif::{ProgressBar, ProgressStyle};
+use serde::Serialize;
+
+use crate::store_url::open_store;
+use workload::{Figures, Op, Profile};
+
+/// `chronon compare …`
+#[derive(Debug, Args)]
+pub struct CompareArgs {
+    /// Store URLs to compare. None: the embedded RocksDB in a temporary directory, the memory
+    /// store, and every backend the conformance launchers can start on this machine.
+    pub urls: Vec<String>,
+    /// The short profile (well under two minutes per backend); CI runs this.
+    #[arg(long)]
+    pub quick: bool,
+    /// Directory for `compare.json` and `compare.html`.
+    #[arg(long, default_value = "reports")]
+    pub out: PathBuf,
+    /// Seed for the random key choice, so runs are repeatable.
+    #[arg(long, default_value_t = 42)]
+    pub seed: u64,
+    /// Longest time per matrix cell, in milliseconds (overrides the profile).
+    #[arg(long)]
+    pub cell_ms: Option<u64>,
+    /// Skip the conformance suite (workloads only).
+    #[arg(long)]
+    pub no_suite: bool,
+}
+
+/// One matrix cell's result.
+#[derive(Debug, Clone, Serialize)]
+pub struct Cell {
+    /// Operation.
+    pub op: Op,
+    /// Requests per call.
+    pub batch: usize,
+    /// Concurrent callers.
+    pub callers: usize,
+    /// Value size in bytes.
+    pub value_size: usize,
+    /// Through the adapter.
+    pub adapter: Figures,
+    /// Through the raw driver, where the backend has a baseline.
+    pub raw: Option<Figures>,
+    /// adapter keys/s divided by raw keys/s.
+    pub ratio: Option<f64>,
+}
+
+/// Everything measured on one backend.
+#[derive(Debug, Clone, Serialize)]
+pub struct BackendResult {
+    /// Short name (the URL scheme, or the launcher's backend name).
+    pub name: String,
+    /// The URL used.
+    pub url: String,
+    /// How the backend was found or started.
+    pub how: String,
+    /// The conformance report (absent with `--no-suite`).
+    pub conformance: Option<conformance::Report>,
+    /// `bulk_put` load, per value size.
+    pub bulk: Vec<(usize, Figures)>,
+    /// The matrix.
+    pub cells: Vec<Cell>,
+    /// Why the workloads could not run, if they could not.
+    pub error: Option<String>,
+}
+
+/// The whole run.
+#[derive(Debug, Clone, Serialize)]
+pub struct CompareReport {
+    /// Machine description (CPU model, cores).
+    pub machine: String,
+    /// UTC date and time of the run.
+    pub date: String,
+    /// Seed used.
+    pub seed: u64,
+    /// Profile used.
+    pub profile: Profile,
+    /// One entry per backend.
+    pub backends: Vec<BackendResult>,
+}
+
+/// Keeps launched servers (and the temporary RocksDB directory) alive for the run.
+#[allow(dead_code)] // held for their Drop
+enum Guard {
+    Dir(tempfile::TempDir),
+    Redis(conformance::launch::redis::RedisServer),
+    Dynamo(conformance::launch::dynamo::DynamoServer),
+    Mongo(conformance::launch::mongo::MongoServer),
+    Scylla(conformance::launch::scylla::ScyllaServer),
+}
+
+async fn default_targets(guards: &mut Vec<Guard>) -> Result<Vec<(String, String, String)>> {
+    let dir = tempfile::Builder::new().prefix("chronon-compare-").tempdir()?;
+    let mut out = vec![
+        ("rocks".to_string(), format!("rocks://{}", dir.path().display()), "embedded, temp dir".to_string()),
+        ("memory".to_string(), "memory://compare".to_string(), "in process (reference)".to_string()),
+    ];
+    guards.push(Guard::Dir(dir));
+    if let Some(s) = conformance::launch::redis::redis().await {
+        out.push(("redis".into(), s.url.clone(), s.method.to_string()));
+        guards.push(Guard::Redis(s));
+    }
+    if let Some(s) = conformance::launch::dynamo::dynamo().await {
+        out.push((
+            "dynamo".into(),
+            format!("dynamodb://?endpoint={}&region=us-west-2", s.endpoint),
+            s.method.to_string(),
+        ));
+        guards.push(Guard::Dynamo(s));
+    }
+    if let Some(s) = conformance::launch::mongo::mongo().await {
+        out.push(("mongo".into(), s.uri.clone(), s.method.to_string()));
+        guards.push(Guard::Mongo(s));
+    }
+    if let Some(s) = conformance::launch::scylla::scylla().await {
+        out.push(("scylla".into(), s.uri.clone(), s.method.to_string()));
+        guards.push(Guard::Scylla(s));
+    }
+    Ok(out)
+}
+
+fn machine() -> String {
+    let cpu = std::fs::read_to_string("/proc/cpuinfo")
+        .ok()
+        .and_then(|s| s.lines().find(|l| l.starts_with("model name")).map(|l| l.split(':').nth(1).unwrap_or("").trim().to_string()))
+        .unwrap_or_else(|| "unknown CPU".into());
+    let cores = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
+    format!("{cpu}, {cores} cores")
+}
+
+/// Runs `chronon compare`; `Ok(false)` when a conformance case failed or a backend could not run.
+pub async fn run(args: CompareArgs) -> Result<bool> {
+    let mut profile = if args.quick { Profile::quick() } else { Profile::full() };
+    if let Some(ms) = args.cell_ms {
+        profile.cell_time = Duration::from_millis(ms);
+    }
+    let mut guards = Vec::new();
+    let targets = if args.urls.is_empty() {
+        default_targets(&mut guards).await?
+    } else {
+        args.urls
+            .iter()
+            .map(|u| (u.split(':').next().unwrap_or(u).to_string(), u.clone(), "given URL".to_string()))
+            .collect()
+    };
+    let mut backends = Vec::new();
+    for (name, url, how) in targets {
+        eprintln!("== {name} ({how}): {url}");
+        let mut result = BackendResult {
+            name: name.clone(),
+            url: url.clone(),
+            how,
+            conformance: None,
+            bulk: Vec::new(),
+            cells: Vec::new(),
+            error: None,
+        };
+        if !args.no_suite {
+            eprintln!("   conformance suite ...");
+            match crate::check::run_suite(&url, Vec::new()).await {
+                Ok(report) => {
+                    eprint!("{}", report);
+                    result.conformance = Some(report);
+                }
+                Err(e) => result.error = Some(format!("suite could not run: {e:#}")),
+            }
+        }
+        if result.error.is_none() {
+            if let Err(e) = measure(&name, &url, &profile, args.seed, &mut result).await {
+                result.error = Some(format!("{e:#}"));
+            }
+        }
+        if let Some(e) = &result.error {
+            eprintln!("   {name}: {e}");
+        }
+        backends.push(result);
+    }
+    let report = CompareReport {
+        machine: machine(),
+        date: report::utc_now(),
+        seed: args.seed,
+        profile,
+        backends,
+    };
+    report::print_table(&report);
+    std::fs::create_dir_all(&args.out).with_context(|| format!("creating {}", args.out.display()))?;
+    let json = args.out.join("compare.json");
+    std::fs::write(&json, serde_json::to_vec_pretty(&report)?)?;
+    let html = args.out.join("compare.html");
+    std::fs::write(&html, report::html(&report))?;
+    println!("\nwrote {} and {}", json.display(), html.display());
+    drop(guards);
+    let ok = report
+        .backends
+        .iter()
+        .all(|b| b.error.is_none() && b.conformance.as_ref().is_none_or(|r| r.passed()));
+    Ok(ok)
+}
+
+async fn measure(name: &str, url: &str, profile: &Profile, seed: u64, result: &mut BackendResult) -> Result<()> {
+    let store = open_store(url).await?;
+    let raw = raw::Raw::for_url(url).await?;
+    let cells_total = profile.value_sizes.len() * profile.batches.len() * profile.callers.len() * Op::ALL.len();
+    let bar = ProgressBar::new(cells_total as u64);
+    bar.set_style(
+        ProgressStyle::with_template("   {prefix} [{bar:30}] {pos}/{len} {msg}")
+            .unwrap_or_else(|_| ProgressStyle::default_bar())
+            .progress_chars("=> "),
+    );
+    bar.set_prefix(name.to_string());
+    let tag = format!("{:x}", rand::random::<u32>());
+    for &value_size in &profile.value_sizes {
+        bar.set_message(format!("loading {} rows of {value_size} B", profile.bulk_rows));
+        let (ds, bulk) = workload::preload(&store, &tag, profile, value_size).await?;
+        result.bulk.push((value_size, bulk));
+        if let Some(raw) = &raw {
+            raw.preload(profile, value_size).await?;
+        }
+        let adapter = workload::adapter_call(store.clone(), ds.clone());
+        for op in Op::ALL {
+            for &batch in &profile.batches {
+                for &callers in &profile.callers {
+                    bar.set_message(format!("{} batch {batch} x{callers} {value_size} B", op.name()));
+                    let a = workload::run_cell(adapter.clone(), op, batch, callers, profile, seed).await?;
+                    let r = match (&raw, op) {
+                        (Some(raw), Op::GetLatest | Op::Put) => {
+                            Some(workload::run_cell(raw.call(value_size), op, batch, callers, profile, seed).await?)
+                        }
+                        _ => None,
+                    };
+                    let ratio = r.as_ref().map(|r| a.keys_per_sec / r.keys_per_sec.max(1e-9));
+                    result.cells.push(Cell { op, batch, callers, value_size, adapter: a, raw: r, ratio });
+                    bar.inc(1);
+                }
+            }
+        }
+        for d in [&ds.snapshot, &ds.series] {
+            let _ = store.drop_dataset(d).await;
+        }
+    }
+    if let Some(raw) = &raw {
+        raw.cleanup(profile).await;
+    }
+    bar.finish_and_clear();
+    drop(Arc::clone(&store));
+    Ok(())
+}

@@ -1,0 +1,272 @@
+//! The measured work: preloaded datasets, then one cell per (operation, batch size, callers,
+//! value size), each timed call recorded in an HDR histogram.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context as _, Result};
+use bytes::Bytes;
+use chronon_core::{BulkPutOptions, BulkRow, DatasetProps, GetRequest, KvError, KvStore, PutRequest};
+use futures::StreamExt;
+use hdrhistogram::Histogram;
+use rand::rngs::StdRng;
+use rand::{Rng, SeedableRng};
+use serde::Serialize;
+
+/// Base timestamp of the preloaded versions.
+pub const T0: i64 = 1_700_000_000_000;
+/// Versions per key in the time-series dataset (a range read returns all of them).
+pub const VERSIONS: i64 = 3;
+
+/// What a run measures and for how long.
+#[derive(Debug, Clone, Serialize)]
+pub struct Profile {
+    /// Profile name (`quick` or `full`).
+    pub name: &'static str,
+    /// Keys preloaded per dataset.
+    pub keys: usize,
+    /// Batch sizes.
+    pub batches: Vec<usize>,
+    /// Concurrent callers.
+    pub callers: Vec<usize>,
+    /// Value sizes in bytes.
+    pub value_sizes: Vec<usize>,
+    /// A cell stops after this many keys...
+    pub keys_per_cell: u64,
+    /// ...or after this long, whichever comes first (after at least one call per caller).
+    pub cell_time: Duration,
+    /// Rows in the `bulk_put` load.
+    pub bulk_rows: usize,
+}
+
+impl Profile {
+    /// Finishes in well under two minutes per backend on a 2-core machine.
+    pub fn quick() -> Self {
+        Profile {
+            name: "quick",
+            keys: 2_000,
+            batches: vec![1, 10, 100, 1000],
+            callers: vec![1, 16],
+            value_sizes: vec![100, 10_240],
+            keys_per_cell: 4_000,
+            cell_time: Duration::from_millis(400),
+            bulk_rows: 20_000,
+        }
+    }
+
+    /// The full matrix, for numbers worth quoting.
+    pub fn full() -> Self {
+        Profile {
+            name: "full",
+            keys: 20_000,
+            batches: vec![1, 10, 100, 1000],
+            callers: vec![1, 16],
+            value_sizes: vec![100, 10_240],
+            keys_per_cell: 100_000,
+            cell_time: Duration::from_secs(4),
+            bulk_rows: 200_000,
+        }
+    }
+}
+
+/// The operations of the matrix.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Op {
+    /// `multi_get`, latest value only, snapshot dataset.
+    GetLatest,
+    /// `multi_get` with `start_ts`, time-series dataset (3 versions per key).
+    GetRange,
+    /// `multi_put` to the snapshot dataset.
+    Put,
+}
+
+impl Op {
+    /// All operations, in report order.
+    pub const ALL: [Op; 3] = [Op::GetLatest, Op::GetRange, Op::Put];
+
+    /// Name in tables and JSON.
+    pub fn name(self) -> &'static str {
+        match self {
+            Op::GetLatest => "get_latest",
+            Op::GetRange => "get_range",
+            Op::Put => "put",
+        }
+    }
+}
+
+/// Throughput and latency of one cell.
+#[derive(Debug, Clone, Serialize)]
+pub struct Figures {
+    /// Keys read or written.
+    pub keys: u64,
+    /// Calls made.
+    pub calls: u64,
+    /// Failed calls (or failed requests inside calls).
+    pub errors: u64,
+    /// Wall time in seconds.
+    pub secs: f64,
+    /// Keys per second.
+    pub keys_per_sec: f64,
+    /// Per-call latency percentiles, microseconds.
+    pub p50_us: u64,
+    /// 99th percentile.
+    pub p99_us: u64,
+    /// 99.9th percentile.
+    pub p999_us: u64,
+}
+
+/// Preloaded data for one value size.
+#[derive(Debug, Clone)]
+pub struct Datasets {
+    /// Snapshot dataset, `keys` keys.
+    pub snapshot: String,
+    /// Time-series dataset, `keys` keys x [`VERSIONS`].
+    pub series: String,
+    /// Value size.
+    pub value_size: usize,
+}
+
+/// The key of index `i`.
+pub fn key(i: usize) -> Bytes {
+    Bytes::from(format!("user:{i:09}"))
+}
+
+/// A deterministic value of `size` bytes for key `i`.
+pub fn value(i: usize, size: usize) -> Bytes {
+    let mut v = vec![0u8; size];
+    for (j, b) in v.iter_mut().enumerate() {
+        *b = ((i * 31 + j) % 251) as u8;
+    }
+    Bytes::from(v)
+}
+
+/// Creates and loads the datasets for one value size; returns them and the `bulk_put` figures.
+pub async fn preload(store: &Arc<dyn KvStore>, tag: &str, profile: &Profile, value_size: usize) -> Result<(Datasets, Figures)> {
+    let snapshot = format!("cmp_{tag}_{value_size}_BATCH");
+    let series = format!("cmp_{tag}_{value_size}_STREAMING");
+    for (name, props) in [(&snapshot, DatasetProps::snapshot()), (&series, DatasetProps::time_series())] {
+        let _ = store.drop_dataset(name).await;
+        store.create(name, &props).await.with_context(|| format!("create {name}"))?;
+    }
+    // bulk_put: the load is measured (rows beyond `keys` make the load bigger than the read set).
+    let rows = profile.bulk_rows.max(profile.keys);
+    let source = futures::stream::iter(0..rows)
+        .map(move |i| Ok::<_, KvError>(BulkRow { key: key(i), value: value(i, value_size), ts: T0 }))
+        .boxed();
+    let started = Instant::now();
+    let report = store
+        .bulk_put(&snapshot, source, BulkPutOptions { progress: None, sorted: true })
+        .await
+        .with_context(|| format!("bulk_put into {snapshot}"))?;
+    let secs = started.elapsed().as_secs_f64();
+    let bulk = Figures {
+        keys: report.rows,
+        calls: 1,
+        errors: 0,
+        secs,
+        keys_per_sec: report.rows as f64 / secs.max(1e-9),
+        p50_us: (secs * 1e6) as u64,
+        p99_us: (secs * 1e6) as u64,
+        p999_us: (secs * 1e6) as u64,
+    };
+    let puts: Vec<PutRequest> = (0..profile.keys)
+        .flat_map(|i| (0..VERSIONS).map(move |v| (i, v)))
+        .map(|(i, v)| PutRequest::new(&series, key(i), value(i, value_size), Some(T0 + v)))
+        .collect();
+    for chunk in puts.chunks(1000) {
+        for r in store.multi_put(chunk.to_vec()).await {
+            r.with_context(|| format!("preloading {series}"))?;
+        }
+    }
+    Ok((Datasets { snapshot, series, value_size }, bulk))
+}
+
+/// One batched call of a cell, as any store or raw driver does it. Returns (keys, errors).
+pub type CallFn = Arc<dyn Fn(Op, Vec<usize>, i64) -> futures::future::BoxFuture<'static, (u64, u64)> + Send + Sync>;
+
+/// A [`CallFn`] through the adapter.
+pub fn adapter_call(store: Arc<dyn KvStore>, ds: Datasets) -> CallFn {
+    Arc::new(move |op, idx, ts| {
+        let store = store.clone();
+        let ds = ds.clone();
+        Box::pin(async move {
+            let n = idx.len() as u64;
+            let errors = match op {
+                Op::GetLatest => {
+                    let reqs = idx.iter().map(|i| GetRequest::latest(&ds.snapshot, key(*i))).collect();
+                    store.multi_get(reqs).await.iter().filter(|r| r.values.is_err()).count()
+                }
+                Op::GetRange => {
+                    let reqs = idx.iter().map(|i| GetRequest::range(&ds.series, key(*i), T0, None)).collect();
+                    store.multi_get(reqs).await.iter().filter(|r| r.values.as_ref().map_or(true, |v| v.len() as i64 != VERSIONS)).count()
+                }
+                Op::Put => {
+                    let reqs = idx.iter().map(|i| PutRequest::new(&ds.snapshot, key(*i), value(*i, ds.value_size), Some(ts))).collect();
+                    store.multi_put(reqs).await.iter().filter(|r| r.is_err()).count()
+                }
+            };
+            (n, errors as u64)
+        })
+    })
+}
+
+/// Runs one cell: `callers` tasks issuing batches of `batch` random keys through `call`.
+pub async fn run_cell(call: CallFn, op: Op, batch: usize, callers: usize, profile: &Profile, seed: u64) -> Result<Figures> {
+    // Warm-up: one call per caller, not measured.
+    for c in 0..callers.min(4) {
+        let idx = (0..batch).map(|j| (j * 7919 + c) % profile.keys).collect();
+        call(op, idx, T0).await;
+    }
+    let done = Arc::new(AtomicU64::new(0));
+    let started = Instant::now();
+    let deadline = started + profile.cell_time;
+    let mut tasks = Vec::new();
+    for c in 0..callers {
+        let call = call.clone();
+        let done = done.clone();
+        let keys = profile.keys;
+        let budget = profile.keys_per_cell;
+        tasks.push(tokio::spawn(async move {
+            let mut rng = StdRng::seed_from_u64(seed ^ (c as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15));
+            let mut hist = Histogram::<u64>::new_with_bounds(1, 60_000_000, 3)?;
+            let (mut calls, mut errors, mut n_keys) = (0u64, 0u64, 0u64);
+            loop {
+                let idx: Vec<usize> = (0..batch).map(|_| rng.random_range(0..keys)).collect();
+                let ts = T0 + VERSIONS + rng.random_range(0..1_000_000i64);
+                let t = Instant::now();
+                let (n, e) = call(op, idx, ts).await;
+                hist.saturating_record(t.elapsed().as_micros().max(1) as u64);
+                calls += 1;
+                errors += e;
+                n_keys += n;
+                let total = done.fetch_add(n, Ordering::Relaxed) + n;
+                if total >= budget || Instant::now() >= deadline {
+                    break;
+                }
+            }
+            Ok::<_, anyhow::Error>((hist, calls, errors, n_keys))
+        }));
+    }
+    let mut hist = Histogram::<u64>::new_with_bounds(1, 60_000_000, 3)?;
+    let (mut calls, mut errors, mut keys) = (0, 0, 0);
+    for t in tasks {
+        let (h, c, e, k) = t.await??;
+        hist.add(h)?;
+        calls += c;
+        errors += e;
+        keys += k;
+    }
+    let secs = started.elapsed().as_secs_f64();
+    Ok(Figures {
+        keys,
+        calls,
+        errors,
+        secs,
+        keys_per_sec: keys as f64 / secs.max(1e-9),
+        p50_us: hist.value_at_quantile(0.5),
+        p99_us: hist.value_at_quantile(0.99),
+        p999_us: hist.value_at_quantile(0.999),
+    })
+}

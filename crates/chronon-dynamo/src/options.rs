@@ -1,0 +1,329 @@
+//! [`DynamoOptions`]: where the tables are, how long calls may take, how hard to retry, and the
+//! `dynamodb://` URL that sets them.
+
+use std::time::Duration;
+
+use chronon_core::KvError;
+
+use crate::SCHEME;
+
+/// How [`DynamoStore`](crate::DynamoStore) reaches DynamoDB and behaves under load.
+///
+/// Every field has a documented default ([`DynamoOptions::default`]); set them with the `with_*`
+/// methods or from a URL with [`DynamoOptions::from_url`]. Region and credentials not given here
+/// come from the usual AWS chain (environment, profile, instance metadata).
+#[derive(Clone)]
+#[non_exhaustive]
+pub struct DynamoOptions {
+    /// Prepended to every dataset name to form the table name (default empty, as in Chronon's
+    /// `DynamoDBKVStoreImpl`, which uses the dataset name as the table name).
+    pub table_prefix: String,
+    /// An endpoint to use instead of AWS's (DynamoDB Local: `http://127.0.0.1:8000`). Default none.
+    pub endpoint: Option<String>,
+    /// The AWS region (default: from the AWS chain; `us-east-1` when an endpoint is given and the
+    /// chain has none, since DynamoDB Local accepts any region).
+    pub region: Option<String>,
+    /// Longest a data call (`multi_get`, `multi_put`, `list`) may take: 10 s, Chronon's default.
+    pub timeout: Duration,
+    /// Longest `create`/`drop_dataset` may take, waiting for the table to become ACTIVE or to
+    /// disappear (real DynamoDB needs seconds to minutes): 120 s.
+    pub admin_timeout: Duration,
+    /// Requests sent to DynamoDB at once by one client, across all its calls: 32.
+    pub max_in_flight: usize,
+    /// Retries of throttled requests and of `UnprocessedKeys`/`UnprocessedItems`.
+    pub retry: RetrySettings,
+    /// The table (after the prefix) holding each dataset's TTL. Its default name,
+    /// `chronon.datasets`, contains a `.`, which no dataset name can, so it never collides with a
+    /// dataset's table.
+    pub metadata_table: String,
+    /// How long a client trusts the kind and TTL it read for a dataset before reading them again
+    /// (they only change when a dataset is dropped and re-created by another client): 5 s.
+    pub props_cache_ttl: Duration,
+    /// Static credentials (access key id, secret). Default none: the AWS chain, or the dummy
+    /// credentials DynamoDB Local accepts when the endpoint is on loopback and the environment has
+    /// no AWS credentials.
+    pub credentials: Option<(String, String)>,
+}
+
+/// How throttled requests and unprocessed batch items are retried: exponential backoff with full
+/// jitter (a random delay up to `min(max_backoff, initial_backoff * 2^attempt)`), as the
+/// DynamoDB documentation recommends for `BatchGetItem`/`BatchWriteItem`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct RetrySettings {
+    /// Attempts without progress before giving up with a retryable error: 10.
+    pub max_attempts: u32,
+    /// The first backoff ceiling: 25 ms.
+    pub initial_backoff: Duration,
+    /// The largest backoff ceiling: 2 s.
+    pub max_backoff: Duration,
+}
+
+impl Default for RetrySettings {
+    fn default() -> Self {
+        RetrySettings {
+            max_attempts: 10,
+            initial_backoff: Duration::from_millis(25),
+            max_backoff: Duration::from_secs(2),
+        }
+    }
+}
+
+impl RetrySettings {
+    /// Settings with the given attempts and backoff bounds.
+    pub fn new(max_attempts: u32, initial_backoff: Duration, max_backoff: Duration) -> Self {
+        RetrySettings {
+            max_attempts: max_attempts.max(1),
+            initial_backoff,
+            max_backoff: max_backoff.max(initial_backoff),
+        }
+    }
+}
+
+impl Default for DynamoOptions {
+    fn default() -> Self {
+        DynamoOptions {
+            table_prefix: String::new(),
+            endpoint: None,
+            region: None,
+            timeout: Duration::from_secs(10),
+            admin_timeout: Duration::from_secs(120),
+            max_in_flight: 32,
+            retry: RetrySettings::default(),
+            metadata_table: "chronon.datasets".to_string(),
+            props_cache_ttl: Duration::from_secs(5),
+            credentials: None,
+        }
+    }
+}
+
+impl std::fmt::Debug for DynamoOptions {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("DynamoOptions")
+            .field("table_prefix", &self.table_prefix)
+            .field("endpoint", &self.endpoint)
+            .field("region", &self.region)
+            .field("timeout", &self.timeout)
+            .field("admin_timeout", &self.admin_timeout)
+            .field("max_in_flight", &self.max_in_flight)
+            .field("retry", &self.retry)
+            .field("metadata_table", &self.metadata_table)
+            .field("props_cache_ttl", &self.props_cache_ttl)
+            // Never print the secret.
+            .field("credentials", &self.credentials.as_ref().map(|(id, _)| format!("{id} / ***")))
+            .finish()
+    }
+}
+
+impl DynamoOptions {
+    /// Options for DynamoDB Local (or any compatible server) at `endpoint`.
+    pub fn local(endpoint: impl Into<String>) -> Self {
+        DynamoOptions::default().with_endpoint(endpoint)
+    }
+
+    /// Sets [`table_prefix`](Self::table_prefix).
+    pub fn with_table_prefix(mut self, prefix: impl Into<String>) -> Self {
+        self.table_prefix = prefix.into();
+        self
+    }
+
+    /// Sets [`endpoint`](Self::endpoint).
+    pub fn with_endpoint(mut self, endpoint: impl Into<String>) -> Self {
+        self.endpoint = Some(endpoint.into());
+        self
+    }
+
+    /// Sets [`region`](Self::region).
+    pub fn with_region(mut self, region: impl Into<String>) -> Self {
+        self.region = Some(region.into());
+        self
+    }
+
+    /// Sets [`timeout`](Self::timeout).
+    pub fn with_timeout(mut self, timeout: Duration) -> Self {
+        self.timeout = timeout;
+        self
+    }
+
+    /// Sets [`admin_timeout`](Self::admin_timeout).
+    pub fn with_admin_timeout(mut self, timeout: Duration) -> Self {
+        self.admin_timeout = timeout;
+        self
+    }
+
+    /// Sets [`max_in_flight`](Self::max_in_flight) (at least 1).
+    pub fn with_max_in_flight(mut self, n: usize) -> Self {
+        self.max_in_flight = n.max(1);
+        self
+    }
+
+    /// Sets [`retry`](Self::retry).
+    pub fn with_retry(mut self, retry: RetrySettings) -> Self {
+        self.retry = retry;
+        self
+    }
+
+    /// Sets [`metadata_table`](Self::metadata_table).
+    pub fn with_metadata_table(mut self, name: impl Into<String>) -> Self {
+        self.metadata_table = name.into();
+        self
+    }
+
+    /// Sets [`props_cache_ttl`](Self::props_cache_ttl).
+    pub fn with_props_cache_ttl(mut self, ttl: Duration) -> Self {
+        self.props_cache_ttl = ttl;
+        self
+    }
+
+    /// Sets static [`credentials`](Self::credentials).
+    pub fn with_credentials(mut self, access_key_id: impl Into<String>, secret: impl Into<String>) -> Self {
+        self.credentials = Some((access_key_id.into(), secret.into()));
+        self
+    }
+
+    /// Whether the endpoint is on this machine (DynamoDB Local), where dummy credentials do.
+    pub fn endpoint_is_loopback(&self) -> bool {
+        let Some(endpoint) = &self.endpoint else {
+            return false;
+        };
+        match url::Url::parse(endpoint) {
+            Ok(u) => match u.host() {
+                Some(url::Host::Domain(d)) => d.eq_ignore_ascii_case("localhost"),
+                Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
+                Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
+                None => false,
+            },
+            Err(_) => false,
+        }
+    }
+
+    /// Parses a `dynamodb://` URL.
+    ///
+    /// ```
+    /// use chronon_dynamo::DynamoOptions;
+    /// let url = url::Url::parse("dynamodb://?endpoint=http://127.0.0.1:8000&region=us-west-2&prefix=chronon_").unwrap();
+    /// let o = DynamoOptions::from_url(&url).unwrap();
+    /// assert_eq!(o.endpoint.as_deref(), Some("http://127.0.0.1:8000"));
+    /// assert_eq!((o.region.as_deref(), o.table_prefix.as_str()), (Some("us-west-2"), "chronon_"));
+    /// // A host and port are a shorthand for an http endpoint (DynamoDB Local).
+    /// let url = url::Url::parse("dynamodb://127.0.0.1:8000").unwrap();
+    /// assert_eq!(DynamoOptions::from_url(&url).unwrap().endpoint.as_deref(), Some("http://127.0.0.1:8000"));
+    /// ```
+    ///
+    /// Query parameters: `endpoint`, `region`, `prefix` (or `table_prefix`), `timeout_ms`,
+    /// `admin_timeout_ms`, `max_in_flight`, `max_attempts`, `initial_backoff_ms`,
+    /// `max_backoff_ms`, `metadata_table`, `props_cache_ttl_ms`, `access_key_id` and
+    /// `secret_access_key`. An unknown parameter is an error, so a typo is never ignored.
+    pub fn from_url(url: &url::Url) -> Result<Self, KvError> {
+        let bad = |reason: String| KvError::backend_msg(SCHEME, format!("parsing URL {}", redact(url)), reason);
+        if url.scheme() != SCHEME {
+            return Err(bad(format!("the scheme must be {SCHEME}://, not {}://", url.scheme())));
+        }
+        let mut o = DynamoOptions::default();
+        if let Some(host) = url.host_str().filter(|h| !h.is_empty()) {
+            o.endpoint = Some(match url.port() {
+                Some(p) => format!("http://{host}:{p}"),
+                None => format!("http://{host}"),
+            });
+        }
+        let ms = |k: &str, v: &str| {
+            v.parse::<u64>()
+                .map(Duration::from_millis)
+                .map_err(|e| bad(format!("{k}={v:?} is not a number of milliseconds: {e}")))
+        };
+        let num = |k: &str, v: &str| {
+            v.parse::<u64>()
+                .map_err(|e| bad(format!("{k}={v:?} is not a number: {e}")))
+        };
+        let (mut key_id, mut secret) = (None, None);
+        for (k, v) in url.query_pairs() {
+            let v = v.into_owned();
+            match k.as_ref() {
+                "endpoint" => o.endpoint = Some(v),
+                "region" => o.region = Some(v),
+                "prefix" | "table_prefix" => o.table_prefix = v,
+                "timeout_ms" => o.timeout = ms(&k, &v)?,
+                "admin_timeout_ms" => o.admin_timeout = ms(&k, &v)?,
+                "max_in_flight" => o.max_in_flight = (num(&k, &v)? as usize).max(1),
+                "max_attempts" => o.retry.max_attempts = (num(&k, &v)? as u32).max(1),
+                "initial_backoff_ms" => o.retry.initial_backoff = ms(&k, &v)?,
+                "max_backoff_ms" => o.retry.max_backoff = ms(&k, &v)?,
+                "metadata_table" => o.metadata_table = v,
+                "props_cache_ttl_ms" => o.props_cache_ttl = ms(&k, &v)?,
+                "access_key_id" => key_id = Some(v),
+                "secret_access_key" => secret = Some(v),
+                other => return Err(bad(format!("unknown parameter {other:?}"))),
+            }
+        }
+        match (key_id, secret) {
+            (Some(id), Some(s)) => o.credentials = Some((id, s)),
+            (None, None) => {}
+            _ => return Err(bad("access_key_id and secret_access_key go together".into())),
+        }
+        o.retry = RetrySettings::new(o.retry.max_attempts, o.retry.initial_backoff, o.retry.max_backoff);
+        Ok(o)
+    }
+}
+
+/// The URL without its secret, for error messages.
+fn redact(url: &url::Url) -> String {
+    let mut u = url.clone();
+    let pairs: Vec<(String, String)> = url
+        .query_pairs()
+        .map(|(k, v)| {
+            let v = if k == "secret_access_key" { "***".to_string() } else { v.into_owned() };
+            (k.into_owned(), v)
+        })
+        .collect();
+    if !pairs.is_empty() {
+        u.query_pairs_mut().clear().extend_pairs(pairs);
+    }
+    u.to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(s: &str) -> Result<DynamoOptions, KvError> {
+        DynamoOptions::from_url(&url::Url::parse(s).unwrap())
+    }
+
+    #[test]
+    fn full_url() {
+        let o = parse(
+            "dynamodb://?endpoint=http://127.0.0.1:8000&region=us-west-2&prefix=chronon_&timeout_ms=500\
+             &max_in_flight=4&max_attempts=3&initial_backoff_ms=5&max_backoff_ms=50&access_key_id=a&secret_access_key=s",
+        )
+        .unwrap();
+        assert_eq!(o.endpoint.as_deref(), Some("http://127.0.0.1:8000"));
+        assert_eq!(o.region.as_deref(), Some("us-west-2"));
+        assert_eq!(o.table_prefix, "chronon_");
+        assert_eq!(o.timeout, Duration::from_millis(500));
+        assert_eq!(o.max_in_flight, 4);
+        assert_eq!(o.retry, RetrySettings::new(3, Duration::from_millis(5), Duration::from_millis(50)));
+        assert_eq!(o.credentials, Some(("a".into(), "s".into())));
+        assert!(o.endpoint_is_loopback());
+        assert!(!format!("{o:?}").contains("\"s\""), "Debug must hide the secret");
+    }
+
+    #[test]
+    fn host_shorthand_and_defaults() {
+        let o = parse("dynamodb://localhost:8123").unwrap();
+        assert_eq!(o.endpoint.as_deref(), Some("http://localhost:8123"));
+        assert!(o.endpoint_is_loopback());
+        assert_eq!(o.timeout, Duration::from_secs(10));
+        let o = parse("dynamodb://").unwrap();
+        assert!(o.endpoint.is_none() && !o.endpoint_is_loopback());
+    }
+
+    #[test]
+    fn errors() {
+        assert!(parse("redis://x").is_err());
+        assert!(parse("dynamodb://?nope=1").is_err());
+        assert!(parse("dynamodb://?timeout_ms=soon").is_err());
+        let e = parse("dynamodb://?access_key_id=a&secret_access_key=hidden&x=1").unwrap_err();
+        assert!(!e.to_string().contains("hidden"), "{e}");
+        assert!(parse("dynamodb://?access_key_id=a").is_err());
+    }
+}

@@ -1,0 +1,151 @@
+//! The adapter next to the raw SDK doing the same batched calls against DynamoDB Local.
+//! Ignored by default (it measures, it does not check behaviour):
+//! `cargo test -p chronon-dynamo --test bench -- --ignored --nocapture`.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use aws_sdk_dynamodb::primitives::Blob;
+use aws_sdk_dynamodb::types::{AttributeValue, KeysAndAttributes, PutRequest as RawPut, WriteRequest};
+use aws_sdk_dynamodb::Client;
+use chronon_core::{GetRequest, KvStore, KvStoreExt, PutRequest};
+use chronon_dynamo::{DynamoOptions, DynamoStore};
+use futures::StreamExt;
+
+const T0: i64 = 1_700_000_000_000;
+const IN_FLIGHT: usize = 32;
+
+fn key(i: usize) -> Vec<u8> {
+    format!("user_{i:08}").into_bytes()
+}
+
+async fn raw_multi_get(raw: &Client, table: &str, n: usize) -> usize {
+    let chunks: Vec<Vec<usize>> = (0..n).collect::<Vec<_>>().chunks(100).map(<[usize]>::to_vec).collect();
+    let found: Vec<usize> = futures::stream::iter(chunks)
+        .map(|chunk: Vec<usize>| async move {
+            let keys = chunk
+                .iter()
+                .map(|i| HashMap::from([("keyBytes".to_string(), AttributeValue::B(Blob::new(key(*i))))]))
+                .collect();
+            let mut request = Some(HashMap::from([(
+                table.to_string(),
+                KeysAndAttributes::builder().set_keys(Some(keys)).consistent_read(true).build().unwrap(),
+            )]));
+            let mut count = 0;
+            while let Some(items) = request.take() {
+                let out = raw.batch_get_item().set_request_items(Some(items)).send().await.unwrap();
+                count += out.responses.and_then(|mut r| r.remove(table)).map(|v| v.len()).unwrap_or(0);
+                request = out.unprocessed_keys.filter(|m| !m.is_empty());
+            }
+            count
+        })
+        .buffer_unordered(IN_FLIGHT)
+        .collect()
+        .await;
+    found.into_iter().sum()
+}
+
+async fn raw_multi_put(raw: &Client, table: &str, n: usize, round: usize) {
+    let chunks: Vec<Vec<usize>> = (0..n).collect::<Vec<_>>().chunks(25).map(<[usize]>::to_vec).collect();
+    futures::stream::iter(chunks)
+        .map(|chunk: Vec<usize>| async move {
+            let writes = chunk
+                .iter()
+                .map(|i| {
+                    let item = HashMap::from([
+                        ("keyBytes".to_string(), AttributeValue::B(Blob::new(key(*i)))),
+                        ("valueBytes".to_string(), AttributeValue::B(Blob::new(vec![round as u8; 100]))),
+                        ("ts".to_string(), AttributeValue::N(T0.to_string())),
+                    ]);
+                    WriteRequest::builder().put_request(RawPut::builder().set_item(Some(item)).build().unwrap()).build()
+                })
+                .collect();
+            let mut request = Some(HashMap::from([(table.to_string(), writes)]));
+            while let Some(items) = request.take() {
+                let out = raw.batch_write_item().set_request_items(Some(items)).send().await.unwrap();
+                request = out.unprocessed_items.filter(|m| !m.is_empty());
+            }
+        })
+        .buffer_unordered(IN_FLIGHT)
+        .collect::<Vec<()>>()
+        .await;
+}
+
+/// Best of `reps` runs of `f`.
+async fn best<F, Fut>(reps: usize, mut f: F) -> Duration
+where
+    F: FnMut(usize) -> Fut,
+    Fut: std::future::Future<Output = ()>,
+{
+    let mut best = Duration::MAX;
+    for r in 0..reps {
+        let started = Instant::now();
+        f(r).await;
+        best = best.min(started.elapsed());
+    }
+    best
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+#[ignore = "benchmark; run with --ignored --nocapture"]
+async fn adapter_vs_raw_sdk() {
+    let Some(server) = conformance::launch::dynamo::dynamo().await else {
+        return;
+    };
+    let options = DynamoOptions::local(server.endpoint.clone())
+        .with_region("us-west-2")
+        .with_max_in_flight(IN_FLIGHT)
+        .with_timeout(Duration::from_secs(60));
+    let store = Arc::new(DynamoStore::connect(options).await.unwrap());
+    let raw = store.client().clone();
+    let ds = "bench_BATCH";
+    store.create_default(ds).await.unwrap();
+    let table = store.table_name(ds);
+
+    // Load 10,000 keys.
+    let puts: Vec<PutRequest> = (0..10_000).map(|i| PutRequest::new(ds, key(i), vec![1u8; 100], Some(T0))).collect();
+    assert!(store.multi_put(puts).await.iter().all(Result::is_ok));
+
+    let (raw, table, store_ref) = (&raw, table.as_str(), &store);
+    for n in [100usize, 10_000] {
+        let reps = if n == 100 { 20 } else { 3 };
+        // Warm both paths once.
+        raw_multi_get(raw, table, n).await;
+        let _ = store.multi_get((0..n).map(|i| GetRequest::latest(ds, key(i))).collect()).await;
+        let raw_t = best(reps, |_| async move {
+            assert_eq!(raw_multi_get(raw, table, n).await, n);
+        })
+        .await;
+        let adapter_t = best(reps, |_| async move {
+            let got = store_ref.multi_get((0..n).map(|i| GetRequest::latest(ds, key(i))).collect()).await;
+            assert!(got.iter().all(|r| matches!(&r.values, Ok(v) if v.len() == 1)));
+        })
+        .await;
+        println!(
+            "multi_get {n:>6} keys: adapter {:>8.1} ms, raw SDK {:>8.1} ms, adapter throughput = {:.2} x raw",
+            adapter_t.as_secs_f64() * 1e3,
+            raw_t.as_secs_f64() * 1e3,
+            raw_t.as_secs_f64() / adapter_t.as_secs_f64()
+        );
+    }
+
+    let n = 1_000;
+    let raw_t = best(5, |r| raw_multi_put(raw, table, n, r)).await;
+    let adapter_t = best(5, |r| {
+        let store = store.clone();
+        async move {
+            let puts: Vec<PutRequest> = (0..n).map(|i| PutRequest::new(ds, key(i), vec![r as u8; 100], Some(T0))).collect();
+            assert!(store.multi_put(puts).await.iter().all(Result::is_ok));
+        }
+    })
+    .await;
+    println!(
+        "multi_put {n:>6} vals: adapter {:>8.1} ms, raw SDK {:>8.1} ms, adapter throughput = {:.2} x raw",
+        adapter_t.as_secs_f64() * 1e3,
+        raw_t.as_secs_f64() * 1e3,
+        raw_t.as_secs_f64() / adapter_t.as_secs_f64()
+    );
+    store.drop_dataset(ds).await.unwrap();
+    drop(server);
+}

@@ -1,0 +1,260 @@
+//! The on-disk layout (written down in the crate's README.md): column family names, key and
+//! value encodings, and the metadata record that remembers a dataset's kind and TTL.
+//!
+//! RocksDB has no Chronon layout, so this one is ours. It is chosen so that
+//! - a `Snapshot` read is one point lookup (`batched_multi_get_cf` on the raw key),
+//! - a `TimeSeries` key's versions sit next to each other in ascending ts order, so a range read
+//!   is one bounded forward iterator and a latest read is one `seek_to_last` in bounds,
+//! - a key is never confused with a longer key that starts with the same bytes,
+//! - sorted bulk input (ascending key, then ascending ts) is already in encoded order, so it can be
+//!   written straight into SST files.
+
+use std::time::Duration;
+
+use chronon_core::{DatasetKind, DatasetProps};
+
+/// The column family holding one metadata record per dataset (its kind and TTL).
+pub(crate) const META_CF: &str = "chronon.meta";
+
+/// Prefix of every dataset's column family. A `.` never appears in a dataset name, so no dataset
+/// can collide with `default` or [`META_CF`].
+pub(crate) const DATASET_CF_PREFIX: &str = "ds.";
+
+/// Bytes of the big-endian timestamp at the end of a time-series key / start of a snapshot value.
+pub(crate) const TS_BYTES: usize = 8;
+
+/// The column family of `dataset`.
+pub(crate) fn cf_name(dataset: &str) -> String {
+    format!("{DATASET_CF_PREFIX}{dataset}")
+}
+
+/// The dataset of a column family, if it is a dataset's.
+pub(crate) fn dataset_of_cf(cf: &str) -> Option<&str> {
+    cf.strip_prefix(DATASET_CF_PREFIX)
+}
+
+/// A timestamp as 8 big-endian bytes. Put timestamps are validated to `0..=2^53-1`, so the byte
+/// order is the numeric order; negative read bounds are clamped to 0 before encoding.
+pub(crate) fn ts_bytes(ts: i64) -> [u8; TS_BYTES] {
+    (ts.max(0) as u64).to_be_bytes()
+}
+
+fn read_ts(bytes: &[u8]) -> Option<i64> {
+    let arr: [u8; TS_BYTES] = bytes.try_into().ok()?;
+    i64::try_from(u64::from_be_bytes(arr)).ok()
+}
+
+// ---- Snapshot datasets: key = raw key bytes; value = ts (8 bytes BE) ++ value bytes ----
+
+/// The stored value of a snapshot row: its timestamp then the value.
+pub(crate) fn snapshot_value(ts: i64, value: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(TS_BYTES + value.len());
+    out.extend_from_slice(&ts_bytes(ts));
+    out.extend_from_slice(value);
+    out
+}
+
+/// Splits a stored snapshot value into `(ts, value)`; `None` if it is too short to be ours.
+pub(crate) fn split_snapshot_value(stored: &[u8]) -> Option<(i64, &[u8])> {
+    if stored.len() < TS_BYTES {
+        return None;
+    }
+    let (ts, value) = stored.split_at(TS_BYTES);
+    Some((read_ts(ts)?, value))
+}
+
+// ---- TimeSeries datasets: key = escape(key) ++ 00 00 ++ ts (8 bytes BE); value = value bytes ----
+
+/// The escaped key followed by its `00 00` terminator: the prefix shared by all versions of `key`.
+///
+/// Every `00` in the key becomes `00 FF`, and the key ends with `00 00`. Inside an escaped key a
+/// `00` is always followed by `FF`, so the terminator cannot occur there: the encoding of `key`
+/// is never a prefix of the encoding of a longer key `key ++ x`, and the byte order of encoded keys
+/// is the byte order of the raw keys (a shorter key sorts before its extensions, as in raw order).
+pub(crate) fn version_prefix(key: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(key.len() + 2 + TS_BYTES + 4);
+    for &b in key {
+        out.push(b);
+        if b == 0 {
+            out.push(0xFF);
+        }
+    }
+    out.extend_from_slice(&[0, 0]);
+    out
+}
+
+/// The stored key of version `ts` of `key`.
+pub(crate) fn version_key(key: &[u8], ts: i64) -> Vec<u8> {
+    let mut out = version_prefix(key);
+    out.extend_from_slice(&ts_bytes(ts));
+    out
+}
+
+/// The smallest stored key after every version of the key whose [`version_prefix`] is `prefix`:
+/// the terminator `00 00` raised to `00 01`, which sorts before any longer key (`00 FF ...`) and
+/// before any other key's first byte above `00`.
+pub(crate) fn after_versions(prefix: &[u8]) -> Vec<u8> {
+    let mut out = prefix.to_vec();
+    if let Some(last) = out.last_mut() {
+        *last = 1;
+    }
+    out
+}
+
+/// The stored key of `(key, ts)` split back into `(raw key, ts)`; `None` if not ours.
+pub(crate) fn split_version_key(stored: &[u8]) -> Option<(Vec<u8>, i64)> {
+    if stored.len() < 2 + TS_BYTES {
+        return None;
+    }
+    let (escaped, ts) = stored.split_at(stored.len() - TS_BYTES);
+    let escaped = escaped.strip_suffix(&[0, 0])?;
+    let mut key = Vec::with_capacity(escaped.len());
+    let mut it = escaped.iter();
+    while let Some(&b) = it.next() {
+        key.push(b);
+        if b == 0 && it.next() != Some(&0xFF) {
+            return None;
+        }
+    }
+    Some((key, read_ts(ts)?))
+}
+
+/// The timestamp at the end of a stored time-series key (for the TTL compaction filter).
+pub(crate) fn version_key_ts(stored: &[u8]) -> Option<i64> {
+    if stored.len() < 2 + TS_BYTES {
+        return None;
+    }
+    read_ts(&stored[stored.len() - TS_BYTES..])
+}
+
+// ---- Metadata: key = dataset name; value = "v1 <Kind> <ttl ms or ->" ----
+
+/// The metadata record of a dataset.
+pub(crate) fn encode_meta(props: &DatasetProps) -> Vec<u8> {
+    let ttl = props
+        .ttl_millis()
+        .map(|t| t.to_string())
+        .unwrap_or_else(|| "-".into());
+    format!("v1 {} {ttl}", kind_name(props.kind)).into_bytes()
+}
+
+/// Reads a metadata record back; `Err` says what is wrong with it.
+pub(crate) fn decode_meta(bytes: &[u8]) -> Result<DatasetProps, String> {
+    let text = std::str::from_utf8(bytes).map_err(|e| format!("metadata is not UTF-8: {e}"))?;
+    let parts: Vec<&str> = text.split(' ').collect();
+    let [version, kind, ttl] = parts.as_slice() else {
+        return Err(format!("metadata {text:?} is not `v1 <kind> <ttl>`"));
+    };
+    if *version != "v1" {
+        return Err(format!("metadata version {version:?} is not supported (only v1)"));
+    }
+    let kind = match *kind {
+        "Snapshot" => DatasetKind::Snapshot,
+        "TimeSeries" => DatasetKind::TimeSeries,
+        other => return Err(format!("unknown dataset kind {other:?}")),
+    };
+    let ttl = match *ttl {
+        "-" => None,
+        ms => Some(Duration::from_millis(
+            ms.parse::<u64>()
+                .map_err(|e| format!("bad ttl {ms:?}: {e}"))?,
+        )),
+    };
+    Ok(DatasetProps { kind, ttl })
+}
+
+fn kind_name(kind: DatasetKind) -> &'static str {
+    match kind {
+        DatasetKind::Snapshot => "Snapshot",
+        DatasetKind::TimeSeries => "TimeSeries",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn version_keys_round_trip() {
+        for key in [&b"a"[..], &[0], &[0, 0xFF, 0], &[0xFF, 0xFF], b"user\x00x"] {
+            for ts in [0, 1, 1_700_000_000_000, (1 << 53) - 1] {
+                let enc = version_key(key, ts);
+                assert_eq!(split_version_key(&enc), Some((key.to_vec(), ts)));
+                assert_eq!(version_key_ts(&enc), Some(ts));
+            }
+        }
+    }
+
+    #[test]
+    fn no_prefix_ambiguity_and_raw_order_kept() {
+        let keys: Vec<&[u8]> = vec![
+            &[0],
+            &[0, 0],
+            &[0, 1],
+            &[0, 0xFF],
+            b"a",
+            b"a\x00",
+            b"a\x00\x00",
+            b"a\x01",
+            b"ab",
+            &[0xFF],
+            &[0xFF, 0],
+        ];
+        let mut sorted = keys.clone();
+        sorted.sort();
+        assert_eq!(keys, sorted, "test keys must be listed in raw order");
+        // All versions of every key, in encoded order, must come out grouped by key in raw order
+        // and by ts within a key.
+        let mut enc: Vec<Vec<u8>> = Vec::new();
+        for k in &keys {
+            for ts in [5, 0, (1 << 53) - 1] {
+                enc.push(version_key(k, ts));
+            }
+        }
+        enc.sort();
+        let decoded: Vec<(Vec<u8>, i64)> = enc.iter().map(|e| split_version_key(e).unwrap()).collect();
+        let mut expected = Vec::new();
+        for k in &keys {
+            for ts in [0, 5, (1 << 53) - 1] {
+                expected.push((k.to_vec(), ts));
+            }
+        }
+        assert_eq!(decoded, expected);
+        // The bound after a key's versions is above all of them and below every other key.
+        for (i, k) in keys.iter().enumerate() {
+            let after = after_versions(&version_prefix(k));
+            assert!(after > version_key(k, (1 << 53) - 1));
+            for later in &keys[i + 1..] {
+                assert!(after <= version_key(later, 0), "{k:?} vs {later:?}");
+            }
+        }
+    }
+
+    #[test]
+    fn snapshot_values_round_trip() {
+        let v = snapshot_value(42, &[0, 0xFF]);
+        assert_eq!(split_snapshot_value(&v), Some((42, &[0u8, 0xFF][..])));
+        assert_eq!(split_snapshot_value(&snapshot_value(7, b"")), Some((7, &b""[..])));
+        assert_eq!(split_snapshot_value(b"short"), None);
+    }
+
+    #[test]
+    fn meta_round_trips() {
+        for props in [
+            DatasetProps::snapshot(),
+            DatasetProps::time_series().with_ttl(Duration::from_secs(3600)),
+        ] {
+            assert_eq!(decode_meta(&encode_meta(&props)).unwrap(), props);
+        }
+        assert!(decode_meta(b"v2 Snapshot -").is_err());
+        assert!(decode_meta(b"v1 Other -").is_err());
+        assert!(decode_meta(b"garbage").is_err());
+    }
+
+    #[test]
+    fn cf_names() {
+        assert_eq!(dataset_of_cf(&cf_name("default")), Some("default"));
+        assert_eq!(dataset_of_cf("default"), None);
+        assert_eq!(dataset_of_cf(META_CF), None);
+    }
+}

@@ -1,0 +1,29 @@
+//! The full conformance suite against a real ScyllaDB/Cassandra: `CHRONON_SCYLLA_URI`, else a
+//! `scylladb/scylla` container, else a loud `SKIPPED scylla` line (a failure when
+//! `CHRONON_REQUIRE_BACKENDS` names scylla).
+//!
+//! ```text
+//! CHRONON_SCYLLA_URI=scylla://HOST:9042/chronon_conformance cargo test -p chronon-scylla --test conformance -- --nocapture
+//! ```
+
+use std::sync::Arc;
+
+use chronon_core::KvStore;
+use chronon_scylla::ScyllaStore;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn scylla_passes_the_suite() {
+    let Some(server) = conformance::launch::scylla::scylla().await else {
+        return;
+    };
+    println!("scylla: {} ({})", server.uri, server.method);
+    let uri = server.uri.clone();
+    let factory = conformance::FnFactory::new(format!("scylla ({})", server.method), move || {
+        let uri = uri.clone();
+        async move { Ok(Arc::new(ScyllaStore::open_str(&uri).await?) as Arc<dyn KvStore>) }
+    });
+    let report = conformance::run_all(factory).await;
+    println!("{report}");
+    assert!(report.cases.len() >= 40, "only {} cases", report.cases.len());
+    report.assert_passed();
+}

@@ -1,0 +1,112 @@
+//! Launcher for MongoDB (see the module docs of [`crate::launch`]).
+//!
+//! In order: `CHRONON_MONGO_URI`; testcontainers' `mongo` module (a real `mongod`, needs Docker);
+//! a SecantusDB child server (`python3 -m secantus`, PyPI `secantusdb`: a single-node server on
+//! WiredTiger that speaks MongoDB's wire protocol, see `shared/BACKENDS.md`) on a free loopback
+//! port with a temporary storage directory; otherwise a loud skip.
+
+use std::time::Duration;
+
+use testcontainers_modules::mongo::Mongo;
+use testcontainers_modules::testcontainers::runners::AsyncRunner;
+use testcontainers_modules::testcontainers::ContainerAsync;
+
+use super::{free_port, skip, ChildServer, LaunchMethod};
+
+/// The environment variable with a user's own MongoDB URI (`mongodb://host:port/...`).
+pub const URI_ENV: &str = "CHRONON_MONGO_URI";
+
+/// A MongoDB-protocol server for the suite; dropping it stops what was started here.
+#[derive(Debug)]
+pub struct MongoServer {
+    /// A `mongodb://` connection string for the driver.
+    pub uri: String,
+    /// How the server was found.
+    pub method: LaunchMethod,
+    /// The SecantusDB child process, when one was started (kill/pause/restart for fault tests).
+    pub child: Option<ChildServer>,
+    _container: Option<ContainerAsync<Mongo>>,
+}
+
+/// Finds or starts a MongoDB-protocol server, or prints `SKIPPED mongo: ...` and returns `None`
+/// (a panic instead when `mongo` is named in `CHRONON_REQUIRE_BACKENDS`).
+pub async fn mongo() -> Option<MongoServer> {
+    if let Ok(uri) = std::env::var(URI_ENV) {
+        if !uri.trim().is_empty() {
+            return Some(MongoServer {
+                uri,
+                method: LaunchMethod::Env(URI_ENV),
+                child: None,
+                _container: None,
+            });
+        }
+    }
+    let container_error = match Mongo::default().start().await {
+        Ok(container) => match container.get_host_port_ipv4(27017).await {
+            Ok(port) => {
+                return Some(MongoServer {
+                    uri: format!("mongodb://127.0.0.1:{port}/?directConnection=true"),
+                    method: LaunchMethod::Container,
+                    child: None,
+                    _container: Some(container),
+                })
+            }
+            Err(e) => e.to_string(),
+        },
+        Err(e) => e.to_string(),
+    };
+    match secantus().await {
+        Ok(server) => Some(server),
+        Err(why) => {
+            skip(
+                "mongo",
+                &format!("${URI_ENV} is not set; testcontainers failed ({container_error}); {why}"),
+            );
+            None
+        }
+    }
+}
+
+/// Whether `python3 -c "import secantus"` works.
+fn secantus_installed() -> bool {
+    std::process::Command::new("python3")
+        .args(["-c", "import secantus"])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .status()
+        .map(|s| s.success())
+        .unwrap_or(false)
+}
+
+async fn secantus() -> Result<MongoServer, String> {
+    tokio::task::spawn_blocking(|| {
+        if !secantus_installed() {
+            return Err("SecantusDB is not installed (pip install secantusdb)".to_string());
+        }
+        let port = free_port().map_err(|e| e.to_string())?;
+        let dir = ChildServer::temp_dir("mongo").map_err(|e| e.to_string())?;
+        let storage = dir.path().join("data");
+        let args = vec![
+            "-m".to_string(),
+            "secantus".to_string(),
+            "--host".to_string(),
+            "127.0.0.1".to_string(),
+            "--port".to_string(),
+            port.to_string(),
+            "--storage-path".to_string(),
+            storage.display().to_string(),
+            "--log-level".to_string(),
+            "WARNING".to_string(),
+        ];
+        let child = ChildServer::start("secantus", "python3", args, vec![], port, dir, Duration::from_secs(60))
+            .map_err(|e| format!("starting SecantusDB failed: {e:#}"))?;
+        Ok(MongoServer {
+            uri: format!("mongodb://127.0.0.1:{port}/?directConnection=true"),
+            method: LaunchMethod::ChildProcess,
+            child: Some(child),
+            _container: None,
+        })
+    })
+    .await
+    .map_err(|e| format!("launcher task failed: {e}"))?
+}
