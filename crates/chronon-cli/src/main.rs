@@ -2,8 +2,10 @@
 
 mod bytes_arg;
 mod check;
+mod compare;
 mod kv;
 mod store_url;
+mod stream_cmd;
 
 use std::process::ExitCode;
 
@@ -28,6 +30,16 @@ enum Command {
     Kv(kv::KvArgs),
     /// Run the conformance suite (shared/SPEC.md) against a store; exit 1 on any failure.
     Check(check::CheckArgs),
+    /// Decode a stream of events or change records and write them to a `<NAME>_STREAMING` dataset.
+    Stream {
+        /// Store URL (see `chronon --help`).
+        url: String,
+        #[command(flatten)]
+        args: stream_cmd::StreamArgs,
+    },
+    /// Compare backends: the conformance suite plus a workload matrix with raw-driver baselines;
+    /// writes reports/compare.json and reports/compare.html.
+    Compare(compare::CompareArgs),
 }
 
 fn main() -> ExitCode {
@@ -49,6 +61,11 @@ fn main() -> ExitCode {
         match cli.command {
             Command::Kv(args) => kv::run(args).await.map(|()| true),
             Command::Check(args) => check::run(args).await,
+            Command::Stream { url, args } => {
+                let store = store_url::open_store(&url).await?;
+                stream_cmd::run(args, store).await.map(|()| true)
+            }
+            Command::Compare(args) => compare::run(args).await,
         }
     });
     match outcome {

@@ -34,10 +34,10 @@ pub async fn open_store(url: &str) -> Result<Arc<dyn KvStore>> {
             Arc::new(stores.entry(url.to_string()).or_default().clone())
         }
         chronon_rocks::SCHEME => Arc::new(chronon_rocks::RocksStore::open_url(&parsed).await?),
-        chronon_redis::SCHEME => Arc::new(chronon_redis::RedisStore::open_url(&parsed).await?),
+        chronon_redis::SCHEME => Arc::new(chronon_redis::open_url(&parsed).await?),
         chronon_dynamo::SCHEME => Arc::new(chronon_dynamo::DynamoStore::open_url(&parsed).await?),
-        chronon_mongo::SCHEME => Arc::new(chronon_mongo::MongoStore::open_url(&parsed).await?),
-        chronon_scylla::SCHEME => Arc::new(chronon_scylla::ScyllaStore::open_url(&parsed).await?),
+        chronon_mongo::SCHEME => Arc::new(chronon_mongo::open_url(&parsed).await?),
+        chronon_scylla::SCHEME => Arc::new(chronon_scylla::open_url(&parsed).await?),
         other => bail!("unknown store scheme {other:?} in {url:?}\n{URL_HELP}"),
     };
     Ok(store)

@@ -124,9 +124,10 @@ impl DynamoStore {
         if let Some((id, secret)) = &options.credentials {
             loader = loader.credentials_provider(Credentials::new(id, secret, None, None, "chronon-options"));
         } else if options.endpoint_is_loopback() && !env_has_credentials() {
+            // DynamoDB Local 2+ accepts any key id made of letters and digits only.
             loader = loader.credentials_provider(Credentials::new(
-                "chronon-local",
-                "chronon-local",
+                "chrononlocal",
+                "chrononlocal",
                 None,
                 None,
                 "chronon-dynamodb-local",

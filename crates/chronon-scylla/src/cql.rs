@@ -37,7 +37,9 @@ pub enum Replication {
 
 impl Default for Replication {
     fn default() -> Self {
-        Replication::NetworkTopology { replication_factor: 1 }
+        Replication::NetworkTopology {
+            replication_factor: 1,
+        }
     }
 }
 
@@ -45,9 +47,9 @@ impl Replication {
     /// The CQL map literal, e.g. `{'class': 'NetworkTopologyStrategy', 'replication_factor': 3}`.
     pub fn to_cql(&self) -> String {
         match self {
-            Replication::Simple { replication_factor } => format!(
-                "{{'class': 'SimpleStrategy', 'replication_factor': {replication_factor}}}"
-            ),
+            Replication::Simple { replication_factor } => {
+                format!("{{'class': 'SimpleStrategy', 'replication_factor': {replication_factor}}}")
+            }
             Replication::NetworkTopology { replication_factor } => format!(
                 "{{'class': 'NetworkTopologyStrategy', 'replication_factor': {replication_factor}}}"
             ),
@@ -115,7 +117,10 @@ pub fn insert_dataset(keyspace: &str) -> String {
 
 /// Removes one dataset's metadata row. Binds `physical text`.
 pub fn delete_dataset(keyspace: &str) -> String {
-    format!("DELETE FROM {} WHERE physical = ?", qualified(keyspace, DATASETS_TABLE))
+    format!(
+        "DELETE FROM {} WHERE physical = ?",
+        qualified(keyspace, DATASETS_TABLE)
+    )
 }
 
 /// The column kinds of a table, to check that an existing table has the shape of its kind.
@@ -195,7 +200,12 @@ pub struct DatasetStatements {
 }
 
 /// The data statements for a dataset of `kind` stored in `keyspace.table`.
-pub fn dataset_statements(keyspace: &str, table: &str, kind: DatasetKind, with_ttl: bool) -> DatasetStatements {
+pub fn dataset_statements(
+    keyspace: &str,
+    table: &str,
+    kind: DatasetKind,
+    with_ttl: bool,
+) -> DatasetStatements {
     let name = qualified(keyspace, table);
     let insert = if with_ttl {
         format!("INSERT INTO {name} (key, ts, value) VALUES (?, ?, ?) USING TTL ?")
@@ -241,7 +251,12 @@ mod tests {
              {'class': 'NetworkTopologyStrategy', 'replication_factor': 1} AND durable_writes = true"
         );
         assert_eq!(
-            create_keyspace("ks", &Replication::Simple { replication_factor: 3 }),
+            create_keyspace(
+                "ks",
+                &Replication::Simple {
+                    replication_factor: 3
+                }
+            ),
             "CREATE KEYSPACE IF NOT EXISTS \"ks\" WITH replication = \
              {'class': 'SimpleStrategy', 'replication_factor': 3} AND durable_writes = true"
         );
@@ -294,13 +309,21 @@ mod tests {
             "SELECT ts, value FROM \"chronon\".\"PURCHASES_BATCH\" WHERE key = ? LIMIT 1"
         );
         assert_eq!(s.range, None);
-        assert_eq!(s.list, "SELECT key, ts, value FROM \"chronon\".\"PURCHASES_BATCH\"");
+        assert_eq!(
+            s.list,
+            "SELECT key, ts, value FROM \"chronon\".\"PURCHASES_BATCH\""
+        );
     }
 
     #[test]
     fn time_series_table_and_statements() {
         assert_eq!(
-            create_table("chronon", "P_STREAMING", DatasetKind::TimeSeries, Some(3_600_000)),
+            create_table(
+                "chronon",
+                "P_STREAMING",
+                DatasetKind::TimeSeries,
+                Some(3_600_000)
+            ),
             "CREATE TABLE IF NOT EXISTS \"chronon\".\"P_STREAMING\" \
              (key blob, ts bigint, value blob, PRIMARY KEY ((key), ts)) \
              WITH CLUSTERING ORDER BY (ts DESC) AND default_time_to_live = 3600"
@@ -310,7 +333,10 @@ mod tests {
             s.insert,
             "INSERT INTO \"chronon\".\"P_STREAMING\" (key, ts, value) VALUES (?, ?, ?) USING TTL ?"
         );
-        assert_eq!(s.latest, "SELECT ts, value FROM \"chronon\".\"P_STREAMING\" WHERE key = ? LIMIT 1");
+        assert_eq!(
+            s.latest,
+            "SELECT ts, value FROM \"chronon\".\"P_STREAMING\" WHERE key = ? LIMIT 1"
+        );
         assert_eq!(
             s.range.as_deref(),
             Some("SELECT ts, value FROM \"chronon\".\"P_STREAMING\" WHERE key = ? AND ts >= ? AND ts <= ?")
@@ -323,18 +349,32 @@ mod tests {
 
     #[test]
     fn drop_statement() {
-        assert_eq!(drop_table("chronon", "t"), "DROP TABLE IF EXISTS \"chronon\".\"t\"");
+        assert_eq!(
+            drop_table("chronon", "t"),
+            "DROP TABLE IF EXISTS \"chronon\".\"t\""
+        );
     }
 
     #[test]
     fn ttl_seconds() {
         assert_eq!(default_ttl_secs(None), 0);
         assert_eq!(default_ttl_secs(Some(3_600_000)), 3600);
-        assert_eq!(default_ttl_secs(Some(1)), 1, "rounded up, never 0 (which means none)");
+        assert_eq!(
+            default_ttl_secs(Some(1)),
+            1,
+            "rounded up, never 0 (which means none)"
+        );
         assert_eq!(default_ttl_secs(Some(1_500)), 2);
         assert_eq!(default_ttl_secs(Some(0)), 1);
-        assert_eq!(default_ttl_secs(Some(MAX_NATIVE_TTL_SECS * 1000)), MAX_NATIVE_TTL_SECS);
-        assert_eq!(default_ttl_secs(Some(MAX_NATIVE_TTL_SECS * 1000 + 1)), 0, "too long: reads filter");
+        assert_eq!(
+            default_ttl_secs(Some(MAX_NATIVE_TTL_SECS * 1000)),
+            MAX_NATIVE_TTL_SECS
+        );
+        assert_eq!(
+            default_ttl_secs(Some(MAX_NATIVE_TTL_SECS * 1000 + 1)),
+            0,
+            "too long: reads filter"
+        );
         assert_eq!(default_ttl_secs(Some(i64::MAX)), 0);
     }
 
@@ -344,10 +384,30 @@ mod tests {
         let hour = 3_600_000;
         assert_eq!(write_ttl_secs(hour, now, now), 3600);
         assert_eq!(write_ttl_secs(hour, now - 60_000, now), 3540);
-        assert_eq!(write_ttl_secs(hour, now + hour, now), 7200, "future value lives until ts + ttl");
-        assert_eq!(write_ttl_secs(hour, now - 2 * hour, now), 1, "already expired: minimal TTL");
-        assert_eq!(write_ttl_secs(hour, now - hour + 1, now), 1, "1 ms left rounds up to 1 s");
-        assert_eq!(write_ttl_secs(i64::MAX, now, now), 0, "beyond the native maximum: no expiry");
-        assert_eq!(write_ttl_secs(hour, i64::MAX, now), MAX_NATIVE_TTL_SECS as i32, "clamped, no overflow");
+        assert_eq!(
+            write_ttl_secs(hour, now + hour, now),
+            7200,
+            "future value lives until ts + ttl"
+        );
+        assert_eq!(
+            write_ttl_secs(hour, now - 2 * hour, now),
+            1,
+            "already expired: minimal TTL"
+        );
+        assert_eq!(
+            write_ttl_secs(hour, now - hour + 1, now),
+            1,
+            "1 ms left rounds up to 1 s"
+        );
+        assert_eq!(
+            write_ttl_secs(i64::MAX, now, now),
+            0,
+            "beyond the native maximum: no expiry"
+        );
+        assert_eq!(
+            write_ttl_secs(hour, i64::MAX, now),
+            MAX_NATIVE_TTL_SECS as i32,
+            "clamped, no overflow"
+        );
     }
 }

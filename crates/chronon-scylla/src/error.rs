@@ -18,9 +18,9 @@ use std::time::Duration;
 
 use chronon_core::{key_preview, KvError};
 use scylla::errors::{
-    ConnectionError, ConnectionPoolError, DbError, ExecutionError, MetadataError, MetadataFetchErrorKind,
-    NewSessionError, NextPageError, NextRowError, PagerExecutionError, PrepareError, RequestAttemptError,
-    RequestError, SchemaAgreementError,
+    ConnectionError, ConnectionPoolError, DbError, ExecutionError, MetadataError,
+    MetadataFetchErrorKind, NewSessionError, NextPageError, NextRowError, PagerExecutionError,
+    PrepareError, RequestAttemptError, RequestError, SchemaAgreementError,
 };
 
 use crate::BACKEND;
@@ -105,7 +105,11 @@ pub(crate) fn map_error(err: impl Into<DriverError>, op: Op<'_>) -> KvError {
         Class::Unavailable => KvError::Unavailable {
             backend: BACKEND.to_string(),
             address: op.address.to_string(),
-            message: format!("{}: {}", op.context(), chronon_core::error::error_chain(&err)),
+            message: format!(
+                "{}: {}",
+                op.context(),
+                chronon_core::error::error_chain(&err)
+            ),
             source: Some(Arc::new(err)),
         },
         Class::TableMissing => match op.dataset {
@@ -200,7 +204,9 @@ fn metadata(e: &MetadataError) -> Class {
 
 fn pool(e: &ConnectionPoolError) -> Class {
     match e {
-        ConnectionPoolError::Broken { last_connection_error } => connection(last_connection_error),
+        ConnectionPoolError::Broken {
+            last_connection_error,
+        } => connection(last_connection_error),
         // Still connecting, or every node filtered out: nothing to talk to yet.
         _ => Class::Unavailable,
     }
@@ -290,15 +296,28 @@ mod tests {
         assert!(msg.contains(ADDR), "{msg}");
         assert!(msg.contains("Connection refused"), "{msg}");
         assert!(msg.contains("\"ds\""), "names the dataset: {msg}");
-        assert!(std::error::Error::source(&k).is_some(), "driver error kept as source");
+        assert!(
+            std::error::Error::source(&k).is_some(),
+            "driver error kept as source"
+        );
     }
 
     #[test]
     fn new_session_against_nothing_is_unavailable() {
-        let e = NewSessionError::MetadataError(MetadataError::ConnectionPoolError(ConnectionPoolError::Broken {
-            last_connection_error: refused(),
-        }));
-        let k = map_error(e, Op { operation: "connect", dataset: None, key: None, ..op(None) });
+        let e = NewSessionError::MetadataError(MetadataError::ConnectionPoolError(
+            ConnectionPoolError::Broken {
+                last_connection_error: refused(),
+            },
+        ));
+        let k = map_error(
+            e,
+            Op {
+                operation: "connect",
+                dataset: None,
+                key: None,
+                ..op(None)
+            },
+        );
         assert_eq!(k.kind(), "Unavailable", "{k}");
         assert!(k.to_string().contains(ADDR));
         let k = map_error(
@@ -306,7 +325,10 @@ mod tests {
             op(None),
         );
         assert_eq!(k.kind(), "Unavailable", "{k}");
-        assert_eq!(map_error(NewSessionError::EmptyKnownNodesList, op(None)).kind(), "Backend");
+        assert_eq!(
+            map_error(NewSessionError::EmptyKnownNodesList, op(None)).kind(),
+            "Backend"
+        );
     }
 
     #[test]
@@ -318,25 +340,45 @@ mod tests {
         let connect_timeout = PrepareError::ConnectionPoolError(ConnectionPoolError::Broken {
             last_connection_error: ConnectionError::ConnectTimeout,
         });
-        assert_eq!(map_error(connect_timeout, op(Some("ds"))).kind(), "Unavailable");
         assert_eq!(
-            map_error(ExecutionError::ConnectionPoolError(ConnectionPoolError::Initializing), op(None)).kind(),
+            map_error(connect_timeout, op(Some("ds"))).kind(),
             "Unavailable"
         );
-        assert_eq!(map_error(ExecutionError::EmptyPlan, op(None)).kind(), "Unavailable");
+        assert_eq!(
+            map_error(
+                ExecutionError::ConnectionPoolError(ConnectionPoolError::Initializing),
+                op(None)
+            )
+            .kind(),
+            "Unavailable"
+        );
+        assert_eq!(
+            map_error(ExecutionError::EmptyPlan, op(None)).kind(),
+            "Unavailable"
+        );
 
-        let t = map_error(ExecutionError::RequestTimeout(Duration::from_secs(10)), op(Some("ds")));
+        let t = map_error(
+            ExecutionError::RequestTimeout(Duration::from_secs(10)),
+            op(Some("ds")),
+        );
         assert_eq!(t.kind(), "Timeout");
         assert!(t.is_retryable());
         assert!(t.to_string().contains("\"ds\""), "{t}");
-        let t = map_error(SchemaAgreementError::Timeout(Duration::from_secs(60)), op(None));
+        let t = map_error(
+            SchemaAgreementError::Timeout(Duration::from_secs(60)),
+            op(None),
+        );
         assert_eq!(t.kind(), "Timeout");
     }
 
     #[test]
     fn server_side_errors() {
         let unavailable = db(
-            DbError::Unavailable { consistency: Consistency::LocalQuorum, required: 2, alive: 1 },
+            DbError::Unavailable {
+                consistency: Consistency::LocalQuorum,
+                required: 2,
+                alive: 1,
+            },
             "Cannot achieve consistency level",
         );
         assert_eq!(map_error(unavailable, op(Some("ds"))).kind(), "Unavailable");
@@ -351,7 +393,12 @@ mod tests {
         );
         assert_eq!(map_error(wt, op(Some("ds"))).kind(), "Timeout");
         let rt = db(
-            DbError::ReadTimeout { consistency: Consistency::One, received: 0, required: 1, data_present: false },
+            DbError::ReadTimeout {
+                consistency: Consistency::One,
+                received: 0,
+                required: 1,
+                data_present: false,
+            },
             "timed out",
         );
         assert_eq!(map_error(rt, op(Some("ds"))).kind(), "Timeout");
@@ -362,7 +409,12 @@ mod tests {
         }
         let stream = ExecutionError::LastAttemptError(RequestAttemptError::UnableToAllocStreamId);
         assert!(map_error(stream, op(None)).is_retryable());
-        for fatal in [DbError::SyntaxError, DbError::Unauthorized, DbError::ServerError, DbError::Invalid] {
+        for fatal in [
+            DbError::SyntaxError,
+            DbError::Unauthorized,
+            DbError::ServerError,
+            DbError::Invalid,
+        ] {
             let k = map_error(db(fatal, "no"), op(Some("ds")));
             assert_eq!(k.kind(), "Backend");
             assert!(!k.is_retryable(), "{k}");
@@ -384,15 +436,27 @@ mod tests {
         }
         // As the driver reports it when re-preparing a statement after the table was dropped.
         let reprepare = PrepareError::AllAttemptsFailed {
-            first_attempt: RequestAttemptError::DbError(DbError::Invalid, "unconfigured table t".into()),
+            first_attempt: RequestAttemptError::DbError(
+                DbError::Invalid,
+                "unconfigured table t".into(),
+            ),
         };
-        assert_eq!(map_error(reprepare, op(Some("t"))).kind(), "DatasetNotFound");
+        assert_eq!(
+            map_error(reprepare, op(Some("t"))).kind(),
+            "DatasetNotFound"
+        );
         let in_pager = PagerExecutionError::NextPageError(NextPageError::RequestFailure(
-            RequestError::LastAttemptError(RequestAttemptError::DbError(DbError::Invalid, "unconfigured table t".into())),
+            RequestError::LastAttemptError(RequestAttemptError::DbError(
+                DbError::Invalid,
+                "unconfigured table t".into(),
+            )),
         ));
         assert_eq!(map_error(in_pager, op(Some("t"))).kind(), "DatasetNotFound");
         // Without a dataset in the operation there is nothing to name: a plain Backend error.
-        assert_eq!(map_error(db(DbError::Invalid, "unconfigured table t"), op(None)).kind(), "Backend");
+        assert_eq!(
+            map_error(db(DbError::Invalid, "unconfigured table t"), op(None)).kind(),
+            "Backend"
+        );
         // Other "invalid" errors stay Backend.
         let k = map_error(db(DbError::Invalid, "Invalid column name x"), op(Some("t")));
         assert_eq!(k.kind(), "Backend");
@@ -400,12 +464,14 @@ mod tests {
 
     #[test]
     fn pager_timeouts_and_pools() {
-        let t = NextRowError::NextPageError(NextPageError::RequestFailure(RequestError::RequestTimeout(
-            Duration::from_secs(1),
-        )));
+        let t = NextRowError::NextPageError(NextPageError::RequestFailure(
+            RequestError::RequestTimeout(Duration::from_secs(1)),
+        ));
         assert_eq!(map_error(t, op(Some("ds"))).kind(), "Timeout");
         let p = PagerExecutionError::NextPageError(NextPageError::RequestFailure(
-            RequestError::ConnectionPoolError(ConnectionPoolError::Broken { last_connection_error: refused() }),
+            RequestError::ConnectionPoolError(ConnectionPoolError::Broken {
+                last_connection_error: refused(),
+            }),
         ));
         assert_eq!(map_error(p, op(Some("ds"))).kind(), "Unavailable");
     }

@@ -78,7 +78,12 @@ mod tests {
         assert_eq!(p.len(), MAX_CQL_NAME, "{p}");
         assert!(p.starts_with(&long[..31]), "{p}");
         assert_eq!(&p[31..32], "_");
-        assert!(p[32..].chars().all(|c| c.is_ascii_hexdigit() && !c.is_ascii_uppercase()), "{p}");
+        assert!(
+            p[32..]
+                .chars()
+                .all(|c| c.is_ascii_hexdigit() && !c.is_ascii_uppercase()),
+            "{p}"
+        );
         let max = "x".repeat(128);
         assert_eq!(physical_name(&max).len(), MAX_CQL_NAME);
     }
@@ -88,7 +93,10 @@ mod tests {
         // Expected hashes computed outside Rust with `printf '%s' NAME | sha256sum | cut -c1-16`,
         // so a port of the rule to another language can be checked against the same values.
         let long = format!("a{}", "b".repeat(48));
-        assert_eq!(physical_name(&long), format!("{}_4f8c133a172b761e", &long[..31]));
+        assert_eq!(
+            physical_name(&long),
+            format!("{}_4f8c133a172b761e", &long[..31])
+        );
         assert_eq!(physical_name("_x"), "t_x_a01e47cb4cec0963");
         assert_eq!(physical_name("datasets"), "datasets_714284abfa95a144");
     }
@@ -105,8 +113,9 @@ mod tests {
         assert_ne!(physical_name(&a.to_uppercase()), pa);
         // Many names sharing a 100-char prefix: all distinct.
         let base = "p".repeat(100);
-        let names: std::collections::HashSet<String> =
-            (0..2000).map(|i| physical_name(&format!("{base}{i}"))).collect();
+        let names: std::collections::HashSet<String> = (0..2000)
+            .map(|i| physical_name(&format!("{base}{i}")))
+            .collect();
         assert_eq!(names.len(), 2000);
     }
 
@@ -128,7 +137,15 @@ mod tests {
 
     #[test]
     fn every_physical_name_is_a_valid_cql_name() {
-        for name in ["a", "_", "_x", "A_b_9", &"z".repeat(128), &format!("_{}", "9".repeat(127)), "datasets"] {
+        for name in [
+            "a",
+            "_",
+            "_x",
+            "A_b_9",
+            &"z".repeat(128),
+            &format!("_{}", "9".repeat(127)),
+            "datasets",
+        ] {
             let p = physical_name(name);
             assert!(is_valid_keyspace(&p), "{name:?} -> {p:?}");
         }

@@ -153,10 +153,12 @@ impl ScyllaOptions {
             return bad("timeouts must be positive".into());
         }
         match &self.replication {
-            Replication::Simple { replication_factor: 0 }
-            | Replication::NetworkTopology { replication_factor: 0 } => {
-                return bad("replication_factor must be at least 1".into())
+            Replication::Simple {
+                replication_factor: 0,
             }
+            | Replication::NetworkTopology {
+                replication_factor: 0,
+            } => return bad("replication_factor must be at least 1".into()),
             Replication::Datacenters(dcs) if dcs.is_empty() => {
                 return bad("datacenters needs at least one dc:factor".into())
             }
@@ -164,7 +166,10 @@ impl ScyllaOptions {
         }
         if matches!(
             self.consistency,
-            Consistency::Any | Consistency::EachQuorum | Consistency::Serial | Consistency::LocalSerial
+            Consistency::Any
+                | Consistency::EachQuorum
+                | Consistency::Serial
+                | Consistency::LocalSerial
         ) {
             return bad(format!(
                 "consistency {} cannot be used for both reads and writes",
@@ -212,7 +217,12 @@ impl ScyllaOptions {
         let rest = url
             .strip_prefix("scylla://")
             .or_else(|| url.strip_prefix("cassandra://"))
-            .ok_or_else(|| err(format!("the scheme must be {}:// (or cassandra://)", crate::SCHEME)))?;
+            .ok_or_else(|| {
+                err(format!(
+                    "the scheme must be {}:// (or cassandra://)",
+                    crate::SCHEME
+                ))
+            })?;
         let (rest, query) = match rest.split_once('?') {
             Some((r, q)) => (r, Some(q)),
             None => (rest, None),
@@ -252,9 +262,10 @@ impl ScyllaOptions {
             match k.as_ref() {
                 "consistency" => options.consistency = parse_consistency(&v).map_err(&err)?,
                 "replication_factor" => {
-                    factor = Some(u32::try_from(number("replication_factor")?).map_err(|_| {
-                        err(format!("replication_factor={v} is too large"))
-                    })?)
+                    factor = Some(
+                        u32::try_from(number("replication_factor")?)
+                            .map_err(|_| err(format!("replication_factor={v} is too large")))?,
+                    )
                 }
                 "replication_class" => class = Some(v.to_string()),
                 "datacenters" => options.replication = parse_datacenters(&v).map_err(&err)?,
@@ -271,7 +282,9 @@ impl ScyllaOptions {
                     options.create_keyspace = match v.as_ref() {
                         "true" | "1" => true,
                         "false" | "0" => false,
-                        _ => return Err(err(format!("create_keyspace={v:?} is not true or false"))),
+                        _ => {
+                            return Err(err(format!("create_keyspace={v:?} is not true or false")))
+                        }
                     }
                 }
                 "metadata_cache_ms" => {
@@ -283,7 +296,8 @@ impl ScyllaOptions {
         if class.is_some() || factor.is_some() {
             if matches!(options.replication, Replication::Datacenters(_)) {
                 return Err(err(
-                    "datacenters cannot be combined with replication_class or replication_factor".into(),
+                    "datacenters cannot be combined with replication_class or replication_factor"
+                        .into(),
                 ));
             }
             let replication_factor = factor.unwrap_or(1);
@@ -291,7 +305,9 @@ impl ScyllaOptions {
                 None | Some("networktopologystrategy") | Some("network_topology") => {
                     Replication::NetworkTopology { replication_factor }
                 }
-                Some("simplestrategy") | Some("simple") => Replication::Simple { replication_factor },
+                Some("simplestrategy") | Some("simple") => {
+                    Replication::Simple { replication_factor }
+                }
                 Some(_) => {
                     return Err(err(format!(
                         "replication_class={:?} is not NetworkTopologyStrategy or SimpleStrategy",
@@ -338,7 +354,8 @@ pub(crate) fn redact(url: &str) -> String {
 
 fn with_default_port(host: &str) -> String {
     let has_port = if let Some(rest) = host.strip_prefix('[') {
-        rest.split_once(']').is_some_and(|(_, p)| p.starts_with(':'))
+        rest.split_once(']')
+            .is_some_and(|(_, p)| p.starts_with(':'))
     } else {
         host.contains(':')
     };
@@ -368,7 +385,9 @@ fn parse_host(host: &str) -> Result<String, String> {
     } else {
         match host.split_once(':') {
             Some((_, p)) if p.contains(':') => {
-                return Err(format!("host {host:?}: put IPv6 addresses in brackets, [::1]:9042"))
+                return Err(format!(
+                    "host {host:?}: put IPv6 addresses in brackets, [::1]:9042"
+                ))
             }
             Some((h, p)) => (h.to_string(), Some(p)),
             None => (host.to_string(), None),
@@ -418,11 +437,9 @@ fn parse_datacenters(s: &str) -> Result<Replication, String> {
         let (dc, rf) = part
             .rsplit_once(':')
             .ok_or_else(|| format!("datacenters entry {part:?} is not dc:factor"))?;
-        let rf: u32 = rf
-            .parse()
-            .ok()
-            .filter(|rf| *rf > 0)
-            .ok_or_else(|| format!("replication factor {rf:?} of datacenter {dc:?} is not a positive integer"))?;
+        let rf: u32 = rf.parse().ok().filter(|rf| *rf > 0).ok_or_else(|| {
+            format!("replication factor {rf:?} of datacenter {dc:?} is not a positive integer")
+        })?;
         if dc.is_empty() {
             return Err(format!("datacenters entry {part:?} has no datacenter name"));
         }
@@ -465,7 +482,12 @@ mod tests {
         assert_eq!(o.contact_points, vec!["127.0.0.1:9042"]);
         assert_eq!(o.keyspace, "chronon");
         assert_eq!(o.consistency, Consistency::LocalQuorum);
-        assert_eq!(o.replication, Replication::NetworkTopology { replication_factor: 1 });
+        assert_eq!(
+            o.replication,
+            Replication::NetworkTopology {
+                replication_factor: 1
+            }
+        );
         assert_eq!(o.timeout, Duration::from_secs(10));
         assert_eq!(o.max_in_flight, 256);
         assert!(o.create_keyspace);
@@ -481,7 +503,12 @@ mod tests {
         assert_eq!(o.contact_points, vec!["host1:9042", "host2:19042"]);
         assert_eq!(o.keyspace, "keyspace");
         assert_eq!(o.consistency, Consistency::LocalQuorum);
-        assert_eq!(o.replication, Replication::NetworkTopology { replication_factor: 1 });
+        assert_eq!(
+            o.replication,
+            Replication::NetworkTopology {
+                replication_factor: 1
+            }
+        );
     }
 
     #[test]
@@ -505,7 +532,12 @@ mod tests {
         )
         .unwrap();
         assert_eq!(o.consistency, Consistency::Quorum);
-        assert_eq!(o.replication, Replication::Simple { replication_factor: 3 });
+        assert_eq!(
+            o.replication,
+            Replication::Simple {
+                replication_factor: 3
+            }
+        );
         assert_eq!(o.local_datacenter.as_deref(), Some("dc1"));
         assert_eq!(o.timeout, Duration::from_millis(2500));
         assert_eq!(o.schema_timeout, Duration::from_secs(90));
@@ -552,7 +584,10 @@ mod tests {
             ("scylla://h/ks?replication_class=Other", "replication_class"),
             ("scylla://h/ks?datacenters=dc1", "dc:factor"),
             ("scylla://h/ks?datacenters=dc1:0", "positive"),
-            ("scylla://h/ks?datacenters=dc1:1&replication_factor=2", "cannot be combined"),
+            (
+                "scylla://h/ks?datacenters=dc1:1&replication_factor=2",
+                "cannot be combined",
+            ),
             ("scylla://h/ks?max_in_flight=0", "max_in_flight"),
             ("scylla://h/ks?timeout_ms=0", "timeouts"),
             ("scylla://h/ks?create_keyspace=maybe", "create_keyspace"),
@@ -582,9 +617,15 @@ mod tests {
 
     #[test]
     fn consistency_names() {
-        assert_eq!(parse_consistency("local_quorum"), Ok(Consistency::LocalQuorum));
+        assert_eq!(
+            parse_consistency("local_quorum"),
+            Ok(Consistency::LocalQuorum)
+        );
         assert_eq!(parse_consistency("LOCAL_ONE"), Ok(Consistency::LocalOne));
-        assert_eq!(parse_consistency("LocalQuorum"), Ok(Consistency::LocalQuorum));
+        assert_eq!(
+            parse_consistency("LocalQuorum"),
+            Ok(Consistency::LocalQuorum)
+        );
         assert_eq!(parse_consistency("all"), Ok(Consistency::All));
         assert!(parse_consistency("each_quorum").is_err());
         assert!(parse_consistency("any").is_err());
@@ -593,7 +634,10 @@ mod tests {
     #[test]
     fn contact_points_get_the_default_port() {
         let o = ScyllaOptions::new(["a", "b:1", "[::1]", "[::1]:2"]);
-        assert_eq!(o.contact_points, vec!["a:9042", "b:1", "[::1]:9042", "[::1]:2"]);
+        assert_eq!(
+            o.contact_points,
+            vec!["a:9042", "b:1", "[::1]:9042", "[::1]:2"]
+        );
     }
 
     #[test]

@@ -7,10 +7,12 @@ use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
 use bytes::Bytes;
-use chronon_core::batch::{now_millis, select_versions, visible_from, with_timeout, GetBatch, PutBatch};
+use chronon_core::batch::{
+    now_millis, select_versions, visible_from, with_timeout, GetBatch, PutBatch,
+};
 use chronon_core::{
-    validate, Capabilities, DatasetKind, DatasetProps, GetRequest, GetResponse, KvError, KvStore, ListCursor,
-    ListPage, PutRequest, TimedValue,
+    validate, Capabilities, DatasetKind, DatasetProps, GetRequest, GetResponse, KvError, KvStore,
+    ListCursor, ListPage, PutRequest, TimedValue,
 };
 use futures::StreamExt;
 use scylla::client::execution_profile::ExecutionProfile;
@@ -97,13 +99,23 @@ struct MetaRow {
 
 impl MetaRow {
     fn props(&self, address: &str) -> Result<DatasetProps, KvError> {
-        let kind = self.kind.as_deref().and_then(DatasetKind::parse).ok_or_else(|| {
-            KvError::backend_msg(
-                BACKEND,
-                format!("reading the datasets table at {address} for dataset {:?}", self.dataset),
-                format!("unknown kind {:?} (expected Snapshot or TimeSeries)", self.kind),
-            )
-        })?;
+        let kind = self
+            .kind
+            .as_deref()
+            .and_then(DatasetKind::parse)
+            .ok_or_else(|| {
+                KvError::backend_msg(
+                    BACKEND,
+                    format!(
+                        "reading the datasets table at {address} for dataset {:?}",
+                        self.dataset
+                    ),
+                    format!(
+                        "unknown kind {:?} (expected Snapshot or TimeSeries)",
+                        self.kind
+                    ),
+                )
+            })?;
         let ttl = self
             .ttl_ms
             .filter(|ms| *ms > 0)
@@ -134,7 +146,8 @@ where
     F: FnMut(J) -> Fut,
     Fut: Future<Output = R>,
 {
-    let mut stream = futures::stream::iter(jobs.into_iter().map(f)).buffer_unordered(concurrency.max(1));
+    let mut stream =
+        futures::stream::iter(jobs.into_iter().map(f)).buffer_unordered(concurrency.max(1));
     let mut out = Vec::new();
     while let Ok(Some(r)) = tokio::time::timeout_at(deadline, stream.next()).await {
         out.push(r);
@@ -191,9 +204,20 @@ impl ScyllaStore {
                     timeout: options.schema_timeout,
                     ..op
                 };
-                ddl(&session, &cql::create_keyspace(&keyspace, &options.replication), &options, schema_op)
-                    .await?;
-                ddl(&session, &cql::create_datasets_table(&keyspace), &options, schema_op).await?;
+                ddl(
+                    &session,
+                    &cql::create_keyspace(&keyspace, &options.replication),
+                    &options,
+                    schema_op,
+                )
+                .await?;
+                ddl(
+                    &session,
+                    &cql::create_datasets_table(&keyspace),
+                    &options,
+                    schema_op,
+                )
+                .await?;
             }
             let prepare_op = Op {
                 operation: "preparing the datasets table statements",
@@ -203,7 +227,11 @@ impl ScyllaStore {
                 prepare(&session, cql::select_dataset(&keyspace), prepare_op),
                 prepare(&session, cql::insert_dataset(&keyspace), prepare_op),
                 prepare(&session, cql::delete_dataset(&keyspace), prepare_op),
-                prepare(&session, cql::select_table_columns().to_string(), prepare_op),
+                prepare(
+                    &session,
+                    cql::select_table_columns().to_string(),
+                    prepare_op
+                ),
             )?;
             Ok::<_, KvError>(MetaStatements {
                 select,
@@ -215,9 +243,13 @@ impl ScyllaStore {
         let mut meta = with_timeout(options.schema_timeout, "connect", &address, bootstrap).await?;
         // system_schema is node-local (LocalStrategy): ONE is the only level that means anything.
         meta.columns.set_consistency(Consistency::One);
-        let caps = Capabilities::new(MAX_VALUE_BYTES, options.max_in_flight, options.max_in_flight)
-            .with_native_ttl()
-            .with_persistence();
+        let caps = Capabilities::new(
+            MAX_VALUE_BYTES,
+            options.max_in_flight,
+            options.max_in_flight,
+        )
+        .with_native_ttl()
+        .with_persistence();
         Ok(ScyllaStore {
             inner: Arc::new(Inner {
                 session,
@@ -259,7 +291,12 @@ impl ScyllaStore {
         &self.inner.session
     }
 
-    fn op<'a>(&'a self, operation: &'a str, dataset: Option<&'a str>, key: Option<&'a [u8]>) -> Op<'a> {
+    fn op<'a>(
+        &'a self,
+        operation: &'a str,
+        dataset: Option<&'a str>,
+        key: Option<&'a [u8]>,
+    ) -> Op<'a> {
         Op {
             operation,
             dataset,
@@ -277,7 +314,11 @@ impl ScyllaStore {
     }
 
     fn cached(&self, dataset: &str) -> Option<Arc<Dataset>> {
-        let map = self.inner.datasets.read().unwrap_or_else(|e| e.into_inner());
+        let map = self
+            .inner
+            .datasets
+            .read()
+            .unwrap_or_else(|e| e.into_inner());
         map.get(dataset)
             .filter(|c| c.loaded.elapsed() < self.inner.options.metadata_cache_ttl)
             .map(|c| c.dataset.clone())
@@ -379,13 +420,21 @@ impl ScyllaStore {
     ) -> HashMap<String, Result<Arc<Dataset>, KvError>> {
         let timeout = self.inner.options.timeout;
         let lookups = names.into_iter().map(|name| async move {
-            let result = match tokio::time::timeout_at(deadline, self.dataset(&name, operation)).await {
-                Ok(r) => r,
-                Err(_) => Err(KvError::timeout(operation, format!("dataset {name:?}"), timeout)),
-            };
+            let result =
+                match tokio::time::timeout_at(deadline, self.dataset(&name, operation)).await {
+                    Ok(r) => r,
+                    Err(_) => Err(KvError::timeout(
+                        operation,
+                        format!("dataset {name:?}"),
+                        timeout,
+                    )),
+                };
             (name, result)
         });
-        futures::future::join_all(lookups).await.into_iter().collect()
+        futures::future::join_all(lookups)
+            .await
+            .into_iter()
+            .collect()
     }
 
     /// Forgets a dataset whose table turned out to be gone (dropped by another client).
@@ -395,7 +444,12 @@ impl ScyllaStore {
         }
     }
 
-    async fn get_one(&self, ds: &Dataset, req: &GetRequest, cut: Option<i64>) -> Result<Vec<TimedValue>, KvError> {
+    async fn get_one(
+        &self,
+        ds: &Dataset,
+        req: &GetRequest,
+        cut: Option<i64>,
+    ) -> Result<Vec<TimedValue>, KvError> {
         let op = self.op("multi_get", Some(&req.dataset), Some(&req.key));
         let _permit = self.inner.permits.acquire().await.map_err(|e| {
             KvError::backend(BACKEND, "multi_get: waiting for an in-flight slot", e)
@@ -463,9 +517,15 @@ impl ScyllaStore {
         let result = match ds.props.ttl_millis() {
             Some(ttl_ms) => {
                 let ttl = cql::write_ttl_secs(ttl_ms, job.ts, now_millis());
-                session.execute_unpaged(&ds.insert, (key, job.ts, value, ttl)).await
+                session
+                    .execute_unpaged(&ds.insert, (key, job.ts, value, ttl))
+                    .await
             }
-            None => session.execute_unpaged(&ds.insert, (key, job.ts, value)).await,
+            None => {
+                session
+                    .execute_unpaged(&ds.insert, (key, job.ts, value))
+                    .await
+            }
         };
         result.map(|_| ()).map_err(|e| map_error(e, op))
     }
@@ -473,12 +533,20 @@ impl ScyllaStore {
     /// Checks that the table of `physical` has the shape of `kind` (a `TimeSeries` clusters on
     /// `ts`), so a table left behind by an interrupted `create` of the other kind is never
     /// adopted silently. Silent when the schema tables do not show the table.
-    async fn check_table_kind(&self, dataset: &str, physical: &str, kind: DatasetKind) -> Result<(), KvError> {
+    async fn check_table_kind(
+        &self,
+        dataset: &str,
+        physical: &str,
+        kind: DatasetKind,
+    ) -> Result<(), KvError> {
         let op = self.schema_op("create", dataset);
         let result = self
             .inner
             .session
-            .execute_unpaged(&self.inner.meta.columns, (self.inner.options.keyspace.as_str(), physical))
+            .execute_unpaged(
+                &self.inner.meta.columns,
+                (self.inner.options.keyspace.as_str(), physical),
+            )
             .await
             .map_err(|e| map_error(e, op))?;
         let rows = result
@@ -500,7 +568,9 @@ impl ScyllaStore {
             if found != kind {
                 return Err(KvError::DatasetConflict {
                     dataset: dataset.to_string(),
-                    existing: format!("{found} (table {physical:?} exists without a datasets entry)"),
+                    existing: format!(
+                        "{found} (table {physical:?} exists without a datasets entry)"
+                    ),
                     requested: kind.to_string(),
                 });
             }
@@ -551,7 +621,10 @@ impl ScyllaStore {
         if existing.is_none() {
             self.inner
                 .session
-                .execute_unpaged(&self.inner.meta.insert, (physical.as_str(), dataset, kind.as_str(), ttl_ms))
+                .execute_unpaged(
+                    &self.inner.meta.insert,
+                    (physical.as_str(), dataset, kind.as_str(), ttl_ms),
+                )
                 .await
                 .map_err(|e| map_error(e, op))?;
         }
@@ -588,7 +661,12 @@ impl ScyllaStore {
 
 /// Runs a schema statement (no bound values, so unprepared) and waits for every node to agree
 /// on the new schema before returning.
-async fn ddl(session: &Session, text: &str, options: &ScyllaOptions, op: Op<'_>) -> Result<(), KvError> {
+async fn ddl(
+    session: &Session,
+    text: &str,
+    options: &ScyllaOptions,
+    op: Op<'_>,
+) -> Result<(), KvError> {
     let mut statement = Statement::new(text);
     statement.set_request_timeout(Some(options.schema_timeout));
     session
@@ -604,7 +682,11 @@ async fn ddl(session: &Session, text: &str, options: &ScyllaOptions, op: Op<'_>)
 
 /// Prepares a statement; every statement the adapter prepares is idempotent (plain upserts and
 /// reads), which lets the driver's retry policy retry it after a timeout.
-async fn prepare(session: &Session, text: String, op: Op<'_>) -> Result<PreparedStatement, KvError> {
+async fn prepare(
+    session: &Session,
+    text: String,
+    op: Op<'_>,
+) -> Result<PreparedStatement, KvError> {
     let mut prepared = session
         .prepare(Statement::new(text))
         .await
@@ -622,6 +704,34 @@ struct PutJob {
     ts: i64,
 }
 
+/// Folds puts that write the same slot (dataset, key and, for a time series, version): returns
+/// the indexes to send (the last put of each slot) and `(earlier, later)` pairs in input order,
+/// each earlier put taking the result of the later one.
+fn fold_duplicates<S: Eq + std::hash::Hash>(
+    puts: Vec<(usize, S)>,
+) -> (Vec<usize>, Vec<(usize, usize)>) {
+    let mut last: HashMap<S, usize> = HashMap::new();
+    let mut aliases = Vec::new();
+    for (index, slot) in puts {
+        if let Some(previous) = last.insert(slot, index) {
+            aliases.push((previous, index));
+        }
+    }
+    let mut sent: Vec<usize> = last.into_values().collect();
+    sent.sort_unstable();
+    (sent, aliases)
+}
+
+/// Gives each folded put the result of the put that was sent for it (following chains
+/// `a -> b -> c` back from the end). A put whose representative has no result yet stays unanswered.
+fn share_results<R: Clone>(results: &mut HashMap<usize, R>, aliases: &[(usize, usize)]) {
+    for (earlier, later) in aliases.iter().rev() {
+        if let Some(r) = results.get(later).cloned() {
+            results.insert(*earlier, r);
+        }
+    }
+}
+
 #[async_trait]
 impl KvStore for ScyllaStore {
     fn backend(&self) -> &str {
@@ -635,7 +745,13 @@ impl KvStore for ScyllaStore {
     async fn create(&self, dataset: &str, props: &DatasetProps) -> Result<(), KvError> {
         validate::dataset_name(dataset)?;
         let timeout = self.inner.options.schema_timeout;
-        with_timeout(timeout, "create", dataset, self.create_inner(dataset, props)).await
+        with_timeout(
+            timeout,
+            "create",
+            dataset,
+            self.create_inner(dataset, props),
+        )
+        .await
     }
 
     async fn drop_dataset(&self, dataset: &str) -> Result<(), KvError> {
@@ -683,20 +799,35 @@ impl KvStore for ScyllaStore {
                 }
             }
         }
-        let done = run_until(jobs, self.inner.options.max_in_flight, deadline, |(i, ds, req, cut)| async move {
-            let result = self.get_one(&ds, &req, cut).await;
-            if let Err(e) = &result {
-                self.note_error(&req.dataset, e);
-            }
-            (i, result)
-        })
+        let done = run_until(
+            jobs,
+            self.inner.options.max_in_flight,
+            deadline,
+            |(i, ds, req, cut)| async move {
+                let result = self.get_one(&ds, &req, cut).await;
+                if let Err(e) = &result {
+                    self.note_error(&req.dataset, e);
+                }
+                (i, result)
+            },
+        )
         .await;
         for (i, result) in done {
             batch.answer(i, result);
         }
-        let late: Vec<(usize, String)> = batch.pending().map(|(i, r)| (i, r.dataset.clone())).collect();
+        let late: Vec<(usize, String)> = batch
+            .pending()
+            .map(|(i, r)| (i, r.dataset.clone()))
+            .collect();
         for (i, dataset) in late {
-            batch.answer(i, Err(KvError::timeout("multi_get", format!("dataset {dataset:?}"), timeout)));
+            batch.answer(
+                i,
+                Err(KvError::timeout(
+                    "multi_get",
+                    format!("dataset {dataset:?}"),
+                    timeout,
+                )),
+            );
         }
         batch.finish(BACKEND)
     }
@@ -718,60 +849,69 @@ impl KvStore for ScyllaStore {
         // Two puts of the same version in one call would race when run concurrently; the last
         // one in the batch is the one that must win (as it does when applied in order), so only
         // it is sent and the earlier ones share its result.
-        let mut owner: HashMap<(String, Bytes, Option<i64>), usize> = HashMap::new();
-        let mut aliases: Vec<(usize, usize)> = Vec::new();
-        let mut jobs: HashMap<usize, (Arc<Dataset>, PutJob)> = HashMap::new();
+        let mut jobs: Vec<(Arc<Dataset>, PutJob)> = Vec::new();
+        let mut slots = Vec::new();
         for p in batch.pending() {
             let Some(Ok(ds)) = datasets.get(p.dataset) else {
                 continue;
             };
             let version = (ds.props.kind == DatasetKind::TimeSeries).then_some(p.ts);
-            let slot = (p.dataset.to_string(), p.key.clone(), version);
-            if let Some(previous) = owner.insert(slot, p.index) {
-                aliases.push((previous, p.index));
-                jobs.remove(&previous);
-            }
-            jobs.insert(
-                p.index,
-                (
-                    ds.clone(),
-                    PutJob {
-                        index: p.index,
-                        dataset: p.dataset.to_string(),
-                        key: p.key.clone(),
-                        value: p.value.clone(),
-                        ts: p.ts,
-                    },
-                ),
-            );
+            slots.push((p.index, (p.dataset, p.key, version)));
+            jobs.push((
+                ds.clone(),
+                PutJob {
+                    index: p.index,
+                    dataset: p.dataset.to_string(),
+                    key: p.key.clone(),
+                    value: p.value.clone(),
+                    ts: p.ts,
+                },
+            ));
         }
-        let mut jobs: Vec<(Arc<Dataset>, PutJob)> = jobs.into_values().collect();
-        jobs.sort_by_key(|(_, j)| j.index);
-        let done = run_until(jobs, self.inner.options.max_in_flight, deadline, |(ds, job)| async move {
-            let result = self.put_one(&ds, &job).await;
-            if let Err(e) = &result {
-                self.note_error(&job.dataset, e);
-            }
-            (job.index, result)
-        })
+        let (sent, aliases) = fold_duplicates(slots);
+        let sent: std::collections::HashSet<usize> = sent.into_iter().collect();
+        jobs.retain(|(_, job)| sent.contains(&job.index));
+        let done = run_until(
+            jobs,
+            self.inner.options.max_in_flight,
+            deadline,
+            |(ds, job)| async move {
+                let result = self.put_one(&ds, &job).await;
+                if let Err(e) = &result {
+                    self.note_error(&job.dataset, e);
+                }
+                (job.index, result)
+            },
+        )
         .await;
         let mut results: HashMap<usize, Result<(), KvError>> = done.into_iter().collect();
-        for (earlier, later) in aliases.into_iter().rev() {
-            if let Some(r) = results.get(&later).cloned() {
-                results.insert(earlier, r);
-            }
-        }
+        share_results(&mut results, &aliases);
         for (i, r) in results {
             batch.answer(i, r);
         }
-        let late: Vec<(usize, String)> = batch.pending().map(|p| (p.index, p.dataset.to_string())).collect();
+        let late: Vec<(usize, String)> = batch
+            .pending()
+            .map(|p| (p.index, p.dataset.to_string()))
+            .collect();
         for (i, dataset) in late {
-            batch.answer(i, Err(KvError::timeout("multi_put", format!("dataset {dataset:?}"), timeout)));
+            batch.answer(
+                i,
+                Err(KvError::timeout(
+                    "multi_put",
+                    format!("dataset {dataset:?}"),
+                    timeout,
+                )),
+            );
         }
         batch.finish(BACKEND)
     }
 
-    async fn list(&self, dataset: &str, limit: usize, cursor: Option<ListCursor>) -> Result<ListPage, KvError> {
+    async fn list(
+        &self,
+        dataset: &str,
+        limit: usize,
+        cursor: Option<ListCursor>,
+    ) -> Result<ListPage, KvError> {
         validate::dataset_name(dataset)?;
         let work = async {
             let ds = self.dataset(dataset, "list").await?;
@@ -779,53 +919,126 @@ impl KvStore for ScyllaStore {
             let mut statement = ds.list.clone();
             let page = limit.clamp(1, MAX_LIST_PAGE);
             statement.set_page_size(i32::try_from(page).unwrap_or(1));
-            let paging = match cursor {
+            let mut paging = match cursor {
                 Some(c) if !c.0.is_empty() => PagingState::new_from_raw_bytes(c.0.to_vec()),
                 _ => PagingState::start(),
             };
-            let _permit = self
-                .inner
-                .permits
-                .acquire()
-                .await
-                .map_err(|e| KvError::backend(BACKEND, "list: waiting for an in-flight slot", e))?;
-            let (result, paging) = self
-                .inner
-                .session
-                .execute_single_page(&statement, (), paging)
-                .await
-                .map_err(|e| {
-                    let err = map_error(e, op);
-                    self.note_error(dataset, &err);
-                    err
-                })?;
-            let rows = result
-                .into_rows_result()
-                .map_err(|e| map_error(DriverError::result(e), op))?;
             let cut = visible_from(&ds.props);
             let mut entries = Vec::new();
-            for row in rows
-                .rows::<(Option<Bytes>, Option<i64>, Option<Bytes>)>()
-                .map_err(|e| map_error(DriverError::result(e), op))?
-            {
-                let (key, ts, value) = row.map_err(|e| map_error(DriverError::result(e), op))?;
-                let (Some(key), Some(ts)) = (key, ts) else {
-                    continue;
-                };
-                // The newest version per key came back (PER PARTITION LIMIT 1 on a newest-first
-                // time series); when even it is past the TTL the key has nothing visible.
-                if cut.is_none_or(|c| ts >= c) {
-                    entries.push((key, TimedValue::new(value.unwrap_or_default(), ts)));
+            // A page can come back empty while more follow (every row in it past the TTL, or a
+            // server page cut short); keep going until something or the end is reached, so an
+            // empty page is only ever the last one.
+            let next = loop {
+                let _permit = self.inner.permits.acquire().await.map_err(|e| {
+                    KvError::backend(BACKEND, "list: waiting for an in-flight slot", e)
+                })?;
+                let (result, response) = self
+                    .inner
+                    .session
+                    .execute_single_page(&statement, (), paging)
+                    .await
+                    .map_err(|e| {
+                        let err = map_error(e, op);
+                        self.note_error(dataset, &err);
+                        err
+                    })?;
+                let rows = result
+                    .into_rows_result()
+                    .map_err(|e| map_error(DriverError::result(e), op))?;
+                for row in rows
+                    .rows::<(Option<Bytes>, Option<i64>, Option<Bytes>)>()
+                    .map_err(|e| map_error(DriverError::result(e), op))?
+                {
+                    let (key, ts, value) =
+                        row.map_err(|e| map_error(DriverError::result(e), op))?;
+                    let (Some(key), Some(ts)) = (key, ts) else {
+                        continue;
+                    };
+                    // The newest version per key came back (PER PARTITION LIMIT 1 on a
+                    // newest-first time series); when even it is past the TTL the key has
+                    // nothing visible.
+                    if cut.is_none_or(|c| ts >= c) {
+                        entries.push((key, TimedValue::new(value.unwrap_or_default(), ts)));
+                    }
                 }
-            }
-            let next = match paging {
-                PagingStateResponse::HasMorePages { state } => state
-                    .as_bytes_slice()
-                    .map(|b| ListCursor(Bytes::copy_from_slice(b))),
-                PagingStateResponse::NoMorePages => None,
+                let state = match response {
+                    PagingStateResponse::HasMorePages { state } => state,
+                    PagingStateResponse::NoMorePages => break None,
+                };
+                let Some(bytes) = state.as_bytes_slice() else {
+                    break None;
+                };
+                if !entries.is_empty() {
+                    break Some(ListCursor(Bytes::copy_from_slice(bytes)));
+                }
+                paging = state;
             };
             Ok(ListPage { entries, next })
         };
         with_timeout(self.inner.options.timeout, "list", dataset, work).await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn duplicate_puts_fold_into_the_last_one() {
+        // Slots: a, b, a, c, a, b
+        let puts = vec![(0, "a"), (1, "b"), (2, "a"), (3, "c"), (4, "a"), (5, "b")];
+        let (sent, aliases) = fold_duplicates(puts);
+        assert_eq!(
+            sent,
+            vec![3, 4, 5],
+            "only the last put of each slot is sent"
+        );
+        assert_eq!(aliases, vec![(0, 2), (1, 5), (2, 4)]);
+        let mut results: HashMap<usize, Result<(), &str>> =
+            [(3, Ok(())), (4, Err("boom")), (5, Ok(()))]
+                .into_iter()
+                .collect();
+        share_results(&mut results, &aliases);
+        assert_eq!(results.len(), 6, "every put answered");
+        assert_eq!(
+            results[&0],
+            Err("boom"),
+            "chain 0 -> 2 -> 4 takes 4's result"
+        );
+        assert_eq!(results[&2], Err("boom"));
+        assert_eq!(results[&1], Ok(()));
+    }
+
+    #[test]
+    fn folding_keeps_distinct_slots_and_leaves_timed_out_ones_unanswered() {
+        let (sent, aliases) =
+            fold_duplicates(vec![(0, ("ds", 1)), (1, ("ds", 2)), (2, ("other", 1))]);
+        assert_eq!(sent, vec![0, 1, 2]);
+        assert!(aliases.is_empty());
+        let (sent, aliases) = fold_duplicates(vec![(7, "k"), (9, "k")]);
+        assert_eq!(sent, vec![9]);
+        let mut results: HashMap<usize, Result<(), ()>> = HashMap::new(); // 9 did not finish
+        share_results(&mut results, &aliases);
+        assert!(
+            results.is_empty(),
+            "7 stays pending and is answered Timeout by the caller"
+        );
+    }
+
+    #[tokio::test]
+    async fn run_until_keeps_what_finished_by_the_deadline() {
+        let deadline = tokio::time::Instant::now() + Duration::from_millis(200);
+        let jobs: Vec<u64> = vec![0, 10, 5000, 20];
+        let mut done = run_until(jobs, 2, deadline, |ms| async move {
+            tokio::time::sleep(Duration::from_millis(ms)).await;
+            ms
+        })
+        .await;
+        done.sort_unstable();
+        assert_eq!(
+            done,
+            vec![0, 10, 20],
+            "the slow job is left out, the others are kept"
+        );
     }
 }

@@ -24,6 +24,10 @@ async fn scylla_passes_the_suite() {
     });
     let report = conformance::run_all(factory).await;
     println!("{report}");
-    assert!(report.cases.len() >= 40, "only {} cases", report.cases.len());
+    assert!(
+        report.cases.len() >= 40,
+        "only {} cases",
+        report.cases.len()
+    );
     report.assert_passed();
 }

@@ -17,13 +17,21 @@ async fn nothing_listening_is_unavailable_naming_the_address() {
     let port = closed_port();
     let url = url::Url::parse(&format!("scylla://127.0.0.1:{port}/chronon")).unwrap();
     let started = Instant::now();
-    let err = chronon_scylla::open_url(&url).await.expect_err("no server is listening");
+    let err = chronon_scylla::open_url(&url)
+        .await
+        .expect_err("no server is listening");
     let elapsed = started.elapsed();
     println!("{err}");
     assert_eq!(err.kind(), "Unavailable", "{err}");
     assert!(err.is_retryable());
-    assert!(err.to_string().contains(&format!("127.0.0.1:{port}")), "{err}");
-    assert!(std::error::Error::source(&err).is_some(), "driver error kept as source");
+    assert!(
+        err.to_string().contains(&format!("127.0.0.1:{port}")),
+        "{err}"
+    );
+    assert!(
+        std::error::Error::source(&err).is_some(),
+        "driver error kept as source"
+    );
     assert!(elapsed < Duration::from_secs(5), "took {elapsed:?}");
 }
 
@@ -31,11 +39,16 @@ async fn nothing_listening_is_unavailable_naming_the_address() {
 async fn several_hosts_all_down_are_unavailable_naming_them_all() {
     let (a, b) = (closed_port(), closed_port());
     let url = format!("scylla://127.0.0.1:{a},127.0.0.1:{b}/chronon");
-    let err = ScyllaStore::open_str(&url).await.expect_err("no server is listening");
+    let err = ScyllaStore::open_str(&url)
+        .await
+        .expect_err("no server is listening");
     println!("{err}");
     assert_eq!(err.kind(), "Unavailable", "{err}");
     let msg = err.to_string();
-    assert!(msg.contains(&format!("127.0.0.1:{a}")) && msg.contains(&format!("127.0.0.1:{b}")), "{msg}");
+    assert!(
+        msg.contains(&format!("127.0.0.1:{a}")) && msg.contains(&format!("127.0.0.1:{b}")),
+        "{msg}"
+    );
 }
 
 #[tokio::test]
@@ -49,9 +62,12 @@ async fn a_server_that_never_answers_times_out() {
             held.push(socket);
         }
     });
-    let options = ScyllaOptions::new([format!("127.0.0.1:{port}")]).with_timeout(Duration::from_millis(800));
+    let options =
+        ScyllaOptions::new([format!("127.0.0.1:{port}")]).with_timeout(Duration::from_millis(800));
     let started = Instant::now();
-    let err = ScyllaStore::connect(options).await.expect_err("the server never answers");
+    let err = ScyllaStore::connect(options)
+        .await
+        .expect_err("the server never answers");
     let elapsed = started.elapsed();
     println!("{err} after {elapsed:?}");
     assert!(
@@ -60,17 +76,27 @@ async fn a_server_that_never_answers_times_out() {
         err.kind()
     );
     assert!(err.is_retryable());
-    assert!(elapsed < Duration::from_secs(3), "no call may hang: took {elapsed:?}");
+    assert!(
+        elapsed < Duration::from_secs(3),
+        "no call may hang: took {elapsed:?}"
+    );
     hold.abort();
 }
 
 #[tokio::test]
 async fn bad_urls_fail_before_any_io() {
-    for url in ["scylla://h:1/bad-keyspace", "scylla://h/ks?consistency=any", "scylla://h/ks?nope=1"] {
+    for url in [
+        "scylla://h:1/bad-keyspace",
+        "scylla://h/ks?consistency=any",
+        "scylla://h/ks?nope=1",
+    ] {
         let started = Instant::now();
         let err = ScyllaStore::open_str(url).await.expect_err(url);
         assert_eq!(err.kind(), "Backend", "{url}: {err}");
         assert!(!err.is_retryable());
-        assert!(started.elapsed() < Duration::from_millis(100), "{url} did I/O");
+        assert!(
+            started.elapsed() < Duration::from_millis(100),
+            "{url} did I/O"
+        );
     }
 }

@@ -15,7 +15,7 @@ use super::workload::{key, value, CallFn, Op, Profile};
 pub enum Raw {
     /// `rocksdb` crate: `batched_multi_get_cf` and one `WriteBatch`, on the blocking pool as the
     /// adapter does (an async caller has to).
-    Rocks(Arc<rocksdb::DB>, tempfile::TempDir),
+    Rocks(Arc<rocksdb::DB>, #[allow(dead_code)] tempfile::TempDir),
     /// `redis` crate: one pipeline of `GET`s or `SET`s per batch on a `ConnectionManager`.
     Redis(redis::aio::ConnectionManager, String),
 }

@@ -77,11 +77,11 @@ pub(crate) async fn time_series_versions_load(cx: &Ctx) -> Result<()> {
     let store = cx.store()?;
     let ds = cx.time_series().await?;
     let source = futures::stream::iter(0..3000i64)
-        .map(|i| Ok::<_, KvError>(BulkRow { key: b(format!("k{}", i / 3)), value: b(format!("v{i}")), ts: T0 + i % 3 }))
+        .map(|i| Ok::<_, KvError>(BulkRow { key: b(format!("k{:04}", i / 3)), value: b(format!("v{i}")), ts: T0 + i % 3 }))
         .boxed();
     store.bulk_put(&ds, source, BulkPutOptions { progress: None, sorted: true }).await?;
-    let got = store.multi_get(vec![GetRequest::range(&ds, b("k7"), 0, None)]).await;
+    let got = store.multi_get(vec![GetRequest::range(&ds, b("k0007"), 0, None)]).await;
     let want = vec![(b("v21"), T0), (b("v22"), T0 + 1), (b("v23"), T0 + 2)];
-    ensure!(pairs(&ok_values(&got[0])?) == want, "k7 holds {:?}", got[0].values);
+    ensure!(pairs(&ok_values(&got[0])?) == want, "k0007 holds {:?}", got[0].values);
     Ok(())
 }
