@@ -163,8 +163,8 @@ async fn mutations_keep_before_images_at_the_mutation_time() {
         r#"{"op":"c","before":null,"after":{"id":1,"balance":10.0,"ts":900},"ts_ms":1000}"#,
         r#"{"op":"u","before":{"id":1,"balance":10.0,"ts":900},"after":{"id":1,"balance":25.0,"ts":1900},"ts_ms":2000}"#,
         r#"{"op":"u","before":{"id":1,"balance":25.0,"ts":1900},"after":{"id":1,"balance":25.0,"ts":1900},"ts_ms":2500}"#,
-        r#"{"op":"d","before":{"id":1,"balance":25.0,"ts":1900},"after":null,"ts_ms":3000}"#,
         "",
+        r#"{"op":"d","before":{"id":1,"balance":25.0,"ts":1900},"after":null,"ts_ms":3000}"#,
     ]
     .join("\n");
     let s = w.run(source(&input, None)).await.unwrap();

@@ -106,7 +106,10 @@ impl RedisStore {
         let client = redis::Client::open(opts.url.as_str())
             .map_err(|e| KvError::backend(BACKEND, format!("opening {}", redact(&opts.url)), e))?;
         let address = client.get_connection_info().addr().to_string();
+        // The driver's own response timeout defaults to 500 ms, which would cut big pipelines
+        // short on a busy server: use the store's timeout instead.
         let config = ConnectionManagerConfig::new()
+            .set_response_timeout(Some(opts.timeout))
             .set_connection_timeout(Some(opts.connect_timeout.min(opts.timeout)))
             .set_number_of_retries(opts.reconnect_retries)
             .set_min_delay(Duration::from_millis(50))

@@ -70,7 +70,9 @@ pub async fn scylla() -> Option<ScyllaServer> {
             let address = async {
                 let host = container.get_host().await?;
                 let port = container.get_host_port_ipv4(CQL_PORT).await?;
-                Ok::<_, testcontainers_modules::testcontainers::TestcontainersError>(format!("{host}:{port}"))
+                Ok::<_, testcontainers_modules::testcontainers::TestcontainersError>(format!(
+                    "{host}:{port}"
+                ))
             };
             match address.await {
                 Ok(address) => {
@@ -80,7 +82,9 @@ pub async fn scylla() -> Option<ScyllaServer> {
                         _container: Some(container),
                     })
                 }
-                Err(e) => format!("the scylladb container started but its CQL port is unknown: {e}"),
+                Err(e) => {
+                    format!("the scylladb container started but its CQL port is unknown: {e}")
+                }
             }
         }
         Err(e) => format!("testcontainers could not start scylladb/scylla: {e}"),
@@ -102,8 +106,17 @@ mod tests {
 
     #[test]
     fn env_values_become_urls() {
-        assert_eq!(uri_from_env("10.0.0.1:9042"), "scylla://10.0.0.1:9042/chronon_conformance");
-        assert_eq!(uri_from_env(" a:9042,b:9042 "), "scylla://a:9042,b:9042/chronon_conformance");
-        assert_eq!(uri_from_env("scylla://h:9042/ks?consistency=one"), "scylla://h:9042/ks?consistency=one");
+        assert_eq!(
+            uri_from_env("10.0.0.1:9042"),
+            "scylla://10.0.0.1:9042/chronon_conformance"
+        );
+        assert_eq!(
+            uri_from_env(" a:9042,b:9042 "),
+            "scylla://a:9042,b:9042/chronon_conformance"
+        );
+        assert_eq!(
+            uri_from_env("scylla://h:9042/ks?consistency=one"),
+            "scylla://h:9042/ks?consistency=one"
+        );
     }
 }
