@@ -63,7 +63,12 @@ mod tests {
 
     #[test]
     fn shows_what_parses_back() {
-        for v in [&b"text"[..], &[0, 255], b"hex:looks-like-hex", b"line\nbreak"] {
+        for v in [
+            &b"text"[..],
+            &[0, 255],
+            b"hex:looks-like-hex",
+            b"line\nbreak",
+        ] {
             assert_eq!(parse(&show(v)).unwrap().as_ref(), v);
         }
     }

@@ -41,7 +41,12 @@ pub async fn run_suite(url: &str, filter: Vec<String>) -> Result<conformance::Re
     if !filter.is_empty() {
         options.filter = filter;
     }
-    Ok(conformance::run_with(std::sync::Arc::new(factory), conformance::all_cases(), options).await)
+    Ok(conformance::run_with(
+        std::sync::Arc::new(factory),
+        conformance::all_cases(),
+        options,
+    )
+    .await)
 }
 
 fn scheme(url: &str) -> String {
@@ -52,7 +57,10 @@ fn scheme(url: &str) -> String {
 pub fn print_table(report: &conformance::Report) {
     for c in &report.cases {
         let status = if c.failure.is_none() { "pass" } else { "FAIL" };
-        println!("{status}  {:<12} {:<48} {:>6} ms", c.section, c.name, c.millis);
+        println!(
+            "{status}  {:<12} {:<48} {:>6} ms",
+            c.section, c.name, c.millis
+        );
         if let Some(f) = &c.failure {
             println!("      {f}");
         }

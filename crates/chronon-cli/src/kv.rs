@@ -74,7 +74,12 @@ fn print_value(json_out: bool, key: &[u8], v: &TimedValue) {
             json!({"key": bytes_arg::show(key), "value": bytes_arg::show(&v.bytes), "ts": v.millis})
         );
     } else {
-        println!("{}\t{}\t{}", bytes_arg::show(key), v.millis, bytes_arg::show(&v.bytes));
+        println!(
+            "{}\t{}\t{}",
+            bytes_arg::show(key),
+            v.millis,
+            bytes_arg::show(&v.bytes)
+        );
     }
 }
 
@@ -82,12 +87,18 @@ fn print_value(json_out: bool, key: &[u8], v: &TimedValue) {
 pub async fn run(args: KvArgs) -> Result<()> {
     let json_out = args.json;
     match args.command {
-        KvCommand::Create { url, dataset, kind, ttl_secs } => {
+        KvCommand::Create {
+            url,
+            dataset,
+            kind,
+            ttl_secs,
+        } => {
             let store = open_store(&url).await?;
             let mut props = DatasetProps::for_dataset(&dataset);
             if let Some(kind) = kind {
-                props.kind = DatasetKind::parse(&kind)
-                    .with_context(|| format!("--kind {kind:?}: expected snapshot or time_series"))?;
+                props.kind = DatasetKind::parse(&kind).with_context(|| {
+                    format!("--kind {kind:?}: expected snapshot or time_series")
+                })?;
             }
             if let Some(secs) = ttl_secs {
                 props = props.with_ttl(std::time::Duration::from_secs(secs));
@@ -99,21 +110,46 @@ pub async fn run(args: KvArgs) -> Result<()> {
             open_store(&url).await?.drop_dataset(&dataset).await?;
             println!("dropped {dataset}");
         }
-        KvCommand::Put { url, dataset, key, value, ts } => {
+        KvCommand::Put {
+            url,
+            dataset,
+            key,
+            value,
+            ts,
+        } => {
             let store = open_store(&url).await?;
-            let req = PutRequest::new(&dataset, bytes_arg::parse(&key)?, bytes_arg::parse(&value)?, ts);
+            let req = PutRequest::new(
+                &dataset,
+                bytes_arg::parse(&key)?,
+                bytes_arg::parse(&value)?,
+                ts,
+            );
             let mut results = store.multi_put(vec![req]).await;
             results.pop().context("store returned no result")??;
             if json_out {
                 println!("{}", json!({"ok": true}));
             }
         }
-        KvCommand::Get { url, dataset, key, start_ts, end_ts } => {
+        KvCommand::Get {
+            url,
+            dataset,
+            key,
+            start_ts,
+            end_ts,
+        } => {
             let store = open_store(&url).await?;
             let key = bytes_arg::parse(&key)?;
-            let req = GetRequest { key: key.clone(), dataset, start_ts, end_ts };
+            let req = GetRequest {
+                key: key.clone(),
+                dataset,
+                start_ts,
+                end_ts,
+            };
             let mut responses = store.multi_get(vec![req]).await;
-            let values = responses.pop().context("store returned no response")?.values?;
+            let values = responses
+                .pop()
+                .context("store returned no response")?
+                .values?;
             if values.is_empty() {
                 if json_out {
                     println!("null");
@@ -126,12 +162,18 @@ pub async fn run(args: KvArgs) -> Result<()> {
                 print_value(json_out, &key, v);
             }
         }
-        KvCommand::List { url, dataset, limit } => {
+        KvCommand::List {
+            url,
+            dataset,
+            limit,
+        } => {
             let store = open_store(&url).await?;
             let mut cursor = None;
             let mut shown = 0;
             while shown < limit {
-                let page = store.list(&dataset, (limit - shown).min(1000), cursor).await?;
+                let page = store
+                    .list(&dataset, (limit - shown).min(1000), cursor)
+                    .await?;
                 for (k, v) in &page.entries {
                     print_value(json_out, k, v);
                 }
@@ -145,4 +187,3 @@ pub async fn run(args: KvArgs) -> Result<()> {
     }
     Ok(())
 }
-

@@ -27,7 +27,8 @@ fn memory_stores() -> &'static Mutex<HashMap<String, MemoryStore>> {
 /// `memory://NAME` returns clients sharing one in-process store per name, so "a new client sees
 /// what an old one wrote" holds for it as for a server.
 pub async fn open_store(url: &str) -> Result<Arc<dyn KvStore>> {
-    let parsed = url::Url::parse(url).with_context(|| format!("{url:?} is not a URL\n{URL_HELP}"))?;
+    let parsed =
+        url::Url::parse(url).with_context(|| format!("{url:?} is not a URL\n{URL_HELP}"))?;
     let store: Arc<dyn KvStore> = match parsed.scheme() {
         "memory" => {
             let mut stores = memory_stores().lock().unwrap_or_else(|e| e.into_inner());

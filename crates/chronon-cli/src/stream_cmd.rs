@@ -19,8 +19,8 @@ use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context};
 use chronon_core::stream::{
-    CsvDecoder, DatasetDeadLetter, DebeziumDecoder, DeadLetterSink, FileDeadLetter, JsonDecoder, LineSource, Source,
-    StreamDecoder, StreamSummary, StreamingWriter, StructType, WriterOptions,
+    CsvDecoder, DatasetDeadLetter, DeadLetterSink, DebeziumDecoder, FileDeadLetter, JsonDecoder,
+    LineSource, Source, StreamDecoder, StreamSummary, StreamingWriter, StructType, WriterOptions,
 };
 use chronon_core::KvStore;
 
@@ -89,7 +89,9 @@ pub struct StreamArgs {
 /// Builds the decoder the arguments ask for.
 pub fn build_decoder(args: &StreamArgs) -> anyhow::Result<Arc<dyn StreamDecoder>> {
     let schema = match &args.schema {
-        Some(path) => Some(StructType::load(path).with_context(|| format!("loading schema {}", path.display()))?),
+        Some(path) => Some(
+            StructType::load(path).with_context(|| format!("loading schema {}", path.display()))?,
+        ),
         None => None,
     };
     Ok(match (args.decoder, schema) {
@@ -120,7 +122,11 @@ fn progress_line(s: &StreamSummary, elapsed: Duration) -> String {
 /// Runs `chronon stream` against `store`.
 pub async fn run(args: StreamArgs, store: Arc<dyn KvStore>) -> anyhow::Result<()> {
     let decoder = build_decoder(&args)?;
-    let mut opts = WriterOptions::new(args.group_by.clone(), args.keys.clone(), args.time_column.clone());
+    let mut opts = WriterOptions::new(
+        args.group_by.clone(),
+        args.keys.clone(),
+        args.time_column.clone(),
+    );
     opts.value_columns = args.values.clone();
     opts.strict = args.strict;
     opts.batch_size = args.batch_size;
@@ -130,7 +136,10 @@ pub async fn run(args: StreamArgs, store: Arc<dyn KvStore>) -> anyhow::Result<()
     if let Some(dl) = &args.dead_letter {
         let sink: Arc<dyn DeadLetterSink> = match dl.strip_prefix("dataset:") {
             Some(dataset) => Arc::new(DatasetDeadLetter::new(store.clone(), dataset).await?),
-            None => Arc::new(FileDeadLetter::open(std::path::Path::new(dl)).with_context(|| format!("opening dead-letter file {dl}"))?),
+            None => Arc::new(
+                FileDeadLetter::open(std::path::Path::new(dl))
+                    .with_context(|| format!("opening dead-letter file {dl}"))?,
+            ),
         };
         writer = writer.with_dead_letter(sink);
     }
@@ -138,8 +147,11 @@ pub async fn run(args: StreamArgs, store: Arc<dyn KvStore>) -> anyhow::Result<()
         Box::new(LineSource::stdin(args.checkpoint.as_deref())?)
     } else {
         Box::new(
-            LineSource::file(std::path::Path::new(&args.input), args.checkpoint.as_deref())
-                .with_context(|| format!("opening input {}", args.input))?,
+            LineSource::file(
+                std::path::Path::new(&args.input),
+                args.checkpoint.as_deref(),
+            )
+            .with_context(|| format!("opening input {}", args.input))?,
         )
     };
 
@@ -171,14 +183,21 @@ pub async fn run(args: StreamArgs, store: Arc<dyn KvStore>) -> anyhow::Result<()
     let summary = stats.snapshot();
     eprintln!(
         "{} into {}: {}",
-        if result.is_ok() { "streamed" } else { "stopped" },
+        if result.is_ok() {
+            "streamed"
+        } else {
+            "stopped"
+        },
         writer.dataset(),
         progress_line(&summary, started.elapsed())
     );
     if summary.bad > 0 {
         match &args.dead_letter {
             Some(dl) => eprintln!("{} bad messages sent to {dl}", summary.bad),
-            None => eprintln!("{} bad messages were skipped (logged; pass --dead-letter to keep them)", summary.bad),
+            None => eprintln!(
+                "{} bad messages were skipped (logged; pass --dead-letter to keep them)",
+                summary.bad
+            ),
         }
     }
     result.map(|_| ()).map_err(anyhow::Error::from)

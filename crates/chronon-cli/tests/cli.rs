@@ -21,7 +21,16 @@ fn kv_put_then_get_binary_key_on_rocks() {
     let dir = tempfile::tempdir().unwrap();
     let url = format!("rocks://{}", dir.path().display());
     assert_eq!(run(&["kv", "create", &url, "DS"]).0, 0);
-    let (code, _, err) = run(&["kv", "put", &url, "DS", "hex:00ff", "v", "--ts", "1700000000000"]);
+    let (code, _, err) = run(&[
+        "kv",
+        "put",
+        &url,
+        "DS",
+        "hex:00ff",
+        "v",
+        "--ts",
+        "1700000000000",
+    ]);
     assert_eq!(code, 0, "{err}");
     let (code, out, err) = run(&["kv", "get", &url, "DS", "hex:00ff"]);
     assert_eq!(code, 0, "{err}");
@@ -40,7 +49,10 @@ fn bad_input_is_one_clear_line() {
     run(&["kv", "create", &url, "DS"]);
     let (code, _, err) = run(&["kv", "put", &url, "DS", "", "v"]);
     assert_eq!(code, 1);
-    assert!(err.starts_with("error: invalid key") && err.contains("DS"), "{err}");
+    assert!(
+        err.starts_with("error: invalid key") && err.contains("DS"),
+        "{err}"
+    );
     assert!(!err.contains("panicked"), "{err}");
     let (code, _, err) = run(&["kv", "get", &url, "NOPE", "k"]);
     assert_eq!(code, 1);
@@ -57,24 +69,44 @@ fn compare_writes_json_and_html_with_figures_for_every_backend() {
     let out = dir.path().join("reports");
     let rocks = format!("rocks://{}", dir.path().join("db").display());
     let (code, stdout, err) = run(&[
-        "compare", "--quick", "--no-suite", "--cell-ms", "20", "--out", out.to_str().unwrap(), "memory://cmp", &rocks,
+        "compare",
+        "--quick",
+        "--no-suite",
+        "--cell-ms",
+        "20",
+        "--out",
+        out.to_str().unwrap(),
+        "memory://cmp",
+        &rocks,
     ]);
     assert_eq!(code, 0, "{stdout}\n{err}");
-    let json: serde_json::Value = serde_json::from_slice(&std::fs::read(out.join("compare.json")).unwrap()).unwrap();
+    let json: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(out.join("compare.json")).unwrap()).unwrap();
     let backends = json["backends"].as_array().unwrap();
     assert_eq!(backends.len(), 2);
     for b in backends {
         let cells = b["cells"].as_array().unwrap();
-        assert_eq!(cells.len(), 3 * 4 * 2 * 2, "{}: one cell per op x batch x callers x value size", b["name"]);
+        assert_eq!(
+            cells.len(),
+            3 * 4 * 2 * 2,
+            "{}: one cell per op x batch x callers x value size",
+            b["name"]
+        );
         for c in cells {
             assert!(c["adapter"]["keys"].as_u64().unwrap() > 0, "{c}");
-            assert!(c["adapter"]["p99_us"].as_u64().unwrap() >= c["adapter"]["p50_us"].as_u64().unwrap());
+            assert!(
+                c["adapter"]["p99_us"].as_u64().unwrap()
+                    >= c["adapter"]["p50_us"].as_u64().unwrap()
+            );
         }
         assert_eq!(b["bulk"].as_array().unwrap().len(), 2);
     }
     // RocksDB has a raw-driver baseline for latest reads and puts.
     let rocks_cells = backends[1]["cells"].as_array().unwrap();
-    assert!(rocks_cells.iter().filter(|c| c["op"] != "get_range").all(|c| c["ratio"].as_f64().is_some()));
+    assert!(rocks_cells
+        .iter()
+        .filter(|c| c["op"] != "get_range")
+        .all(|c| c["ratio"].as_f64().is_some()));
     let html = std::fs::read_to_string(out.join("compare.html")).unwrap();
     assert!(html.matches("<svg").count() >= 12, "charts missing");
     assert!(html.contains("<polyline"), "no data lines drawn");

@@ -3,8 +3,8 @@
 //! CSV-ish text and mangled valid messages so the parsers get past their first check.
 
 use chronon_core::stream::{
-    decoder::parse_text, value, CsvDecoder, DataType, DebeziumDecoder, JsonDecoder, KeyCodec, RowCodec,
-    StreamDecoder, StructField, StructType,
+    decoder::parse_text, value, CsvDecoder, DataType, DebeziumDecoder, JsonDecoder, KeyCodec,
+    RowCodec, StreamDecoder, StructField, StructType,
 };
 use proptest::prelude::*;
 
@@ -24,7 +24,13 @@ fn schema() -> StructType {
             StructField::new("attrs", DataType::map(DataType::Int, DataType::Double)),
             StructField::new(
                 "inner",
-                DataType::Struct(StructType::new("inner", vec![StructField::new("x", DataType::map(DataType::String, DataType::Long))])),
+                DataType::Struct(StructType::new(
+                    "inner",
+                    vec![StructField::new(
+                        "x",
+                        DataType::map(DataType::String, DataType::Long),
+                    )],
+                )),
             ),
         ],
     )
@@ -42,16 +48,22 @@ fn message() -> impl Strategy<Value = Vec<u8>> {
         prop::collection::vec(any::<u8>(), 0..48),
         "[{}\\[\\]\":,0-9a-z.\\-+eE ]{0,48}".prop_map(String::into_bytes),
         "[0-9a-z,\"\\-:. \\[\\]{}]{0,48}".prop_map(String::into_bytes),
-        (0..VALID.len(), any::<prop::sample::Index>(), any::<u8>(), 0usize..3).prop_map(|(i, at, byte, how)| {
-            let mut m = VALID[i].as_bytes().to_vec();
-            let pos = at.index(m.len());
-            match how {
-                0 => m[pos] = byte,
-                1 => m.truncate(pos),
-                _ => m.insert(pos, byte),
-            }
-            m
-        }),
+        (
+            0..VALID.len(),
+            any::<prop::sample::Index>(),
+            any::<u8>(),
+            0usize..3
+        )
+            .prop_map(|(i, at, byte, how)| {
+                let mut m = VALID[i].as_bytes().to_vec();
+                let pos = at.index(m.len());
+                match how {
+                    0 => m[pos] = byte,
+                    1 => m.truncate(pos),
+                    _ => m.insert(pos, byte),
+                }
+                m
+            }),
     ]
 }
 

@@ -2,7 +2,8 @@
 //! and the CSV and JSON decoders reading back what was written.
 
 use chronon_core::stream::{
-    csv, json, CsvDecoder, DataType, JsonDecoder, KeyCodec, RowCodec, StreamDecoder, StructField, StructType, Value,
+    csv, json, CsvDecoder, DataType, JsonDecoder, KeyCodec, RowCodec, StreamDecoder, StructField,
+    StructType, Value,
 };
 use proptest::prelude::*;
 
@@ -28,8 +29,11 @@ fn data_type() -> impl Strategy<Value = DataType> {
             inner.clone().prop_map(DataType::list),
             (inner.clone(), inner.clone()).prop_map(|(k, v)| DataType::map(k, v)),
             (scalar_type(), inner.clone()).prop_map(|(k, v)| DataType::map(k, v)),
-            inner.clone().prop_map(|v| DataType::map(DataType::String, v)),
-            prop::collection::vec(inner, 1..4).prop_map(|types| DataType::Struct(struct_of("inner", types))),
+            inner
+                .clone()
+                .prop_map(|v| DataType::map(DataType::String, v)),
+            prop::collection::vec(inner, 1..4)
+                .prop_map(|types| DataType::Struct(struct_of("inner", types))),
         ]
     })
 }
@@ -37,7 +41,11 @@ fn data_type() -> impl Strategy<Value = DataType> {
 fn struct_of(name: &str, types: Vec<DataType>) -> StructType {
     StructType::new(
         name,
-        types.into_iter().enumerate().map(|(i, t)| StructField::new(format!("f{i}"), t)).collect(),
+        types
+            .into_iter()
+            .enumerate()
+            .map(|(i, t)| StructField::new(format!("f{i}"), t))
+            .collect(),
     )
 }
 
@@ -61,14 +69,26 @@ fn value_of(dt: &DataType) -> BoxedStrategy<Value> {
         DataType::Short => any::<i16>().prop_map(Value::Short).boxed(),
         DataType::Int => any::<i32>().prop_map(Value::Int).boxed(),
         DataType::Long => any::<i64>().prop_map(Value::Long).boxed(),
-        DataType::Float => any::<f32>().prop_map(|f| Value::Float(canonical_nan(f as f64) as f32)).boxed(),
-        DataType::Double => any::<f64>().prop_map(|f| Value::Double(canonical_nan(f))).boxed(),
+        DataType::Float => any::<f32>()
+            .prop_map(|f| Value::Float(canonical_nan(f as f64) as f32))
+            .boxed(),
+        DataType::Double => any::<f64>()
+            .prop_map(|f| Value::Double(canonical_nan(f)))
+            .boxed(),
         DataType::String => any::<String>().prop_map(Value::String).boxed(),
-        DataType::Binary => prop::collection::vec(any::<u8>(), 0..12).prop_map(Value::Binary).boxed(),
-        DataType::Date => (-2_000_000_000i32..2_000_000_000).prop_map(Value::Date).boxed(),
+        DataType::Binary => prop::collection::vec(any::<u8>(), 0..12)
+            .prop_map(Value::Binary)
+            .boxed(),
+        DataType::Date => (-2_000_000_000i32..2_000_000_000)
+            .prop_map(Value::Date)
+            .boxed(),
         DataType::Timestamp => any::<i64>().prop_map(Value::Timestamp).boxed(),
-        DataType::List(e) => prop::collection::vec(value_of(e), 0..4).prop_map(Value::List).boxed(),
-        DataType::Map(k, v) => prop::collection::vec((value_of(k), value_of(v)), 0..4).prop_map(Value::Map).boxed(),
+        DataType::List(e) => prop::collection::vec(value_of(e), 0..4)
+            .prop_map(Value::List)
+            .boxed(),
+        DataType::Map(k, v) => prop::collection::vec((value_of(k), value_of(v)), 0..4)
+            .prop_map(Value::Map)
+            .boxed(),
         DataType::Struct(st) => row_of(st).prop_map(Value::Struct).boxed(),
     }
 }
@@ -95,7 +115,10 @@ fn normalize(v: &Value) -> Value {
         Value::List(items) => Value::List(items.iter().map(normalize).collect()),
         Value::Struct(items) => Value::Struct(items.iter().map(normalize).collect()),
         Value::Map(entries) => {
-            let mut e: Vec<(Value, Value)> = entries.iter().map(|(k, v)| (normalize(k), normalize(v))).collect();
+            let mut e: Vec<(Value, Value)> = entries
+                .iter()
+                .map(|(k, v)| (normalize(k), normalize(v)))
+                .collect();
             e.sort_by_key(|(k, v)| format!("{k:?}{v:?}"));
             Value::Map(e)
         }
@@ -108,7 +131,9 @@ fn has_big_string_map(v: &Value) -> bool {
         Value::List(items) | Value::Struct(items) => items.iter().any(has_big_string_map),
         Value::Map(entries) => {
             (entries.len() > 1 && matches!(entries.first(), Some((Value::String(_), _))))
-                || entries.iter().any(|(k, v)| has_big_string_map(k) || has_big_string_map(v))
+                || entries
+                    .iter()
+                    .any(|(k, v)| has_big_string_map(k) || has_big_string_map(v))
         }
         _ => false,
     }
@@ -196,6 +221,9 @@ fn every_scalar_type_has_a_name_and_a_json_form() {
         ("timestamp", DataType::Timestamp),
     ] {
         assert_eq!(dt.to_json(), serde_json::json!(name));
-        assert_eq!(DataType::from_json(&serde_json::json!(name), "$").unwrap(), dt);
+        assert_eq!(
+            DataType::from_json(&serde_json::json!(name), "$").unwrap(),
+            dt
+        );
     }
 }

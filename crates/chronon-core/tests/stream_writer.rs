@@ -10,12 +10,12 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use chronon_core::stream::{
-    CsvDecoder, DebeziumDecoder, FileDeadLetter, LineSource, Message, Position, Source, StreamError,
-    StreamingWriter, StructType, Value, WriterOptions,
+    CsvDecoder, DebeziumDecoder, FileDeadLetter, LineSource, Message, Position, Source,
+    StreamError, StreamingWriter, StructType, Value, WriterOptions,
 };
 use chronon_core::{
-    BulkPutOptions, BulkPutReport, BulkSource, Capabilities, DatasetProps, GetRequest, GetResponse, KvError, KvStore,
-    ListCursor, ListPage, MemoryStore, PutRequest,
+    BulkPutOptions, BulkPutReport, BulkSource, Capabilities, DatasetProps, GetRequest, GetResponse,
+    KvError, KvStore, ListCursor, ListPage, MemoryStore, PutRequest,
 };
 
 fn tmp(name: &str) -> PathBuf {
@@ -36,15 +36,24 @@ fn purchases() -> StructType {
     .unwrap()
 }
 
-fn events_writer(store: Arc<dyn KvStore>, opts: impl FnOnce(&mut WriterOptions)) -> StreamingWriter {
+fn events_writer(
+    store: Arc<dyn KvStore>,
+    opts: impl FnOnce(&mut WriterOptions),
+) -> StreamingWriter {
     let mut o = WriterOptions::new("team.purchases.v1", ["user_id"], "ts");
     opts(&mut o);
     StreamingWriter::new(Arc::new(CsvDecoder::new(purchases())), store, o).unwrap()
 }
 
-async fn versions(store: &dyn KvStore, writer: &StreamingWriter, user: &str) -> Vec<(i64, Vec<Value>)> {
+async fn versions(
+    store: &dyn KvStore,
+    writer: &StreamingWriter,
+    user: &str,
+) -> Vec<(i64, Vec<Value>)> {
     let key = writer.key_codec().encode_values(vec![user.into()]).unwrap();
-    let got = store.multi_get(vec![GetRequest::range(writer.dataset(), key, 0, None)]).await;
+    let got = store
+        .multi_get(vec![GetRequest::range(writer.dataset(), key, 0, None)])
+        .await;
     got[0]
         .values
         .as_ref()
@@ -55,7 +64,14 @@ async fn versions(store: &dyn KvStore, writer: &StreamingWriter, user: &str) -> 
 }
 
 fn source(text: &str, checkpoint: Option<&std::path::Path>) -> Box<dyn Source> {
-    Box::new(LineSource::reader(Box::new(io::Cursor::new(text.as_bytes().to_vec())), "test", checkpoint).unwrap())
+    Box::new(
+        LineSource::reader(
+            Box::new(io::Cursor::new(text.as_bytes().to_vec())),
+            "test",
+            checkpoint,
+        )
+        .unwrap(),
+    )
 }
 
 #[tokio::test]
@@ -63,9 +79,15 @@ async fn events_are_written_at_their_time_with_value_columns() {
     let store: Arc<dyn KvStore> = Arc::new(MemoryStore::new());
     let w = events_writer(store.clone(), |_| {});
     assert_eq!(w.dataset(), "team_purchases_v1_STREAMING");
-    assert_eq!(w.value_codec().schema().name, "team_purchases_v1_INPUT_COLS");
+    assert_eq!(
+        w.value_codec().schema().name,
+        "team_purchases_v1_INPUT_COLS"
+    );
     let s = w
-        .run(source("user_id,price,note,ts\nu1,1.5,first,1000\nu2,2.5,,1500\nu1,3.5,\"a,b\",2000\n", None))
+        .run(source(
+            "user_id,price,note,ts\nu1,1.5,first,1000\nu2,2.5,,1500\nu1,3.5,\"a,b\",2000\n",
+            None,
+        ))
         .await
         .unwrap();
     assert_eq!((s.messages, s.written, s.skipped, s.bad), (4, 3, 1, 0));
@@ -73,7 +95,10 @@ async fn events_are_written_at_their_time_with_value_columns() {
     assert_eq!(
         v,
         vec![
-            (1000, vec![Value::Double(1.5), Value::String("first".into())]),
+            (
+                1000,
+                vec![Value::Double(1.5), Value::String("first".into())]
+            ),
             (2000, vec![Value::Double(3.5), Value::String("a,b".into())]),
         ]
     );
@@ -86,8 +111,10 @@ async fn bad_messages_are_counted_dead_lettered_and_skipped() {
     let dir = tmp("dead");
     let store: Arc<dyn KvStore> = Arc::new(MemoryStore::new());
     let dl = dir.join("dead.jsonl");
-    let w = events_writer(store.clone(), |_| {}).with_dead_letter(Arc::new(FileDeadLetter::open(&dl).unwrap()));
-    let input = "u1,1.0,,1000\nu1,NaN?,,2000\n,1.0,,3000\nu1,1.0,,\nu1,1.0,,-5\nu1,1.0\nu1,2.0,,4000\n";
+    let w = events_writer(store.clone(), |_| {})
+        .with_dead_letter(Arc::new(FileDeadLetter::open(&dl).unwrap()));
+    let input =
+        "u1,1.0,,1000\nu1,NaN?,,2000\n,1.0,,3000\nu1,1.0,,\nu1,1.0,,-5\nu1,1.0\nu1,2.0,,4000\n";
     let s = w.run(source(input, None)).await.unwrap();
     assert_eq!((s.written, s.bad), (2, 5));
     let letters: Vec<serde_json::Value> = std::fs::read_to_string(&dl)
@@ -95,15 +122,27 @@ async fn bad_messages_are_counted_dead_lettered_and_skipped() {
         .lines()
         .map(|l| serde_json::from_str(l).unwrap())
         .collect();
-    let lines: Vec<u64> = letters.iter().map(|l| l["line"].as_u64().unwrap()).collect();
+    let lines: Vec<u64> = letters
+        .iter()
+        .map(|l| l["line"].as_u64().unwrap())
+        .collect();
     assert_eq!(lines, vec![2, 3, 4, 5, 6]);
     let e0 = letters[0]["error"].as_str().unwrap();
-    assert!(e0.contains("price") && e0.contains("double") && e0.contains("NaN?"), "{e0}");
+    assert!(
+        e0.contains("price") && e0.contains("double") && e0.contains("NaN?"),
+        "{e0}"
+    );
     assert!(letters[1]["error"].as_str().unwrap().contains("key"));
-    assert!(letters[2]["error"].as_str().unwrap().contains("time column"));
+    assert!(letters[2]["error"]
+        .as_str()
+        .unwrap()
+        .contains("time column"));
     assert_eq!(letters[0]["payload"], "u1,NaN?,,2000");
     let v = versions(store.as_ref(), &w, "u1").await;
-    assert_eq!(v.iter().map(|(t, _)| *t).collect::<Vec<_>>(), vec![1000, 4000]);
+    assert_eq!(
+        v.iter().map(|(t, _)| *t).collect::<Vec<_>>(),
+        vec![1000, 4000]
+    );
 }
 
 #[tokio::test]
@@ -111,13 +150,18 @@ async fn values_the_store_refuses_are_dead_lettered() {
     let dir = tmp("refused");
     let store: Arc<dyn KvStore> = Arc::new(MemoryStore::new());
     let dl = dir.join("dead.jsonl");
-    let w = events_writer(store.clone(), |_| {}).with_dead_letter(Arc::new(FileDeadLetter::open(&dl).unwrap()));
+    let w = events_writer(store.clone(), |_| {})
+        .with_dead_letter(Arc::new(FileDeadLetter::open(&dl).unwrap()));
     let big = "x".repeat(MemoryStore::MAX_VALUE_BYTES + 10);
     let input = format!("u1,1.0,,1000\nu1,1.0,{big},2000\nu1,1.0,,3000\n");
     let s = w.run(source(&input, None)).await.unwrap();
     assert_eq!((s.written, s.bad), (2, 1));
     let text = std::fs::read_to_string(&dl).unwrap();
-    assert!(text.contains("refused by the store") && text.contains("\"line\":2"), "{}", &text[..200]);
+    assert!(
+        text.contains("refused by the store") && text.contains("\"line\":2"),
+        "{}",
+        &text[..200]
+    );
 }
 
 #[tokio::test]
@@ -136,12 +180,24 @@ async fn strict_mode_stops_at_the_first_bad_message_after_committing_what_came_b
         other => panic!("expected BadMessage, got {other}"),
     }
     let v = versions(store.as_ref(), &w, "u1").await;
-    assert_eq!(v.iter().map(|(t, _)| *t).collect::<Vec<_>>(), vec![1000, 2000]);
+    assert_eq!(
+        v.iter().map(|(t, _)| *t).collect::<Vec<_>>(),
+        vec![1000, 2000]
+    );
     let cp_text = std::fs::read_to_string(&cp).unwrap();
     assert!(cp_text.contains("\"line\":2"), "{cp_text}");
     // A restart resumes at the bad message and stops there again.
-    let err = events_writer(store.clone(), |o| o.strict = true).run(source(input, Some(&cp))).await.unwrap_err();
-    assert!(matches!(err, StreamError::BadMessage { position: Position { line: 3, .. }, .. }));
+    let err = events_writer(store.clone(), |o| o.strict = true)
+        .run(source(input, Some(&cp)))
+        .await
+        .unwrap_err();
+    assert!(matches!(
+        err,
+        StreamError::BadMessage {
+            position: Position { line: 3, .. },
+            ..
+        }
+    ));
 }
 
 #[tokio::test]
@@ -170,7 +226,9 @@ async fn mutations_keep_before_images_at_the_mutation_time() {
     let s = w.run(source(&input, None)).await.unwrap();
     assert_eq!((s.written, s.skipped, s.bad), (3, 2, 0));
     let key = w.key_codec().encode_values(vec![1i64.into()]).unwrap();
-    let got = store.multi_get(vec![GetRequest::range("accounts_STREAMING", key, 0, None)]).await;
+    let got = store
+        .multi_get(vec![GetRequest::range("accounts_STREAMING", key, 0, None)])
+        .await;
     let rows: Vec<(i64, Vec<Vec<Value>>)> = got[0]
         .values
         .as_ref()
@@ -178,7 +236,9 @@ async fn mutations_keep_before_images_at_the_mutation_time() {
         .iter()
         .map(|tv| (tv.millis, w.value_codec().decode_array(&tv.bytes).unwrap()))
         .collect();
-    let r = |bal: f64, ts: i64, before: bool| vec![Value::Double(bal), Value::Long(ts), Value::Boolean(before)];
+    let r = |bal: f64, ts: i64, before: bool| {
+        vec![Value::Double(bal), Value::Long(ts), Value::Boolean(before)]
+    };
     assert_eq!(
         rows,
         vec![
@@ -233,10 +293,20 @@ macro_rules! delegate {
                 let $s = self;
                 $put
             }
-            async fn list(&self, d: &str, l: usize, c: Option<ListCursor>) -> Result<ListPage, KvError> {
+            async fn list(
+                &self,
+                d: &str,
+                l: usize,
+                c: Option<ListCursor>,
+            ) -> Result<ListPage, KvError> {
                 self.inner.list(d, l, c).await
             }
-            async fn bulk_put(&self, d: &str, r: BulkSource<'_>, o: BulkPutOptions) -> Result<BulkPutReport, KvError> {
+            async fn bulk_put(
+                &self,
+                d: &str,
+                r: BulkSource<'_>,
+                o: BulkPutOptions,
+            ) -> Result<BulkPutReport, KvError> {
                 self.inner.bulk_put(d, r, o).await
             }
         }
@@ -245,7 +315,11 @@ macro_rules! delegate {
 
 delegate!(FailingAfter, |s, reqs| {
     if s.ok_puts.fetch_sub(reqs.len() as i64, Ordering::SeqCst) < reqs.len() as i64 {
-        let e = KvError::unavailable("test", "127.0.0.1:1", io::Error::new(io::ErrorKind::ConnectionRefused, "down"));
+        let e = KvError::unavailable(
+            "test",
+            "127.0.0.1:1",
+            io::Error::new(io::ErrorKind::ConnectionRefused, "down"),
+        );
         return reqs.iter().map(|_| Err(e.clone())).collect();
     }
     s.inner.multi_put(reqs).await
@@ -262,7 +336,9 @@ delegate!(Slow, |s, reqs| {
 });
 
 fn lines(n: usize) -> String {
-    (0..n).map(|i| format!("u{},{}.0,,{}\n", i % 50, i, 1000 + i)).collect()
+    (0..n)
+        .map(|i| format!("u{},{}.0,,{}\n", i % 50, i, 1000 + i))
+        .collect()
 }
 
 #[tokio::test]
@@ -281,15 +357,26 @@ async fn a_restart_resumes_from_the_last_commit_and_loses_nothing() {
         o.retry_backoff = Duration::from_millis(1);
     });
     let err = w.run(source(&input, Some(&cp))).await.unwrap_err();
-    assert!(matches!(err, StreamError::Store(KvError::Unavailable { .. })), "{err}");
-    let committed: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&cp).unwrap()).unwrap();
+    assert!(
+        matches!(err, StreamError::Store(KvError::Unavailable { .. })),
+        "{err}"
+    );
+    let committed: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&cp).unwrap()).unwrap();
     let line = committed["line"].as_u64().unwrap();
-    assert!(line > 0 && line <= 2_500, "committed line {line} must not pass the failed writes");
+    assert!(
+        line > 0 && line <= 2_500,
+        "committed line {line} must not pass the failed writes"
+    );
 
     let healthy: Arc<dyn KvStore> = Arc::new(memory.clone());
     let w2 = events_writer(healthy.clone(), |o| o.batch_size = 300);
     let s = w2.run(source(&input, Some(&cp))).await.unwrap();
-    assert_eq!(s.messages, 5_000 - line, "the restart reads only what was not committed");
+    assert_eq!(
+        s.messages,
+        5_000 - line,
+        "the restart reads only what was not committed"
+    );
     let mut total = 0;
     for u in 0..50 {
         let v = versions(healthy.as_ref(), &w2, &format!("u{u}")).await;
@@ -314,7 +401,11 @@ async fn a_slow_store_gets_bounded_batches_and_bounded_concurrency() {
     });
     let s = w.run(source(&lines(3_000), None)).await.unwrap();
     assert_eq!(s.written, 3_000);
-    assert!(slow.max.load(Ordering::SeqCst) <= 2, "in flight: {}", slow.max.load(Ordering::SeqCst));
+    assert!(
+        slow.max.load(Ordering::SeqCst) <= 2,
+        "in flight: {}",
+        slow.max.load(Ordering::SeqCst)
+    );
     assert_eq!(slow.max.load(Ordering::SeqCst), 2, "both slots are used");
     assert!(slow.largest_batch.load(Ordering::SeqCst) <= 100);
 }
@@ -333,7 +424,10 @@ impl Source for Trickle {
         match self.step {
             1 => Ok(vec![Message {
                 payload: "u1,1.0,,1000".into(),
-                position: Position { offset: 13, line: 1 },
+                position: Position {
+                    offset: 13,
+                    line: 1,
+                },
                 truncated: false,
             }]),
             _ => {
@@ -353,13 +447,19 @@ impl Source for Trickle {
 #[tokio::test]
 async fn a_partial_batch_is_written_after_the_batch_interval() {
     let store: Arc<dyn KvStore> = Arc::new(MemoryStore::new());
-    let w = Arc::new(events_writer(store.clone(), |o| o.batch_interval = Duration::from_millis(50)));
+    let w = Arc::new(events_writer(store.clone(), |o| {
+        o.batch_interval = Duration::from_millis(50)
+    }));
     let run = tokio::spawn({
         let w = w.clone();
         async move { w.run(Box::new(Trickle { step: 0 })).await }
     });
     tokio::time::sleep(Duration::from_millis(300)).await;
-    assert_eq!(versions(store.as_ref(), &w, "u1").await.len(), 1, "written before the source ended");
+    assert_eq!(
+        versions(store.as_ref(), &w, "u1").await.len(),
+        1,
+        "written before the source ended"
+    );
     assert!(!run.is_finished());
     assert_eq!(run.await.unwrap().unwrap().written, 1);
 }

@@ -18,7 +18,11 @@ const THROTTLING: &[&str] = &[
 ];
 
 /// Codes of transient server-side failures, also retryable.
-const TRANSIENT: &[&str] = &["InternalServerError", "InternalFailure", "ServiceUnavailable"];
+const TRANSIENT: &[&str] = &[
+    "InternalServerError",
+    "InternalFailure",
+    "ServiceUnavailable",
+];
 
 /// What was being done when an SDK call failed, for the error message.
 #[derive(Debug, Clone, Copy)]
@@ -52,7 +56,9 @@ where
     let target = op.dataset.unwrap_or(op.address).to_string();
     match &err {
         SdkError::TimeoutError(_) => return KvError::timeout(op.name, target, op.timeout),
-        SdkError::DispatchFailure(d) if d.is_timeout() => return KvError::timeout(op.name, target, op.timeout),
+        SdkError::DispatchFailure(d) if d.is_timeout() => {
+            return KvError::timeout(op.name, target, op.timeout)
+        }
         SdkError::DispatchFailure(d) if !d.is_user() => {
             return KvError::unavailable(SCHEME, op.address.to_string(), err);
         }

@@ -80,7 +80,12 @@ pub fn primary_key(kind: DatasetKind, key: &[u8], ts: i64) -> HashMap<String, At
 
 /// A full item as Chronon writes it: `keyBytes`, `valueBytes`, `ts`, and `ttl` (epoch seconds
 /// when the value expires: its own timestamp plus the dataset's TTL) when the dataset has one.
-pub fn item(key: &[u8], value: &[u8], ts: i64, ttl_millis: Option<i64>) -> HashMap<String, AttributeValue> {
+pub fn item(
+    key: &[u8],
+    value: &[u8],
+    ts: i64,
+    ttl_millis: Option<i64>,
+) -> HashMap<String, AttributeValue> {
     let mut m = HashMap::with_capacity(4);
     m.insert(KEY_ATTR.to_string(), blob(key));
     m.insert(VALUE_ATTR.to_string(), blob(value));
@@ -124,12 +129,17 @@ pub fn item_ts(item: &HashMap<String, AttributeValue>, dataset: &str) -> Result<
 }
 
 /// The value and timestamp of an item.
-pub fn timed_value(item: &HashMap<String, AttributeValue>, dataset: &str) -> Result<TimedValue, KvError> {
+pub fn timed_value(
+    item: &HashMap<String, AttributeValue>,
+    dataset: &str,
+) -> Result<TimedValue, KvError> {
     let ts = item_ts(item, dataset)?;
     match item.get(VALUE_ATTR) {
         Some(AttributeValue::B(b)) => Ok(TimedValue::new(Bytes::copy_from_slice(b.as_ref()), ts)),
         _ => {
-            let key = item_key(item, dataset).map(|k| key_preview(&k)).unwrap_or_default();
+            let key = item_key(item, dataset)
+                .map(|k| key_preview(&k))
+                .unwrap_or_default();
             Err(KvError::backend_msg(
                 SCHEME,
                 format!("reading key {key} of dataset {dataset:?}"),
@@ -173,7 +183,9 @@ pub fn decode_cursor(
             ts.copy_from_slice(&b[1..9]);
             Ok(primary_key(kind, &b[9..], i64::from_be_bytes(ts)))
         }
-        (_, Some(0 | 1)) => Err(bad("it was made for a dataset of another kind or is truncated")),
+        (_, Some(0 | 1)) => Err(bad(
+            "it was made for a dataset of another kind or is truncated",
+        )),
         _ => Err(bad("unknown format")),
     }
 }
@@ -201,9 +213,15 @@ mod tests {
     #[test]
     fn items_round_trip() {
         let it = item(&[0, 255], &[1, 2, 3], 1_700_000_000_123, Some(3_600_000));
-        assert_eq!(it.get(TTL_ATTR), Some(&AttributeValue::N("1700003600".into())));
+        assert_eq!(
+            it.get(TTL_ATTR),
+            Some(&AttributeValue::N("1700003600".into()))
+        );
         let tv = timed_value(&it, "d").unwrap();
-        assert_eq!((tv.bytes.as_ref(), tv.millis), (&[1u8, 2, 3][..], 1_700_000_000_123));
+        assert_eq!(
+            (tv.bytes.as_ref(), tv.millis),
+            (&[1u8, 2, 3][..], 1_700_000_000_123)
+        );
         assert_eq!(item_key(&it, "d").unwrap().as_ref(), &[0u8, 255]);
         let mut no_ts = it.clone();
         no_ts.remove(TS_ATTR);
@@ -221,8 +239,16 @@ mod tests {
         assert_eq!(k.get(KEY_ATTR), Some(&blob(b"k\x00")));
         assert!(decode_cursor(&c, DatasetKind::Snapshot, "d").is_err());
         let s = encode_cursor(DatasetKind::Snapshot, b"k", 0);
-        assert_eq!(decode_cursor(&s, DatasetKind::Snapshot, "d").unwrap().len(), 1);
-        assert!(decode_cursor(&ListCursor(Bytes::from_static(b"\x07zz")), DatasetKind::Snapshot, "d").is_err());
+        assert_eq!(
+            decode_cursor(&s, DatasetKind::Snapshot, "d").unwrap().len(),
+            1
+        );
+        assert!(decode_cursor(
+            &ListCursor(Bytes::from_static(b"\x07zz")),
+            DatasetKind::Snapshot,
+            "d"
+        )
+        .is_err());
         assert!(decode_cursor(&ListCursor(Bytes::new()), DatasetKind::Snapshot, "d").is_err());
     }
 }

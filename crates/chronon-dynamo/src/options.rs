@@ -110,7 +110,13 @@ impl std::fmt::Debug for DynamoOptions {
             .field("metadata_table", &self.metadata_table)
             .field("props_cache_ttl", &self.props_cache_ttl)
             // Never print the secret.
-            .field("credentials", &self.credentials.as_ref().map(|(id, _)| format!("{id} / ***")))
+            .field(
+                "credentials",
+                &self
+                    .credentials
+                    .as_ref()
+                    .map(|(id, _)| format!("{id} / ***")),
+            )
             .finish()
     }
 }
@@ -176,7 +182,11 @@ impl DynamoOptions {
     }
 
     /// Sets static [`credentials`](Self::credentials).
-    pub fn with_credentials(mut self, access_key_id: impl Into<String>, secret: impl Into<String>) -> Self {
+    pub fn with_credentials(
+        mut self,
+        access_key_id: impl Into<String>,
+        secret: impl Into<String>,
+    ) -> Self {
         self.credentials = Some((access_key_id.into(), secret.into()));
         self
     }
@@ -215,9 +225,14 @@ impl DynamoOptions {
     /// `max_backoff_ms`, `metadata_table`, `props_cache_ttl_ms`, `access_key_id` and
     /// `secret_access_key`. An unknown parameter is an error, so a typo is never ignored.
     pub fn from_url(url: &url::Url) -> Result<Self, KvError> {
-        let bad = |reason: String| KvError::backend_msg(SCHEME, format!("parsing URL {}", redact(url)), reason);
+        let bad = |reason: String| {
+            KvError::backend_msg(SCHEME, format!("parsing URL {}", redact(url)), reason)
+        };
         if url.scheme() != SCHEME {
-            return Err(bad(format!("the scheme must be {SCHEME}://, not {}://", url.scheme())));
+            return Err(bad(format!(
+                "the scheme must be {SCHEME}://, not {}://",
+                url.scheme()
+            )));
         }
         let mut o = DynamoOptions::default();
         if let Some(host) = url.host_str().filter(|h| !h.is_empty()) {
@@ -260,7 +275,11 @@ impl DynamoOptions {
             (None, None) => {}
             _ => return Err(bad("access_key_id and secret_access_key go together".into())),
         }
-        o.retry = RetrySettings::new(o.retry.max_attempts, o.retry.initial_backoff, o.retry.max_backoff);
+        o.retry = RetrySettings::new(
+            o.retry.max_attempts,
+            o.retry.initial_backoff,
+            o.retry.max_backoff,
+        );
         Ok(o)
     }
 }
@@ -271,7 +290,11 @@ fn redact(url: &url::Url) -> String {
     let pairs: Vec<(String, String)> = url
         .query_pairs()
         .map(|(k, v)| {
-            let v = if k == "secret_access_key" { "***".to_string() } else { v.into_owned() };
+            let v = if k == "secret_access_key" {
+                "***".to_string()
+            } else {
+                v.into_owned()
+            };
             (k.into_owned(), v)
         })
         .collect();
@@ -301,10 +324,16 @@ mod tests {
         assert_eq!(o.table_prefix, "chronon_");
         assert_eq!(o.timeout, Duration::from_millis(500));
         assert_eq!(o.max_in_flight, 4);
-        assert_eq!(o.retry, RetrySettings::new(3, Duration::from_millis(5), Duration::from_millis(50)));
+        assert_eq!(
+            o.retry,
+            RetrySettings::new(3, Duration::from_millis(5), Duration::from_millis(50))
+        );
         assert_eq!(o.credentials, Some(("a".into(), "s".into())));
         assert!(o.endpoint_is_loopback());
-        assert!(!format!("{o:?}").contains("\"s\""), "Debug must hide the secret");
+        assert!(
+            !format!("{o:?}").contains("\"s\""),
+            "Debug must hide the secret"
+        );
     }
 
     #[test]

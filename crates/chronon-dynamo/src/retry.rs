@@ -39,7 +39,10 @@ pub(crate) fn backoff(attempt: u32, retry: &RetrySettings) -> Duration {
 /// The upper bound of [`backoff`] for `attempt`.
 pub(crate) fn backoff_ceiling(attempt: u32, retry: &RetrySettings) -> Duration {
     let factor = 1u32 << attempt.saturating_sub(1).min(20);
-    retry.initial_backoff.saturating_mul(factor).min(retry.max_backoff)
+    retry
+        .initial_backoff
+        .saturating_mul(factor)
+        .min(retry.max_backoff)
 }
 
 /// Sends `first`, then whatever comes back unprocessed, until nothing is left. A round that made
@@ -108,17 +111,22 @@ mod tests {
     #[tokio::test]
     async fn unprocessed_keys_are_resent_until_done() {
         let calls = AtomicU32::new(0);
-        let out = until_processed(vec![1, 2, 3, 4, 5], &fast(), "test", |mut keys: Vec<i32>| {
-            calls.fetch_add(1, Ordering::SeqCst);
-            async move {
-                let first = keys.remove(0);
-                Ok(Round {
-                    output: first,
-                    unprocessed: (!keys.is_empty()).then_some(keys),
-                    progress: true,
-                })
-            }
-        })
+        let out = until_processed(
+            vec![1, 2, 3, 4, 5],
+            &fast(),
+            "test",
+            |mut keys: Vec<i32>| {
+                calls.fetch_add(1, Ordering::SeqCst);
+                async move {
+                    let first = keys.remove(0);
+                    Ok(Round {
+                        output: first,
+                        unprocessed: (!keys.is_empty()).then_some(keys),
+                        progress: true,
+                    })
+                }
+            },
+        )
         .await
         .unwrap();
         assert_eq!(out, vec![1, 2, 3, 4, 5]);
@@ -136,7 +144,11 @@ mod tests {
                 // Rounds 0,1,2 stall, round 3 processes one key, 4,5,6 stall, 7 finishes.
                 let stalled = matches!(n, 0..=2 | 4..=6);
                 if stalled {
-                    return Ok(Round { output: None, unprocessed: Some(keys), progress: false });
+                    return Ok(Round {
+                        output: None,
+                        unprocessed: Some(keys),
+                        progress: false,
+                    });
                 }
                 let (head, rest) = keys.split_at(1);
                 Ok(Round {
@@ -157,7 +169,13 @@ mod tests {
         let calls = AtomicU32::new(0);
         let err = until_processed(vec![1], &fast(), "BatchGetItem on ds", |keys: Vec<i32>| {
             calls.fetch_add(1, Ordering::SeqCst);
-            async move { Ok::<_, KvError>(Round { output: (), unprocessed: Some(keys), progress: false }) }
+            async move {
+                Ok::<_, KvError>(Round {
+                    output: (),
+                    unprocessed: Some(keys),
+                    progress: false,
+                })
+            }
         })
         .await
         .unwrap_err();

@@ -28,7 +28,9 @@ use futures::{StreamExt, TryStreamExt};
 use tokio::sync::Semaphore;
 
 use crate::error::{code_of, map_sdk_err, message_of, Op};
-use crate::layout::{self, KEY_ATTR, META_DATASET_ATTR, META_KIND_ATTR, META_TTL_ATTR, TS_ATTR, VALUE_ATTR};
+use crate::layout::{
+    self, KEY_ATTR, META_DATASET_ATTR, META_KIND_ATTR, META_TTL_ATTR, TS_ATTR, VALUE_ATTR,
+};
 use crate::options::DynamoOptions;
 use crate::retry::{until_processed, Round};
 use crate::SCHEME;
@@ -82,9 +84,13 @@ struct OwnedPut {
 /// Whether the environment names AWS credentials of its own (then the AWS chain is used even
 /// for a loopback endpoint).
 fn env_has_credentials() -> bool {
-    ["AWS_ACCESS_KEY_ID", "AWS_PROFILE", "AWS_WEB_IDENTITY_TOKEN_FILE"]
-        .iter()
-        .any(|v| std::env::var_os(v).is_some_and(|s| !s.is_empty()))
+    [
+        "AWS_ACCESS_KEY_ID",
+        "AWS_PROFILE",
+        "AWS_WEB_IDENTITY_TOKEN_FILE",
+    ]
+    .iter()
+    .any(|v| std::env::var_os(v).is_some_and(|s| !s.is_empty()))
 }
 
 fn build_err(context: &str, e: BuildError) -> KvError {
@@ -122,7 +128,13 @@ impl DynamoStore {
             (None, None) => {}
         }
         if let Some((id, secret)) = &options.credentials {
-            loader = loader.credentials_provider(Credentials::new(id, secret, None, None, "chronon-options"));
+            loader = loader.credentials_provider(Credentials::new(
+                id,
+                secret,
+                None,
+                None,
+                "chronon-options",
+            ));
         } else if options.endpoint_is_loopback() && !env_has_credentials() {
             // DynamoDB Local 2+ accepts any key id made of letters and digits only.
             loader = loader.credentials_provider(Credentials::new(
@@ -180,7 +192,10 @@ impl DynamoStore {
     }
 
     fn meta_table(&self) -> String {
-        format!("{}{}", self.options.table_prefix, self.options.metadata_table)
+        format!(
+            "{}{}",
+            self.options.table_prefix, self.options.metadata_table
+        )
     }
 
     fn op<'a>(&'a self, name: &'static str, dataset: Option<&'a str>) -> Op<'a> {
@@ -201,12 +216,18 @@ impl DynamoStore {
 
     // ----- dataset metadata -------------------------------------------------------------------
 
-    async fn describe(&self, table: &str, dataset: Option<&str>) -> Result<Option<TableDescription>, KvError> {
+    async fn describe(
+        &self,
+        table: &str,
+        dataset: Option<&str>,
+    ) -> Result<Option<TableDescription>, KvError> {
         let res = self
             .limited(self.client.describe_table().table_name(table).send())
             .await;
         match res {
-            Ok(out) => Ok(out.table.filter(|t| t.table_status() != Some(&TableStatus::Deleting))),
+            Ok(out) => Ok(out
+                .table
+                .filter(|t| t.table_status() != Some(&TableStatus::Deleting))),
             Err(e) if code_of(&e) == "ResourceNotFoundException" => Ok(None),
             Err(e) => Err(map_sdk_err(e, self.op("DescribeTable", dataset))),
         }
@@ -269,7 +290,12 @@ impl DynamoStore {
             match res {
                 Ok(_) => {}
                 Err(e) if code_of(&e) == "ResourceInUseException" => {}
-                Err(e) => return Err(map_sdk_err(e, self.op("CreateTable (metadata table)", None))),
+                Err(e) => {
+                    return Err(map_sdk_err(
+                        e,
+                        self.op("CreateTable (metadata table)", None),
+                    ))
+                }
             }
         }
         self.wait_active(&table, None).await?;
@@ -292,16 +318,24 @@ impl DynamoStore {
         let item = match res {
             Ok(out) => out.item.unwrap_or_default(),
             Err(e) if code_of(&e) == "ResourceNotFoundException" => return Ok(None),
-            Err(e) => return Err(map_sdk_err(e, self.op("GetItem (metadata table)", Some(dataset)))),
+            Err(e) => {
+                return Err(map_sdk_err(
+                    e,
+                    self.op("GetItem (metadata table)", Some(dataset)),
+                ))
+            }
         };
         match item.get(META_TTL_ATTR) {
-            Some(AttributeValue::N(n)) => n.parse::<u64>().map(|ms| Some(Duration::from_millis(ms))).map_err(|e| {
-                KvError::backend_msg(
-                    SCHEME,
-                    format!("reading the TTL of dataset {dataset:?}"),
-                    format!("{META_TTL_ATTR} {n:?} is not a number of milliseconds: {e}"),
-                )
-            }),
+            Some(AttributeValue::N(n)) => n
+                .parse::<u64>()
+                .map(|ms| Some(Duration::from_millis(ms)))
+                .map_err(|e| {
+                    KvError::backend_msg(
+                        SCHEME,
+                        format!("reading the TTL of dataset {dataset:?}"),
+                        format!("{META_TTL_ATTR} {n:?} is not a number of milliseconds: {e}"),
+                    )
+                }),
             _ => Ok(None),
         }
     }
@@ -316,7 +350,10 @@ impl DynamoStore {
                         .put_item()
                         .table_name(self.meta_table())
                         .item(META_DATASET_ATTR, AttributeValue::S(dataset.to_string()))
-                        .item(META_KIND_ATTR, AttributeValue::S(props.kind.as_str().to_string()))
+                        .item(
+                            META_KIND_ATTR,
+                            AttributeValue::S(props.kind.as_str().to_string()),
+                        )
                         .item(META_TTL_ATTR, layout::num(ttl))
                         .send(),
                 )
@@ -341,7 +378,10 @@ impl DynamoStore {
         match res {
             Ok(_) => Ok(()),
             Err(e) if code_of(&e) == "ResourceNotFoundException" => Ok(()),
-            Err(e) => Err(map_sdk_err(e, self.op("DeleteItem (metadata table)", Some(dataset)))),
+            Err(e) => Err(map_sdk_err(
+                e,
+                self.op("DeleteItem (metadata table)", Some(dataset)),
+            )),
         }
     }
 
@@ -382,7 +422,12 @@ impl DynamoStore {
         self.fetch_props(dataset).await
     }
 
-    async fn check_existing(&self, dataset: &str, desc: &TableDescription, props: &DatasetProps) -> Result<(), KvError> {
+    async fn check_existing(
+        &self,
+        dataset: &str,
+        desc: &TableDescription,
+        props: &DatasetProps,
+    ) -> Result<(), KvError> {
         let kind = layout::kind_from_key_schema(desc.key_schema());
         if kind != props.kind {
             let ttl = self.read_ttl(dataset).await.unwrap_or(None);
@@ -393,7 +438,8 @@ impl DynamoStore {
             });
         }
         if desc.table_status() != Some(&TableStatus::Active) {
-            self.wait_active(&self.table_name(dataset), Some(dataset)).await?;
+            self.wait_active(&self.table_name(dataset), Some(dataset))
+                .await?;
         }
         Ok(())
     }
@@ -504,10 +550,19 @@ impl DynamoStore {
     // ----- reads ------------------------------------------------------------------------------
 
     /// One `BatchGetItem` of at most 100 distinct keys, with `UnprocessedKeys` resent.
-    async fn batch_get_chunk(&self, dataset: &str, table: &str, keys: &[Bytes]) -> Result<Vec<(Bytes, TimedValue)>, KvError> {
+    async fn batch_get_chunk(
+        &self,
+        dataset: &str,
+        table: &str,
+        keys: &[Bytes],
+    ) -> Result<Vec<(Bytes, TimedValue)>, KvError> {
         let ctx = format!("BatchGetItem on dataset {dataset:?}");
         let request = KeysAndAttributes::builder()
-            .set_keys(Some(keys.iter().map(|k| layout::primary_key(DatasetKind::Snapshot, k, 0)).collect()))
+            .set_keys(Some(
+                keys.iter()
+                    .map(|k| layout::primary_key(DatasetKind::Snapshot, k, 0))
+                    .collect(),
+            ))
             .consistent_read(true)
             .projection_expression("#k, #v, #t")
             .expression_attribute_names("#k", KEY_ATTR)
@@ -516,11 +571,19 @@ impl DynamoStore {
             .build()
             .map_err(|e| build_err(&ctx, e))?;
         let first = HashMap::from([(table.to_string(), request)]);
-        let rounds = until_processed(first, &self.options.retry, &ctx, |request_items: HashMap<String, KeysAndAttributes>| {
-            async move {
+        let rounds = until_processed(
+            first,
+            &self.options.retry,
+            &ctx,
+            |request_items: HashMap<String, KeysAndAttributes>| async move {
                 let sent: usize = request_items.values().map(|k| k.keys().len()).sum();
                 let out = self
-                    .limited(self.client.batch_get_item().set_request_items(Some(request_items)).send())
+                    .limited(
+                        self.client
+                            .batch_get_item()
+                            .set_request_items(Some(request_items))
+                            .send(),
+                    )
                     .await
                     .map_err(|e| map_sdk_err(e, self.op("BatchGetItem", Some(dataset))))?;
                 let items = out
@@ -539,13 +602,18 @@ impl DynamoStore {
                     unprocessed,
                     progress: left < sent,
                 })
-            }
-        })
+            },
+        )
         .await?;
         rounds
             .into_iter()
             .flatten()
-            .map(|item| Ok((layout::item_key(&item, dataset)?, layout::timed_value(&item, dataset)?)))
+            .map(|item| {
+                Ok((
+                    layout::item_key(&item, dataset)?,
+                    layout::timed_value(&item, dataset)?,
+                ))
+            })
             .collect()
     }
 
@@ -619,7 +687,12 @@ impl DynamoStore {
         indexes: &[usize],
         requests: &[GetRequest],
     ) -> Vec<(usize, Result<Vec<TimedValue>, KvError>)> {
-        let fail_all = |e: &KvError| indexes.iter().map(|i| (*i, Err(e.clone()))).collect::<Vec<_>>();
+        let fail_all = |e: &KvError| {
+            indexes
+                .iter()
+                .map(|i| (*i, Err(e.clone())))
+                .collect::<Vec<_>>()
+        };
         let props = match self.props(dataset).await {
             Ok(p) => p,
             Err(e) => return fail_all(&e),
@@ -635,17 +708,20 @@ impl DynamoStore {
                     .map(|i| requests[*i].key.clone())
                     .filter(|k| seen.insert(k.clone()))
                     .collect();
-                let chunks: Vec<Vec<Bytes>> = keys.chunks(GET_BATCH).map(<[Bytes]>::to_vec).collect();
+                let chunks: Vec<Vec<Bytes>> =
+                    keys.chunks(GET_BATCH).map(<[Bytes]>::to_vec).collect();
                 let table = table.as_str();
-                let results: Vec<(Vec<Bytes>, Result<Vec<(Bytes, TimedValue)>, KvError>)> = futures::stream::iter(chunks)
-                    .map(|chunk: Vec<Bytes>| async move {
-                        let result = self.batch_get_chunk(dataset, table, &chunk).await;
-                        (chunk, result)
-                    })
-                    .buffer_unordered(self.options.max_in_flight.max(1))
-                    .collect()
-                    .await;
-                let mut found: HashMap<Bytes, Result<Option<TimedValue>, KvError>> = HashMap::with_capacity(keys.len());
+                let results: Vec<(Vec<Bytes>, Result<Vec<(Bytes, TimedValue)>, KvError>)> =
+                    futures::stream::iter(chunks)
+                        .map(|chunk: Vec<Bytes>| async move {
+                            let result = self.batch_get_chunk(dataset, table, &chunk).await;
+                            (chunk, result)
+                        })
+                        .buffer_unordered(self.options.max_in_flight.max(1))
+                        .collect()
+                        .await;
+                let mut found: HashMap<Bytes, Result<Option<TimedValue>, KvError>> =
+                    HashMap::with_capacity(keys.len());
                 for (chunk, result) in results {
                     match result {
                         Ok(items) => {
@@ -678,20 +754,33 @@ impl DynamoStore {
             }
             DatasetKind::TimeSeries => {
                 // Identical requests share one query.
-                let mut groups: HashMap<(Bytes, Option<i64>, Option<i64>), Vec<usize>> = HashMap::new();
+                let mut groups: HashMap<(Bytes, Option<i64>, Option<i64>), Vec<usize>> =
+                    HashMap::new();
                 for i in indexes {
                     let r = &requests[*i];
-                    groups.entry((r.key.clone(), r.start_ts, r.end_ts)).or_default().push(*i);
+                    groups
+                        .entry((r.key.clone(), r.start_ts, r.end_ts))
+                        .or_default()
+                        .push(*i);
                 }
                 let table = table.as_str();
-                let results: Vec<(Vec<usize>, Result<Vec<TimedValue>, KvError>)> = futures::stream::iter(groups)
-                    .map(|((key, start, end), idxs): ((Bytes, Option<i64>, Option<i64>), Vec<usize>)| async move {
-                        let range = start.map(|s| (s, end));
-                        (idxs, self.query_versions(dataset, table, &key, range, cut).await)
-                    })
-                    .buffer_unordered(self.options.max_in_flight.max(1))
-                    .collect()
-                    .await;
+                let results: Vec<(Vec<usize>, Result<Vec<TimedValue>, KvError>)> =
+                    futures::stream::iter(groups)
+                        .map(
+                            |((key, start, end), idxs): (
+                                (Bytes, Option<i64>, Option<i64>),
+                                Vec<usize>,
+                            )| async move {
+                                let range = start.map(|s| (s, end));
+                                (
+                                    idxs,
+                                    self.query_versions(dataset, table, &key, range, cut).await,
+                                )
+                            },
+                        )
+                        .buffer_unordered(self.options.max_in_flight.max(1))
+                        .collect()
+                        .await;
                 results
                     .into_iter()
                     .flat_map(|(idxs, result)| {
@@ -706,7 +795,10 @@ impl DynamoStore {
                     .collect()
             }
         };
-        if answers.iter().any(|(_, r)| matches!(r, Err(KvError::DatasetNotFound { .. }))) {
+        if answers
+            .iter()
+            .any(|(_, r)| matches!(r, Err(KvError::DatasetNotFound { .. })))
+        {
             self.forget(dataset);
         }
         answers
@@ -715,23 +807,43 @@ impl DynamoStore {
     // ----- writes -----------------------------------------------------------------------------
 
     /// One `BatchWriteItem` of at most 25 items with distinct keys, `UnprocessedItems` resent.
-    async fn write_chunk(&self, dataset: &str, table: &str, writes: Vec<WriteRequest>) -> Result<(), KvError> {
+    async fn write_chunk(
+        &self,
+        dataset: &str,
+        table: &str,
+        writes: Vec<WriteRequest>,
+    ) -> Result<(), KvError> {
         let ctx = format!("BatchWriteItem on dataset {dataset:?}");
         let first = HashMap::from([(table.to_string(), writes)]);
-        until_processed(first, &self.options.retry, &ctx, |request_items: HashMap<String, Vec<WriteRequest>>| async move {
-            let sent: usize = request_items.values().map(Vec::len).sum();
-            let out = self
-                .limited(self.client.batch_write_item().set_request_items(Some(request_items)).send())
-                .await
-                .map_err(|e| map_sdk_err(e, self.op("BatchWriteItem", Some(dataset))))?;
-            let unprocessed = out.unprocessed_items.filter(|m| m.values().any(|w| !w.is_empty()));
-            let left: usize = unprocessed.as_ref().map(|m| m.values().map(Vec::len).sum()).unwrap_or(0);
-            Ok(Round {
-                output: (),
-                unprocessed,
-                progress: left < sent,
-            })
-        })
+        until_processed(
+            first,
+            &self.options.retry,
+            &ctx,
+            |request_items: HashMap<String, Vec<WriteRequest>>| async move {
+                let sent: usize = request_items.values().map(Vec::len).sum();
+                let out = self
+                    .limited(
+                        self.client
+                            .batch_write_item()
+                            .set_request_items(Some(request_items))
+                            .send(),
+                    )
+                    .await
+                    .map_err(|e| map_sdk_err(e, self.op("BatchWriteItem", Some(dataset))))?;
+                let unprocessed = out
+                    .unprocessed_items
+                    .filter(|m| m.values().any(|w| !w.is_empty()));
+                let left: usize = unprocessed
+                    .as_ref()
+                    .map(|m| m.values().map(Vec::len).sum())
+                    .unwrap_or(0);
+                Ok(Round {
+                    output: (),
+                    unprocessed,
+                    progress: left < sent,
+                })
+            },
+        )
         .await
         .map(|_| ())
     }
@@ -740,17 +852,33 @@ impl DynamoStore {
     /// `TimeSeries` table) are merged, last one wins, because `BatchWriteItem` rejects a
     /// request naming one item twice and concurrent chunks have no order; every merged put gets
     /// the result of the write that carried it.
-    async fn put_dataset(&self, dataset: &str, puts: Vec<OwnedPut>) -> Vec<(usize, Result<(), KvError>)> {
+    async fn put_dataset(
+        &self,
+        dataset: &str,
+        puts: Vec<OwnedPut>,
+    ) -> Vec<(usize, Result<(), KvError>)> {
         let props = match self.props(dataset).await {
             Ok(p) => p,
-            Err(e) => return puts.into_iter().map(|p| (p.index, Err(e.clone()))).collect(),
+            Err(e) => {
+                return puts
+                    .into_iter()
+                    .map(|p| (p.index, Err(e.clone())))
+                    .collect()
+            }
         };
         let ttl = props.ttl_millis();
         let table = self.table_name(dataset);
         let mut position: HashMap<(Bytes, i64), usize> = HashMap::new();
         let mut unique: Vec<(OwnedPut, Vec<usize>)> = Vec::new();
         for p in puts {
-            let id = (p.key.clone(), if props.kind == DatasetKind::TimeSeries { p.ts } else { 0 });
+            let id = (
+                p.key.clone(),
+                if props.kind == DatasetKind::TimeSeries {
+                    p.ts
+                } else {
+                    0
+                },
+            );
             match position.get(&id) {
                 Some(&at) => {
                     unique[at].1.push(p.index);
@@ -798,7 +926,10 @@ impl DynamoStore {
             .into_iter()
             .flat_map(|(idxs, r)| idxs.into_iter().map(move |i| (i, r.clone())))
             .collect();
-        if answers.iter().any(|(_, r)| matches!(r, Err(KvError::DatasetNotFound { .. }))) {
+        if answers
+            .iter()
+            .any(|(_, r)| matches!(r, Err(KvError::DatasetNotFound { .. })))
+        {
             self.forget(dataset);
         }
         answers
@@ -806,7 +937,12 @@ impl DynamoStore {
 
     // ----- list -------------------------------------------------------------------------------
 
-    async fn list_inner(&self, dataset: &str, limit: usize, cursor: Option<ListCursor>) -> Result<ListPage, KvError> {
+    async fn list_inner(
+        &self,
+        dataset: &str,
+        limit: usize,
+        cursor: Option<ListCursor>,
+    ) -> Result<ListPage, KvError> {
         let props = self.props(dataset).await?;
         let cut = batch::visible_from(&props);
         let table = self.table_name(dataset);
@@ -880,7 +1016,10 @@ impl DynamoStore {
                 entries.push((k, newest));
             }
         }
-        Ok(ListPage { entries, next: None })
+        Ok(ListPage {
+            entries,
+            next: None,
+        })
     }
 
     fn target(groups: &std::collections::BTreeMap<String, Vec<usize>>) -> String {
@@ -903,17 +1042,35 @@ impl KvStore for DynamoStore {
 
     async fn create(&self, dataset: &str, props: &DatasetProps) -> Result<(), KvError> {
         validate::dataset_name(dataset)?;
-        with_timeout(self.options.admin_timeout, "create", dataset, self.create_inner(dataset, props)).await
+        with_timeout(
+            self.options.admin_timeout,
+            "create",
+            dataset,
+            self.create_inner(dataset, props),
+        )
+        .await
     }
 
     async fn drop_dataset(&self, dataset: &str) -> Result<(), KvError> {
         validate::dataset_name(dataset)?;
-        with_timeout(self.options.admin_timeout, "drop_dataset", dataset, self.drop_inner(dataset)).await
+        with_timeout(
+            self.options.admin_timeout,
+            "drop_dataset",
+            dataset,
+            self.drop_inner(dataset),
+        )
+        .await
     }
 
     async fn dataset_props(&self, dataset: &str) -> Result<DatasetProps, KvError> {
         validate::dataset_name(dataset)?;
-        with_timeout(self.options.timeout, "dataset_props", dataset, self.fetch_props(dataset)).await
+        with_timeout(
+            self.options.timeout,
+            "dataset_props",
+            dataset,
+            self.fetch_props(dataset),
+        )
+        .await
     }
 
     async fn multi_get(&self, requests: Vec<GetRequest>) -> Vec<GetResponse> {
@@ -970,11 +1127,11 @@ impl KvStore for DynamoStore {
             })
             .collect();
         let run = async {
-            let per_dataset =
-                futures::future::join_all(work.into_iter().map(|(dataset, puts)| async move {
-                    self.put_dataset(&dataset, puts).await
-                }))
-                .await;
+            let per_dataset = futures::future::join_all(
+                work.into_iter()
+                    .map(|(dataset, puts)| async move { self.put_dataset(&dataset, puts).await }),
+            )
+            .await;
             Ok(per_dataset.into_iter().flatten().collect::<Vec<_>>())
         };
         match with_timeout(self.options.timeout, "multi_put", &target, run).await {
@@ -988,18 +1145,40 @@ impl KvStore for DynamoStore {
         batch.finish(SCHEME)
     }
 
-    async fn list(&self, dataset: &str, limit: usize, cursor: Option<ListCursor>) -> Result<ListPage, KvError> {
+    async fn list(
+        &self,
+        dataset: &str,
+        limit: usize,
+        cursor: Option<ListCursor>,
+    ) -> Result<ListPage, KvError> {
         validate::dataset_name(dataset)?;
-        with_timeout(self.options.timeout, "list", dataset, self.list_inner(dataset, limit, cursor)).await
+        with_timeout(
+            self.options.timeout,
+            "list",
+            dataset,
+            self.list_inner(dataset, limit, cursor),
+        )
+        .await
     }
 
     /// Parallel `BatchWriteItem`s: rows are pulled in slices of `25 * max_in_flight` and each
     /// slice is written by `multi_put` (its chunks of 25 run concurrently), two slices at a time.
     /// Idempotent: a row rewrites the same item. Chronon's JVM store uses S3 `ImportTable`
     /// instead; see the README for how that would slot in.
-    async fn bulk_put(&self, dataset: &str, rows: BulkSource<'_>, options: BulkPutOptions) -> Result<BulkPutReport, KvError> {
+    async fn bulk_put(
+        &self,
+        dataset: &str,
+        rows: BulkSource<'_>,
+        options: BulkPutOptions,
+    ) -> Result<BulkPutReport, KvError> {
         validate::dataset_name(dataset)?;
-        with_timeout(self.options.timeout, "bulk_put", dataset, self.props(dataset)).await?;
+        with_timeout(
+            self.options.timeout,
+            "bulk_put",
+            dataset,
+            self.props(dataset),
+        )
+        .await?;
         let slice = PUT_BATCH * self.options.max_in_flight.max(1);
         let written = std::sync::atomic::AtomicU64::new(0);
         let (written, progress) = (&written, &options.progress);

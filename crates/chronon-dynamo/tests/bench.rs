@@ -7,7 +7,9 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use aws_sdk_dynamodb::primitives::Blob;
-use aws_sdk_dynamodb::types::{AttributeValue, KeysAndAttributes, PutRequest as RawPut, WriteRequest};
+use aws_sdk_dynamodb::types::{
+    AttributeValue, KeysAndAttributes, PutRequest as RawPut, WriteRequest,
+};
 use aws_sdk_dynamodb::Client;
 use chronon_core::{GetRequest, KvStore, KvStoreExt, PutRequest};
 use chronon_dynamo::{DynamoOptions, DynamoStore};
@@ -21,21 +23,43 @@ fn key(i: usize) -> Vec<u8> {
 }
 
 async fn raw_multi_get(raw: &Client, table: &str, n: usize) -> usize {
-    let chunks: Vec<Vec<usize>> = (0..n).collect::<Vec<_>>().chunks(100).map(<[usize]>::to_vec).collect();
+    let chunks: Vec<Vec<usize>> = (0..n)
+        .collect::<Vec<_>>()
+        .chunks(100)
+        .map(<[usize]>::to_vec)
+        .collect();
     let found: Vec<usize> = futures::stream::iter(chunks)
         .map(|chunk: Vec<usize>| async move {
             let keys = chunk
                 .iter()
-                .map(|i| HashMap::from([("keyBytes".to_string(), AttributeValue::B(Blob::new(key(*i))))]))
+                .map(|i| {
+                    HashMap::from([(
+                        "keyBytes".to_string(),
+                        AttributeValue::B(Blob::new(key(*i))),
+                    )])
+                })
                 .collect();
             let mut request = Some(HashMap::from([(
                 table.to_string(),
-                KeysAndAttributes::builder().set_keys(Some(keys)).consistent_read(true).build().unwrap(),
+                KeysAndAttributes::builder()
+                    .set_keys(Some(keys))
+                    .consistent_read(true)
+                    .build()
+                    .unwrap(),
             )]));
             let mut count = 0;
             while let Some(items) = request.take() {
-                let out = raw.batch_get_item().set_request_items(Some(items)).send().await.unwrap();
-                count += out.responses.and_then(|mut r| r.remove(table)).map(|v| v.len()).unwrap_or(0);
+                let out = raw
+                    .batch_get_item()
+                    .set_request_items(Some(items))
+                    .send()
+                    .await
+                    .unwrap();
+                count += out
+                    .responses
+                    .and_then(|mut r| r.remove(table))
+                    .map(|v| v.len())
+                    .unwrap_or(0);
                 request = out.unprocessed_keys.filter(|m| !m.is_empty());
             }
             count
@@ -47,23 +71,40 @@ async fn raw_multi_get(raw: &Client, table: &str, n: usize) -> usize {
 }
 
 async fn raw_multi_put(raw: &Client, table: &str, n: usize, round: usize) {
-    let chunks: Vec<Vec<usize>> = (0..n).collect::<Vec<_>>().chunks(25).map(<[usize]>::to_vec).collect();
+    let chunks: Vec<Vec<usize>> = (0..n)
+        .collect::<Vec<_>>()
+        .chunks(25)
+        .map(<[usize]>::to_vec)
+        .collect();
     futures::stream::iter(chunks)
         .map(|chunk: Vec<usize>| async move {
             let writes = chunk
                 .iter()
                 .map(|i| {
                     let item = HashMap::from([
-                        ("keyBytes".to_string(), AttributeValue::B(Blob::new(key(*i)))),
-                        ("valueBytes".to_string(), AttributeValue::B(Blob::new(vec![round as u8; 100]))),
+                        (
+                            "keyBytes".to_string(),
+                            AttributeValue::B(Blob::new(key(*i))),
+                        ),
+                        (
+                            "valueBytes".to_string(),
+                            AttributeValue::B(Blob::new(vec![round as u8; 100])),
+                        ),
                         ("ts".to_string(), AttributeValue::N(T0.to_string())),
                     ]);
-                    WriteRequest::builder().put_request(RawPut::builder().set_item(Some(item)).build().unwrap()).build()
+                    WriteRequest::builder()
+                        .put_request(RawPut::builder().set_item(Some(item)).build().unwrap())
+                        .build()
                 })
                 .collect();
             let mut request = Some(HashMap::from([(table.to_string(), writes)]));
             while let Some(items) = request.take() {
-                let out = raw.batch_write_item().set_request_items(Some(items)).send().await.unwrap();
+                let out = raw
+                    .batch_write_item()
+                    .set_request_items(Some(items))
+                    .send()
+                    .await
+                    .unwrap();
                 request = out.unprocessed_items.filter(|m| !m.is_empty());
             }
         })
@@ -104,7 +145,9 @@ async fn adapter_vs_raw_sdk() {
     let table = store.table_name(ds);
 
     // Load 10,000 keys.
-    let puts: Vec<PutRequest> = (0..10_000).map(|i| PutRequest::new(ds, key(i), vec![1u8; 100], Some(T0))).collect();
+    let puts: Vec<PutRequest> = (0..10_000)
+        .map(|i| PutRequest::new(ds, key(i), vec![1u8; 100], Some(T0)))
+        .collect();
     assert!(store.multi_put(puts).await.iter().all(Result::is_ok));
 
     let (raw, table, store_ref) = (&raw, table.as_str(), &store);
@@ -112,14 +155,20 @@ async fn adapter_vs_raw_sdk() {
         let reps = if n == 100 { 20 } else { 3 };
         // Warm both paths once.
         raw_multi_get(raw, table, n).await;
-        let _ = store.multi_get((0..n).map(|i| GetRequest::latest(ds, key(i))).collect()).await;
+        let _ = store
+            .multi_get((0..n).map(|i| GetRequest::latest(ds, key(i))).collect())
+            .await;
         let raw_t = best(reps, |_| async move {
             assert_eq!(raw_multi_get(raw, table, n).await, n);
         })
         .await;
         let adapter_t = best(reps, |_| async move {
-            let got = store_ref.multi_get((0..n).map(|i| GetRequest::latest(ds, key(i))).collect()).await;
-            assert!(got.iter().all(|r| matches!(&r.values, Ok(v) if v.len() == 1)));
+            let got = store_ref
+                .multi_get((0..n).map(|i| GetRequest::latest(ds, key(i))).collect())
+                .await;
+            assert!(got
+                .iter()
+                .all(|r| matches!(&r.values, Ok(v) if v.len() == 1)));
         })
         .await;
         println!(
@@ -135,7 +184,9 @@ async fn adapter_vs_raw_sdk() {
     let adapter_t = best(5, |r| {
         let store = store.clone();
         async move {
-            let puts: Vec<PutRequest> = (0..n).map(|i| PutRequest::new(ds, key(i), vec![r as u8; 100], Some(T0))).collect();
+            let puts: Vec<PutRequest> = (0..n)
+                .map(|i| PutRequest::new(ds, key(i), vec![r as u8; 100], Some(T0)))
+                .collect();
             assert!(store.multi_put(puts).await.iter().all(Result::is_ok));
         }
     })

@@ -757,8 +757,8 @@ impl KvStore for MongoStore {
             // (BinData compares by length, then subtype, then bytes, in filters and sorts
             // alike) but SecantusDB compares BinData in `$gt` bytewise while sorting by length
             // first, which skips keys (README, "SecantusDB notes"); index bounds are exact on both.
-            let mut find = self
-                .raw(dataset)
+            let coll = self.raw(dataset);
+            let mut find = coll
                 .find(doc! {})
                 .hint(Hint::Keys(doc! { KEY: 1, TS: -1 }))
                 .sort(doc! { KEY: 1, TS: -1 })

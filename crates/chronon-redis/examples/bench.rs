@@ -40,12 +40,21 @@ async fn data_prefix(conn: &mut ConnectionManager, prefix: &str, dataset: &str) 
         .query_async(conn)
         .await
         .expect("registry entry");
-    let gen = raw.split(';').find_map(|p| p.strip_prefix("gen=")).expect("gen");
+    let gen = raw
+        .split(';')
+        .find_map(|p| p.strip_prefix("gen="))
+        .expect("gen");
     layout::data_prefix(prefix, dataset, gen)
 }
 
 /// Raw reads: the same commands in pipelines of `chunk`, `in_flight` at once, values decoded.
-async fn raw_reads(conn: &ConnectionManager, keys: &[Vec<u8>], chunk: usize, in_flight: usize, zrange: bool) -> usize {
+async fn raw_reads(
+    conn: &ConnectionManager,
+    keys: &[Vec<u8>],
+    chunk: usize,
+    in_flight: usize,
+    zrange: bool,
+) -> usize {
     let results: Vec<usize> = futures::stream::iter(keys.chunks(chunk))
         .map(|c| {
             let mut conn = conn.clone();
@@ -58,7 +67,8 @@ async fn raw_reads(conn: &ConnectionManager, keys: &[Vec<u8>], chunk: usize, in_
                         pipe.cmd("GET").arg(k);
                     }
                 }
-                let out: Vec<redis::Value> = pipe.query_async(&mut conn).await.expect("raw pipeline");
+                let out: Vec<redis::Value> =
+                    pipe.query_async(&mut conn).await.expect("raw pipeline");
                 out.len()
             }
         })
@@ -69,12 +79,21 @@ async fn raw_reads(conn: &ConnectionManager, keys: &[Vec<u8>], chunk: usize, in_
 }
 
 /// Raw reads as one `MGET` per chunk (snapshot keys only; not Cluster-safe, for reference).
-async fn raw_mget(conn: &ConnectionManager, keys: &[Vec<u8>], chunk: usize, in_flight: usize) -> usize {
+async fn raw_mget(
+    conn: &ConnectionManager,
+    keys: &[Vec<u8>],
+    chunk: usize,
+    in_flight: usize,
+) -> usize {
     let results: Vec<usize> = futures::stream::iter(keys.chunks(chunk))
         .map(|c| {
             let mut conn = conn.clone();
             async move {
-                let out: Vec<Option<Vec<u8>>> = redis::cmd("MGET").arg(c).query_async(&mut conn).await.expect("mget");
+                let out: Vec<Option<Vec<u8>>> = redis::cmd("MGET")
+                    .arg(c)
+                    .query_async(&mut conn)
+                    .await
+                    .expect("mget");
                 out.len()
             }
         })
@@ -104,55 +123,101 @@ async fn main() {
     let (chunk, in_flight) = (opts.chunk_size, opts.max_in_flight);
     let store = Arc::new(RedisStore::open(opts).await.expect("open"));
     let client = redis::Client::open(server.url.as_str()).expect("client");
-    let mut conn = ConnectionManager::new(client).await.expect("raw connection");
+    let mut conn = ConnectionManager::new(client)
+        .await
+        .expect("raw connection");
 
     let (snap, ts) = ("BENCH_BATCH", "BENCH_STREAMING");
     let _ = store.drop_dataset(snap).await;
     let _ = store.drop_dataset(ts).await;
-    store.create(snap, &DatasetProps::snapshot()).await.expect("create");
-    store.create(ts, &DatasetProps::time_series()).await.expect("create");
+    store
+        .create(snap, &DatasetProps::snapshot())
+        .await
+        .expect("create");
+    store
+        .create(ts, &DatasetProps::time_series())
+        .await
+        .expect("create");
     let n = 10_000;
-    let keys: Vec<Bytes> = (0..n).map(|i| Bytes::from(format!("user_{i:06}"))).collect();
+    let keys: Vec<Bytes> = (0..n)
+        .map(|i| Bytes::from(format!("user_{i:06}")))
+        .collect();
     let value = Bytes::from(vec![7u8; 100]);
     for ds in [snap, ts] {
         for v in 0..3 {
-            let puts = keys.iter().map(|k| PutRequest::new(ds, k.clone(), value.clone(), Some(T0 + v))).collect();
+            let puts = keys
+                .iter()
+                .map(|k| PutRequest::new(ds, k.clone(), value.clone(), Some(T0 + v)))
+                .collect();
             assert!(store.multi_put(puts).await.iter().all(Result::is_ok));
         }
     }
     let snap_prefix = data_prefix(&mut conn, prefix, snap).await;
     let ts_prefix = data_prefix(&mut conn, prefix, ts).await;
-    let snap_keys: Vec<Vec<u8>> = keys.iter().map(|k| layout::data_key(&snap_prefix, k)).collect();
-    let ts_keys: Vec<Vec<u8>> = keys.iter().map(|k| layout::data_key(&ts_prefix, k)).collect();
+    let snap_keys: Vec<Vec<u8>> = keys
+        .iter()
+        .map(|k| layout::data_key(&snap_prefix, k))
+        .collect();
+    let ts_keys: Vec<Vec<u8>> = keys
+        .iter()
+        .map(|k| layout::data_key(&ts_prefix, k))
+        .collect();
 
-    for (label, ds, raw_keys, zrange) in [("Snapshot", snap, &snap_keys, false), ("TimeSeries", ts, &ts_keys, true)] {
+    for (label, ds, raw_keys, zrange) in [
+        ("Snapshot", snap, &snap_keys, false),
+        ("TimeSeries", ts, &ts_keys, true),
+    ] {
         for size in [10_000usize, 100] {
-            let reqs: Vec<GetRequest> = keys[..size].iter().map(|k| GetRequest::latest(ds, k.clone())).collect();
+            let reqs: Vec<GetRequest> = keys[..size]
+                .iter()
+                .map(|k| GetRequest::latest(ds, k.clone()))
+                .collect();
             let adapter = median(|| {
                 let (store, reqs) = (store.clone(), reqs.clone());
                 async move {
                     let got = store.multi_get(reqs).await;
-                    assert!(got.iter().all(|r| matches!(&r.values, Ok(v) if v.len() == 1)));
+                    assert!(got
+                        .iter()
+                        .all(|r| matches!(&r.values, Ok(v) if v.len() == 1)));
                 }
             })
             .await;
             let raw = median(|| async {
-                assert_eq!(raw_reads(&conn, &raw_keys[..size], chunk, in_flight, zrange).await, size);
+                assert_eq!(
+                    raw_reads(&conn, &raw_keys[..size], chunk, in_flight, zrange).await,
+                    size
+                );
             })
             .await;
-            report(&format!("multi_get {size} latest, {label} (GET/ZRANGE)"), size, adapter, raw);
+            report(
+                &format!("multi_get {size} latest, {label} (GET/ZRANGE)"),
+                size,
+                adapter,
+                raw,
+            );
             if !zrange {
                 let mget = median(|| async {
-                    assert_eq!(raw_mget(&conn, &raw_keys[..size], chunk, in_flight).await, size);
+                    assert_eq!(
+                        raw_mget(&conn, &raw_keys[..size], chunk, in_flight).await,
+                        size
+                    );
                 })
                 .await;
-                report(&format!("multi_get {size} latest, {label} vs raw MGET"), size, adapter, mget);
+                report(
+                    &format!("multi_get {size} latest, {label} vs raw MGET"),
+                    size,
+                    adapter,
+                    mget,
+                );
             }
         }
     }
 
     // multi_put of 1,000 snapshot values vs. a raw pipeline of the same SETs.
-    let puts: Vec<PutRequest> = keys[..1000].iter().map(|k| PutRequest::new(snap, k.clone(), value.clone(), Some(T0 + 9))).collect();
+    let puts: Vec<PutRequest> = keys[..1000]
+        .iter()
+        .map(|k| PutRequest::new(snap, k.clone(), value.clone(), Some(T0 + 9)))
+        .collect();
     let adapter = median(|| {
         let (store, puts) = (store.clone(), puts.clone());
         async move { assert!(store.multi_put(puts).await.iter().all(Result::is_ok)) }

@@ -147,7 +147,9 @@ pub(crate) fn valid_prefix(prefix: &str) -> Result<(), String> {
         .chars()
         .find(|c| !c.is_ascii_graphic() || "{}*?[]\\^#".contains(*c))
     {
-        return Err(format!("prefix {prefix:?} contains {c:?}; use letters, digits and _-.:"));
+        return Err(format!(
+            "prefix {prefix:?} contains {c:?}; use letters, digits and _-.:"
+        ));
     }
     Ok(())
 }
@@ -185,7 +187,11 @@ mod tests {
 
     #[test]
     fn values_round_trip() {
-        for (ts, v) in [(0, &b""[..]), (1_700_000_000_000, &[0, 0xff][..]), ((1 << 53) - 1, b"x")] {
+        for (ts, v) in [
+            (0, &b""[..]),
+            (1_700_000_000_000, &[0, 0xff][..]),
+            ((1 << 53) - 1, b"x"),
+        ] {
             let tv = decode_value(&encode_value(ts, v)).unwrap();
             assert_eq!((tv.millis, tv.bytes.as_ref()), (ts, v));
         }
@@ -198,7 +204,10 @@ mod tests {
             DatasetProps::snapshot(),
             DatasetProps::time_series().with_ttl(Duration::from_secs(3600)),
         ] {
-            let e = Entry { props, gen: new_gen() };
+            let e = Entry {
+                props,
+                gen: new_gen(),
+            };
             assert_eq!(Entry::decode(&e.encode()).unwrap(), e);
         }
         assert!(Entry::decode("kind=Snapshot;ttl_ms=-").is_err());
@@ -212,7 +221,17 @@ mod tests {
         for ok in ["chronon", "a", "team-a.chronon:v1", "x_y"] {
             valid_prefix(ok).unwrap();
         }
-        for bad in ["", "a b", "a*", "{a}", "a?", "a[", "é", "a#b", &"a".repeat(65)] {
+        for bad in [
+            "",
+            "a b",
+            "a*",
+            "{a}",
+            "a?",
+            "a[",
+            "é",
+            "a#b",
+            &"a".repeat(65),
+        ] {
             assert!(valid_prefix(bad).is_err(), "{bad:?}");
         }
     }

@@ -135,15 +135,28 @@ impl RedisOptions {
     /// assert_eq!(o.timeout.as_millis(), 500);
     /// ```
     pub fn from_url(url: &url::Url) -> Result<Self, KvError> {
-        let bad = |msg: String| KvError::backend_msg("redis", format!("parsing URL {}", redact(url.as_str())), msg);
+        let bad = |msg: String| {
+            KvError::backend_msg(
+                "redis",
+                format!("parsing URL {}", redact(url.as_str())),
+                msg,
+            )
+        };
         if url.scheme() != crate::SCHEME {
-            return Err(bad(format!("scheme must be {:?}, not {:?}", crate::SCHEME, url.scheme())));
+            return Err(bad(format!(
+                "scheme must be {:?}, not {:?}",
+                crate::SCHEME,
+                url.scheme()
+            )));
         }
         let mut opts = RedisOptions::default();
         let mut rest = url::form_urlencoded::Serializer::new(String::new());
         let mut kept = 0;
         for (k, v) in url.query_pairs() {
-            let num = || v.parse::<u64>().map_err(|_| bad(format!("{k}={v:?} is not a whole number")));
+            let num = || {
+                v.parse::<u64>()
+                    .map_err(|_| bad(format!("{k}={v:?} is not a whole number")))
+            };
             let size = || num().map(|n| usize::try_from(n).unwrap_or(usize::MAX));
             match k.as_ref() {
                 "prefix" => opts.prefix = v.to_string(),
@@ -184,9 +197,13 @@ impl RedisOptions {
             return Err(bad("timeout must be above zero".into()));
         }
         if self.chunk_size == 0 || self.max_in_flight == 0 || self.scan_count == 0 {
-            return Err(bad("chunk_size, max_in_flight and scan_count must be above zero".into()));
+            return Err(bad(
+                "chunk_size, max_in_flight and scan_count must be above zero".into(),
+            ));
         }
-        if self.max_value_bytes < chronon_core::validate::MIN_MAX_VALUE_BYTES || self.max_value_bytes > REDIS_MAX_VALUE {
+        if self.max_value_bytes < chronon_core::validate::MIN_MAX_VALUE_BYTES
+            || self.max_value_bytes > REDIS_MAX_VALUE
+        {
             return Err(bad(format!(
                 "max_value_bytes {} must be between {} (SPEC.md floor) and {REDIS_MAX_VALUE} (Redis' 512 MB limit)",
                 self.max_value_bytes,
@@ -209,10 +226,16 @@ mod tests {
     fn url_parameters() {
         let o = parse("redis://:secret@h:7000/3?prefix=p&chunk_size=10&scan_count=7&max_value_bytes=400000&list_session_ttl_ms=5&protocol=resp3").unwrap();
         assert_eq!(o.url, "redis://:secret@h:7000/3?protocol=resp3");
-        assert_eq!((o.prefix.as_str(), o.chunk_size, o.scan_count), ("p", 10, 7));
+        assert_eq!(
+            (o.prefix.as_str(), o.chunk_size, o.scan_count),
+            ("p", 10, 7)
+        );
         assert_eq!(o.max_value_bytes, 400_000);
         assert_eq!(o.list_session_ttl, Duration::from_millis(5));
-        assert!(!format!("{o:?}").contains("secret"), "Debug shows the password");
+        assert!(
+            !format!("{o:?}").contains("secret"),
+            "Debug shows the password"
+        );
         let d = parse("redis://127.0.0.1:6379").unwrap();
         assert_eq!(d.prefix, "chronon");
         assert_eq!(d.timeout, Duration::from_secs(10));

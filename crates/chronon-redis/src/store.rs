@@ -10,8 +10,8 @@ use async_trait::async_trait;
 use bytes::Bytes;
 use chronon_core::batch::{now_millis, select_versions, GetBatch, PutBatch};
 use chronon_core::{
-    validate, Capabilities, DatasetKind, DatasetProps, GetRequest, GetResponse, KvError, KvStore, ListCursor,
-    ListPage, PutRequest, TimedValue,
+    validate, Capabilities, DatasetKind, DatasetProps, GetRequest, GetResponse, KvError, KvStore,
+    ListCursor, ListPage, PutRequest, TimedValue,
 };
 use futures::StreamExt;
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
@@ -150,16 +150,30 @@ impl RedisStore {
         map_err(&self.address, self.opts.timeout, op, target, e)
     }
 
-    async fn query<T: redis::FromRedisValue>(&self, op: &str, target: &str, cmd: &redis::Cmd) -> Result<T, KvError> {
+    async fn query<T: redis::FromRedisValue>(
+        &self,
+        op: &str,
+        target: &str,
+        cmd: &redis::Cmd,
+    ) -> Result<T, KvError> {
         let mut conn = self.conn.clone();
-        cmd.query_async(&mut conn).await.map_err(|e| self.err(op, target, e))
+        cmd.query_async(&mut conn)
+            .await
+            .map_err(|e| self.err(op, target, e))
     }
 
     /// Runs a pipeline whose commands may fail one by one: a server error is kept in place as
     /// `Value::ServerError`, a connection error fails the whole pipeline.
-    async fn pipeline(&self, op: &str, target: &str, pipe: &redis::Pipeline) -> Result<Vec<Value>, KvError> {
+    async fn pipeline(
+        &self,
+        op: &str,
+        target: &str,
+        pipe: &redis::Pipeline,
+    ) -> Result<Vec<Value>, KvError> {
         let mut conn = self.conn.clone();
-        pipe.query_async(&mut conn).await.map_err(|e| self.err(op, target, e))
+        pipe.query_async(&mut conn)
+            .await
+            .map_err(|e| self.err(op, target, e))
     }
 
     fn timed<'a, T: 'a>(
@@ -196,7 +210,11 @@ impl RedisStore {
 
     /// Reads the registry entries of `datasets` (one `HMGET`). A missing dataset maps to
     /// `DatasetNotFound`, an unreadable entry to `Backend`, both per dataset.
-    async fn lookup(&self, op: &str, datasets: &[String]) -> Result<HashMap<String, Result<Entry, KvError>>, KvError> {
+    async fn lookup(
+        &self,
+        op: &str,
+        datasets: &[String],
+    ) -> Result<HashMap<String, Result<Entry, KvError>>, KvError> {
         let mut cmd = redis::cmd("HMGET");
         cmd.arg(&self.registry).arg(datasets);
         let raw: Vec<Option<String>> = self.query(op, "the dataset registry", &cmd).await?;
@@ -204,8 +222,13 @@ impl RedisStore {
         for (ds, raw) in datasets.iter().zip(raw) {
             let entry = match raw {
                 None => Err(KvError::not_found(ds)),
-                Some(r) => Entry::decode(&r)
-                    .map_err(|m| KvError::backend_msg(BACKEND, format!("reading the registry entry of dataset {ds:?}"), m)),
+                Some(r) => Entry::decode(&r).map_err(|m| {
+                    KvError::backend_msg(
+                        BACKEND,
+                        format!("reading the registry entry of dataset {ds:?}"),
+                        m,
+                    )
+                }),
             };
             self.remember(ds, entry.as_ref().ok());
             out.insert(ds.clone(), entry);
@@ -249,16 +272,26 @@ impl RedisStore {
     }
 
     /// Reads requests `idxs` of `batch` from the generations in `targets`.
-    async fn read(&self, batch: &GetBatch, idxs: Vec<usize>, targets: &HashMap<String, Target>) -> GetAnswers {
+    async fn read(
+        &self,
+        batch: &GetBatch,
+        idxs: Vec<usize>,
+        targets: &HashMap<String, Target>,
+    ) -> GetAnswers {
         let requests = batch.requests();
-        let chunks: Vec<Vec<usize>> = idxs.chunks(self.opts.chunk_size).map(<[usize]>::to_vec).collect();
+        let chunks: Vec<Vec<usize>> = idxs
+            .chunks(self.opts.chunk_size)
+            .map(<[usize]>::to_vec)
+            .collect();
         self.run_chunks(chunks, |chunk| async move {
             let mut pipe = redis::pipe();
             pipe.ignore_errors();
             let mut sent = Vec::with_capacity(chunk.len());
             for i in chunk {
                 let req = &requests[i];
-                let Some(t) = targets.get(&req.dataset) else { continue };
+                let Some(t) = targets.get(&req.dataset) else {
+                    continue;
+                };
                 read_command(&mut pipe, t, req);
                 sent.push(i);
             }
@@ -266,7 +299,11 @@ impl RedisStore {
             match self.pipeline("multi_get", &target, &pipe).await {
                 Err(e) => sent.into_iter().map(|i| (i, Err(e.clone()))).collect(),
                 Ok(values) if values.len() != sent.len() => {
-                    let e = KvError::backend_msg(BACKEND, "multi_get", "pipeline answered a different number of commands");
+                    let e = KvError::backend_msg(
+                        BACKEND,
+                        "multi_get",
+                        "pipeline answered a different number of commands",
+                    );
                     sent.into_iter().map(|i| (i, Err(e.clone()))).collect()
                 }
                 Ok(values) => {
@@ -288,8 +325,20 @@ impl RedisStore {
         .await
     }
 
-    fn parse_read(&self, t: &Target, req: &GetRequest, v: Value, now: i64) -> Result<Vec<TimedValue>, KvError> {
-        let context = || format!("multi_get of key {} in dataset {:?}", chronon_core::key_preview(&req.key), req.dataset);
+    fn parse_read(
+        &self,
+        t: &Target,
+        req: &GetRequest,
+        v: Value,
+        now: i64,
+    ) -> Result<Vec<TimedValue>, KvError> {
+        let context = || {
+            format!(
+                "multi_get of key {} in dataset {:?}",
+                chronon_core::key_preview(&req.key),
+                req.dataset
+            )
+        };
         let versions = decode_versions(v).map_err(|e| match e {
             Decode::Server(e) => self.err("multi_get", &context(), e),
             Decode::Corrupt(m) => KvError::backend_msg(BACKEND, context(), m),
@@ -298,13 +347,20 @@ impl RedisStore {
     }
 
     /// Writes puts `idxs` of `batch` into the generations in `targets`.
-    async fn write(&self, batch: &PutBatch, idxs: Vec<usize>, targets: &HashMap<String, Target>) -> PutAnswers {
+    async fn write(
+        &self,
+        batch: &PutBatch,
+        idxs: Vec<usize>,
+        targets: &HashMap<String, Target>,
+    ) -> PutAnswers {
         let mut chunks: Vec<Vec<usize>> = Vec::new();
         let mut bytes = 0;
         for i in idxs {
             let size = batch.get(i).value.len() + batch.get(i).key.len();
             match chunks.last_mut() {
-                Some(c) if c.len() < self.opts.chunk_size && bytes + size <= self.opts.chunk_bytes => {
+                Some(c)
+                    if c.len() < self.opts.chunk_size && bytes + size <= self.opts.chunk_bytes =>
+                {
                     bytes += size;
                     c.push(i);
                 }
@@ -318,10 +374,11 @@ impl RedisStore {
             let now = now_millis();
             let mut pipe = redis::pipe();
             pipe.ignore_errors();
-            if chunk
-                .iter()
-                .any(|i| targets.get(batch.get(*i).dataset).is_some_and(|t| t.kind == DatasetKind::TimeSeries))
-            {
+            if chunk.iter().any(|i| {
+                targets
+                    .get(batch.get(*i).dataset)
+                    .is_some_and(|t| t.kind == DatasetKind::TimeSeries)
+            }) {
                 // Loaded in the same pipeline, so EVALSHA below finds it even on a server that
                 // restarted (and lost its script cache) since the last call.
                 pipe.cmd("SCRIPT").arg("LOAD").arg(PUT_VERSION_LUA).ignore();
@@ -329,7 +386,9 @@ impl RedisStore {
             let mut sent = Vec::with_capacity(chunk.len());
             for i in chunk {
                 let p = batch.get(i);
-                let Some(t) = targets.get(p.dataset) else { continue };
+                let Some(t) = targets.get(p.dataset) else {
+                    continue;
+                };
                 self.write_command(&mut pipe, t, p.key, p.value, p.ts, now);
                 sent.push(i);
             }
@@ -337,7 +396,11 @@ impl RedisStore {
             match self.pipeline("multi_put", &target, &pipe).await {
                 Err(e) => sent.into_iter().map(|i| (i, Err(e.clone()))).collect(),
                 Ok(values) if values.len() != sent.len() => {
-                    let e = KvError::backend_msg(BACKEND, "multi_put", "pipeline answered a different number of commands");
+                    let e = KvError::backend_msg(
+                        BACKEND,
+                        "multi_put",
+                        "pipeline answered a different number of commands",
+                    );
                     sent.into_iter().map(|i| (i, Err(e.clone()))).collect()
                 }
                 Ok(values) => sent
@@ -347,7 +410,11 @@ impl RedisStore {
                         let answer = match v {
                             Value::ServerError(e) => {
                                 let p = batch.get(i);
-                                let ctx = format!("multi_put of key {} in dataset {:?}", chronon_core::key_preview(p.key), p.dataset);
+                                let ctx = format!(
+                                    "multi_put of key {} in dataset {:?}",
+                                    chronon_core::key_preview(p.key),
+                                    p.dataset
+                                );
                                 Err(self.err("multi_put", &ctx, e.into()))
                             }
                             _ => Ok(()),
@@ -360,7 +427,15 @@ impl RedisStore {
         .await
     }
 
-    fn write_command(&self, pipe: &mut redis::Pipeline, t: &Target, key: &[u8], value: &[u8], ts: i64, now: i64) {
+    fn write_command(
+        &self,
+        pipe: &mut redis::Pipeline,
+        t: &Target,
+        key: &[u8],
+        value: &[u8],
+        ts: i64,
+        now: i64,
+    ) {
         let redis_key = layout::data_key(&t.data_prefix, key);
         let encoded = layout::encode_value(ts, value);
         let ttl = t.props.ttl_millis();
@@ -370,12 +445,18 @@ impl RedisStore {
                 if let Some(ttl) = ttl.filter(|t| *t <= MAX_EXPIRY_MS) {
                     // Expire with the value's own timestamp; a value already past its TTL still
                     // replaces the old one and vanishes at once (reads hide it regardless).
-                    cmd.arg("PX").arg(ts.saturating_add(ttl).saturating_sub(now).max(1));
+                    cmd.arg("PX")
+                        .arg(ts.saturating_add(ttl).saturating_sub(now).max(1));
                 }
             }
             DatasetKind::TimeSeries => {
-                let cut = ttl.map(|t| now.saturating_sub(t).to_string()).unwrap_or_default();
-                let expiry = ttl.filter(|t| *t <= MAX_EXPIRY_MS).map(|t| t.to_string()).unwrap_or_default();
+                let cut = ttl
+                    .map(|t| now.saturating_sub(t).to_string())
+                    .unwrap_or_default();
+                let expiry = ttl
+                    .filter(|t| *t <= MAX_EXPIRY_MS)
+                    .map(|t| t.to_string())
+                    .unwrap_or_default();
                 pipe.cmd("EVALSHA")
                     .arg(self.script.get_hash())
                     .arg(1)
@@ -504,7 +585,12 @@ impl RedisStore {
         }
     }
 
-    async fn list_inner(&self, dataset: &str, limit: usize, cursor: Option<ListCursor>) -> Result<ListPage, KvError> {
+    async fn list_inner(
+        &self,
+        dataset: &str,
+        limit: usize,
+        cursor: Option<ListCursor>,
+    ) -> Result<ListPage, KvError> {
         let entry = self.lookup_one("list", dataset).await?;
         let t = Target {
             data_prefix: layout::data_prefix(&self.opts.prefix, dataset, &entry.gen),
@@ -518,7 +604,9 @@ impl RedisStore {
         };
         let skey = layout::list_session_key(&self.opts.prefix, &session);
         if cursor.is_some() {
-            let live: bool = self.query("list", dataset, redis::cmd("SISMEMBER").arg(&skey).arg("")).await?;
+            let live: bool = self
+                .query("list", dataset, redis::cmd("SISMEMBER").arg(&skey).arg(""))
+                .await?;
             if !live {
                 return Err(KvError::InvalidRequest {
                     dataset: dataset.to_string(),
@@ -530,7 +618,9 @@ impl RedisStore {
             }
         }
         let limit = limit.max(1);
-        let ttl_ms = i64::try_from(self.opts.list_session_ttl.as_millis()).unwrap_or(i64::MAX).max(1);
+        let ttl_ms = i64::try_from(self.opts.list_session_ttl.as_millis())
+            .unwrap_or(i64::MAX)
+            .max(1);
         let mut entries = Vec::new();
         loop {
             let (next, found): (u64, Vec<Vec<u8>>) = self
@@ -555,14 +645,21 @@ impl RedisStore {
             if !keys.is_empty() {
                 let mut pipe = redis::pipe();
                 pipe.ignore_errors();
-                pipe.cmd("SMISMEMBER").arg(&skey).arg(keys.iter().map(|k| k.as_ref()).collect::<Vec<_>>());
-                let latest: Vec<GetRequest> = keys.iter().map(|k| GetRequest::latest(dataset, k.clone())).collect();
+                pipe.cmd("SMISMEMBER")
+                    .arg(&skey)
+                    .arg(keys.iter().map(|k| k.as_ref()).collect::<Vec<_>>());
+                let latest: Vec<GetRequest> = keys
+                    .iter()
+                    .map(|k| GetRequest::latest(dataset, k.clone()))
+                    .collect();
                 for req in &latest {
                     read_command(&mut pipe, &t, req);
                 }
                 let mut values = self.pipeline("list", dataset, &pipe).await?.into_iter();
                 let seen: Vec<bool> = match values.next() {
-                    Some(Value::Array(flags)) => flags.iter().map(|f| matches!(f, Value::Int(1))).collect(),
+                    Some(Value::Array(flags)) => {
+                        flags.iter().map(|f| matches!(f, Value::Int(1))).collect()
+                    }
                     Some(Value::ServerError(e)) => return Err(self.err("list", dataset, e.into())),
                     other => {
                         return Err(KvError::backend_msg(
@@ -579,51 +676,80 @@ impl RedisStore {
                         continue;
                     }
                     let versions = self.parse_read(&t, req, v, now)?;
-                    match versions.into_iter().next() {
-                        Some(tv) => {
-                            if entries.len() >= limit {
-                                leftover = true;
-                                break;
-                            }
-                            entries.push((req.key.clone(), tv));
+                    // A key gone or hidden by the TTL is never returned; remembering it is enough.
+                    if let Some(tv) = versions.into_iter().next() {
+                        if entries.len() >= limit {
+                            leftover = true;
+                            break;
                         }
-                        // Gone or hidden by the TTL: never returned, so remembering it is enough.
-                        None => {}
+                        entries.push((req.key.clone(), tv));
                     }
                     marked.push(req.key.clone());
                 }
                 let mut pipe = redis::pipe();
-                pipe.cmd("SADD").arg(&skey).arg("").arg(marked.iter().map(|k| k.as_ref()).collect::<Vec<_>>()).ignore();
+                pipe.cmd("SADD")
+                    .arg(&skey)
+                    .arg("")
+                    .arg(marked.iter().map(|k| k.as_ref()).collect::<Vec<_>>())
+                    .ignore();
                 pipe.cmd("PEXPIRE").arg(&skey).arg(ttl_ms).ignore();
                 self.pipeline("list", dataset, &pipe).await?;
             }
             if leftover {
-                return Ok(ListPage { entries, next: Some(make_cursor(&session, scan)) });
+                return Ok(ListPage {
+                    entries,
+                    next: Some(make_cursor(&session, scan)),
+                });
             }
             scan = next;
             if scan == 0 {
-                let _ = self.query::<Value>("list", dataset, redis::cmd("UNLINK").arg(&skey)).await;
-                return Ok(ListPage { entries, next: None });
+                let _ = self
+                    .query::<Value>("list", dataset, redis::cmd("UNLINK").arg(&skey))
+                    .await;
+                return Ok(ListPage {
+                    entries,
+                    next: None,
+                });
             }
             if entries.len() >= limit {
                 let mut pipe = redis::pipe();
                 pipe.cmd("SADD").arg(&skey).arg("").ignore();
                 pipe.cmd("PEXPIRE").arg(&skey).arg(ttl_ms).ignore();
                 self.pipeline("list", dataset, &pipe).await?;
-                return Ok(ListPage { entries, next: Some(make_cursor(&session, scan)) });
+                return Ok(ListPage {
+                    entries,
+                    next: Some(make_cursor(&session, scan)),
+                });
             }
         }
     }
 
     async fn drop_inner(&self, dataset: &str) -> Result<(), KvError> {
-        let raw: Option<String> = self.query("drop_dataset", dataset, redis::cmd("HGET").arg(&self.registry).arg(dataset)).await?;
+        let raw: Option<String> = self
+            .query(
+                "drop_dataset",
+                dataset,
+                redis::cmd("HGET").arg(&self.registry).arg(dataset),
+            )
+            .await?;
         self.remember(dataset, None);
         let Some(raw) = raw else { return Ok(()) };
-        let _: Value = self.query("drop_dataset", dataset, redis::cmd("HDEL").arg(&self.registry).arg(dataset)).await?;
-        let Ok(entry) = Entry::decode(&raw) else { return Ok(()) };
+        let _: Value = self
+            .query(
+                "drop_dataset",
+                dataset,
+                redis::cmd("HDEL").arg(&self.registry).arg(dataset),
+            )
+            .await?;
+        let Ok(entry) = Entry::decode(&raw) else {
+            return Ok(());
+        };
         // The generation is gone from the registry, so its keys are invisible from here on;
         // delete them so the memory comes back.
-        let pattern = format!("{}*", layout::data_prefix(&self.opts.prefix, dataset, &entry.gen));
+        let pattern = format!(
+            "{}*",
+            layout::data_prefix(&self.opts.prefix, dataset, &entry.gen)
+        );
         let mut scan = 0u64;
         loop {
             let (next, keys): (u64, Vec<Vec<u8>>) = self
@@ -639,7 +765,9 @@ impl RedisStore {
                 )
                 .await?;
             if !keys.is_empty() {
-                let _: Value = self.query("drop_dataset", dataset, redis::cmd("UNLINK").arg(keys)).await?;
+                let _: Value = self
+                    .query("drop_dataset", dataset, redis::cmd("UNLINK").arg(keys))
+                    .await?;
             }
             scan = next;
             if scan == 0 {
@@ -650,9 +778,19 @@ impl RedisStore {
 
     async fn create_inner(&self, dataset: &str, props: &DatasetProps) -> Result<(), KvError> {
         for _ in 0..3 {
-            let entry = Entry { props: *props, gen: layout::new_gen() };
+            let entry = Entry {
+                props: *props,
+                gen: layout::new_gen(),
+            };
             let created: bool = self
-                .query("create", dataset, redis::cmd("HSETNX").arg(&self.registry).arg(dataset).arg(entry.encode()))
+                .query(
+                    "create",
+                    dataset,
+                    redis::cmd("HSETNX")
+                        .arg(&self.registry)
+                        .arg(dataset)
+                        .arg(entry.encode()),
+                )
                 .await?;
             if created {
                 self.remember(dataset, Some(&entry));
@@ -672,7 +810,12 @@ impl RedisStore {
                 Err(e) => return Err(e),
             }
         }
-        Err(KvError::backend_msg(BACKEND, format!("create dataset {dataset:?}"), "dataset was dropped and re-created concurrently; try again").retryable())
+        Err(KvError::backend_msg(
+            BACKEND,
+            format!("create dataset {dataset:?}"),
+            "dataset was dropped and re-created concurrently; try again",
+        )
+        .retryable())
     }
 }
 
@@ -687,7 +830,9 @@ fn read_command(pipe: &mut redis::Pipeline, t: &Target, req: &GetRequest) {
             pipe.cmd("ZRANGE").arg(key).arg(-1).arg(-1);
         }
         (DatasetKind::TimeSeries, Some(start)) => {
-            let end = req.end_ts.map_or_else(|| "+inf".to_string(), |e| e.to_string());
+            let end = req
+                .end_ts
+                .map_or_else(|| "+inf".to_string(), |e| e.to_string());
             pipe.cmd("ZRANGEBYSCORE").arg(key).arg(start).arg(end);
         }
     }
@@ -701,7 +846,12 @@ enum Decode {
 /// Stored versions (ascending ts) from a `GET` or `ZRANGE` reply.
 fn decode_versions(v: Value) -> Result<Vec<TimedValue>, Decode> {
     let one = |raw: &[u8]| {
-        layout::decode_value(raw).ok_or_else(|| Decode::Corrupt(format!("stored value of {} bytes is too short to hold a timestamp", raw.len())))
+        layout::decode_value(raw).ok_or_else(|| {
+            Decode::Corrupt(format!(
+                "stored value of {} bytes is too short to hold a timestamp",
+                raw.len()
+            ))
+        })
     };
     match v {
         Value::Nil => Ok(Vec::new()),
@@ -731,7 +881,9 @@ fn parse_cursor(dataset: &str, c: &ListCursor) -> Result<(String, u64), KvError>
     let mut parts = text.split(':');
     match (parts.next(), parts.next(), parts.next(), parts.next()) {
         (Some("v1"), Some(session), Some(scan), None)
-            if !session.is_empty() && session.len() <= 32 && session.bytes().all(|b| b.is_ascii_hexdigit()) =>
+            if !session.is_empty()
+                && session.len() <= 32
+                && session.bytes().all(|b| b.is_ascii_hexdigit()) =>
         {
             Ok((session.to_string(), scan.parse().map_err(|_| bad())?))
         }
@@ -759,7 +911,11 @@ fn map_err(address: &str, timeout: Duration, op: &str, target: &str, e: RedisErr
     }
     let busy = matches!(
         e.kind(),
-        ErrorKind::Server(ServerErrorKind::BusyLoading | ServerErrorKind::MasterDown | ServerErrorKind::ClusterDown)
+        ErrorKind::Server(
+            ServerErrorKind::BusyLoading
+                | ServerErrorKind::MasterDown
+                | ServerErrorKind::ClusterDown
+        )
     );
     if e.is_io_error() || e.is_connection_dropped() || e.is_connection_refusal() || busy {
         return KvError::unavailable(BACKEND, address, e);
@@ -780,32 +936,43 @@ impl KvStore for RedisStore {
     }
 
     fn capabilities(&self) -> Capabilities {
-        Capabilities::new(self.opts.max_value_bytes, self.opts.chunk_size, self.opts.chunk_size)
-            .with_native_ttl()
-            .with_persistence()
+        Capabilities::new(
+            self.opts.max_value_bytes,
+            self.opts.chunk_size,
+            self.opts.chunk_size,
+        )
+        .with_native_ttl()
+        .with_persistence()
     }
 
     async fn create(&self, dataset: &str, props: &DatasetProps) -> Result<(), KvError> {
         validate::dataset_name(dataset)?;
-        self.timed("create", dataset, self.create_inner(dataset, props)).await
+        self.timed("create", dataset, self.create_inner(dataset, props))
+            .await
     }
 
     async fn drop_dataset(&self, dataset: &str) -> Result<(), KvError> {
         validate::dataset_name(dataset)?;
-        self.timed("drop_dataset", dataset, self.drop_inner(dataset)).await
+        self.timed("drop_dataset", dataset, self.drop_inner(dataset))
+            .await
     }
 
     async fn dataset_props(&self, dataset: &str) -> Result<DatasetProps, KvError> {
         validate::dataset_name(dataset)?;
-        self.timed("dataset_props", dataset, async { Ok(self.lookup_one("dataset_props", dataset).await?.props) })
-            .await
+        self.timed("dataset_props", dataset, async {
+            Ok(self.lookup_one("dataset_props", dataset).await?.props)
+        })
+        .await
     }
 
     async fn multi_get(&self, requests: Vec<GetRequest>) -> Vec<GetResponse> {
         let mut batch = GetBatch::new(requests);
         if !batch.is_done() {
             let timeout = self.opts.timeout;
-            if tokio::time::timeout(timeout, self.get_into(&mut batch)).await.is_err() {
+            if tokio::time::timeout(timeout, self.get_into(&mut batch))
+                .await
+                .is_err()
+            {
                 batch.fail_pending(&KvError::timeout("multi_get", &self.address, timeout));
             }
         }
@@ -816,15 +983,24 @@ impl KvStore for RedisStore {
         let mut batch = PutBatch::new(requests, &self.capabilities());
         if batch.pending().next().is_some() {
             let timeout = self.opts.timeout;
-            if tokio::time::timeout(timeout, self.put_into(&mut batch)).await.is_err() {
+            if tokio::time::timeout(timeout, self.put_into(&mut batch))
+                .await
+                .is_err()
+            {
                 batch.fail_pending(&KvError::timeout("multi_put", &self.address, timeout));
             }
         }
         batch.finish(BACKEND)
     }
 
-    async fn list(&self, dataset: &str, limit: usize, cursor: Option<ListCursor>) -> Result<ListPage, KvError> {
+    async fn list(
+        &self,
+        dataset: &str,
+        limit: usize,
+        cursor: Option<ListCursor>,
+    ) -> Result<ListPage, KvError> {
         validate::dataset_name(dataset)?;
-        self.timed("list", dataset, self.list_inner(dataset, limit, cursor)).await
+        self.timed("list", dataset, self.list_inner(dataset, limit, cursor))
+            .await
     }
 }

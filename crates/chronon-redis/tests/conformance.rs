@@ -22,6 +22,10 @@ async fn redis_passes_the_suite() {
     });
     let report = conformance::run_all(factory).await;
     println!("{report}");
-    assert!(report.cases.len() >= 40, "only {} cases ran", report.cases.len());
+    assert!(
+        report.cases.len() >= 40,
+        "only {} cases ran",
+        report.cases.len()
+    );
     report.assert_passed();
 }

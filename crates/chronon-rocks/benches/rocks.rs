@@ -43,7 +43,9 @@ fn sample(n: usize, seed: u64) -> Vec<u64> {
     let mut x = seed;
     (0..n)
         .map(|_| {
-            x = x.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+            x = x
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
             (x >> 33) % ROWS
         })
         .collect()
@@ -62,18 +64,34 @@ fn raw_db(path: &std::path::Path) -> DB {
     let mut cf_opts = Options::default();
     cf_opts.set_block_based_table_factory(&table);
     cf_opts.set_compression_type(DBCompressionType::Lz4);
-    DB::open_cf_descriptors(&opts, path, vec![rocksdb::ColumnFamilyDescriptor::new("ds", cf_opts)]).unwrap()
+    DB::open_cf_descriptors(
+        &opts,
+        path,
+        vec![rocksdb::ColumnFamilyDescriptor::new("ds", cf_opts)],
+    )
+    .unwrap()
 }
 
 fn benches(c: &mut Criterion) {
-    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
     let dir = tempfile::tempdir().unwrap();
 
     let store = rt.block_on(async {
-        let store = RocksStore::open(RocksOptions::new(dir.path().join("adapter"))).await.unwrap();
-        store.create(DATASET, &DatasetProps::snapshot()).await.unwrap();
+        let store = RocksStore::open(RocksOptions::new(dir.path().join("adapter")))
+            .await
+            .unwrap();
+        store
+            .create(DATASET, &DatasetProps::snapshot())
+            .await
+            .unwrap();
         for start in (0..ROWS).step_by(10_000) {
-            let puts = (start..start + 10_000).map(|i| PutRequest::new(DATASET, key(i), value(i), Some(TS))).collect();
+            let puts = (start..start + 10_000)
+                .map(|i| PutRequest::new(DATASET, key(i), value(i), Some(TS)))
+                .collect();
             assert!(store.multi_put(puts).await.iter().all(Result::is_ok));
         }
         store
@@ -92,7 +110,10 @@ fn benches(c: &mut Criterion) {
 
     for n in [100usize, 1000] {
         let ids = sample(n, n as u64);
-        let requests: Vec<GetRequest> = ids.iter().map(|&i| GetRequest::latest(DATASET, key(i))).collect();
+        let requests: Vec<GetRequest> = ids
+            .iter()
+            .map(|&i| GetRequest::latest(DATASET, key(i)))
+            .collect();
         let raw_keys: Vec<Vec<u8>> = ids.iter().map(|&i| key(i)).collect();
         let mut group = c.benchmark_group(format!("multi_get/{n}"));
         group.throughput(Throughput::Elements(n as u64));
@@ -101,7 +122,9 @@ fn benches(c: &mut Criterion) {
                 || requests.clone(),
                 |reqs| async {
                     let out = store.multi_get(reqs).await;
-                    debug_assert!(out.iter().all(|r| r.values.as_ref().is_ok_and(|v| v.len() == 1)));
+                    debug_assert!(out
+                        .iter()
+                        .all(|r| r.values.as_ref().is_ok_and(|v| v.len() == 1)));
                     black_box(out)
                 },
                 BatchSize::SmallInput,
@@ -129,7 +152,9 @@ fn benches(c: &mut Criterion) {
             || {
                 round += 1;
                 (0..1000u64)
-                    .map(|i| PutRequest::new(DATASET, key((round * 1000 + i) % ROWS), value(i), Some(TS)))
+                    .map(|i| {
+                        PutRequest::new(DATASET, key((round * 1000 + i) % ROWS), value(i), Some(TS))
+                    })
                     .collect::<Vec<_>>()
             },
             |puts| async {

@@ -102,8 +102,13 @@ pub(crate) async fn bulk_put(
         std::process::id(),
         LOADS.fetch_add(1, Ordering::Relaxed)
     )));
-    std::fs::create_dir_all(&tmp.0)
-        .map_err(|e| KvError::backend(BACKEND, format!("bulk_put into {dataset:?}: creating {}", tmp.0.display()), e))?;
+    std::fs::create_dir_all(&tmp.0).map_err(|e| {
+        KvError::backend(
+            BACKEND,
+            format!("bulk_put into {dataset:?}: creating {}", tmp.0.display()),
+            e,
+        )
+    })?;
 
     let mut chunk = Chunk::with_capacity(chunk_bytes);
     let mut spare: Option<Chunk> = None;
@@ -160,7 +165,8 @@ pub(crate) async fn bulk_put(
             }
             pending_rows += 1;
         }
-        let full = chunk.data.len() + chunk.rows.len() * std::mem::size_of::<RowIndex>() >= chunk_bytes;
+        let full =
+            chunk.data.len() + chunk.rows.len() * std::mem::size_of::<RowIndex>() >= chunk_bytes;
         if !(full || (row.is_none() && !chunk.rows.is_empty())) {
             if row.is_none() {
                 break;
@@ -179,7 +185,9 @@ pub(crate) async fn bulk_put(
         if options.sorted {
             prev_chunk_last = chunk.last_key().map(<[u8]>::to_vec);
         }
-        let next = spare.take().unwrap_or_else(|| Chunk::with_capacity(chunk_bytes));
+        let next = spare
+            .take()
+            .unwrap_or_else(|| Chunk::with_capacity(chunk_bytes));
         let full_chunk = std::mem::replace(&mut chunk, next);
         let file = tmp.0.join(format!("chunk-{files:06}.sst"));
         files += 1;
@@ -211,9 +219,13 @@ async fn await_chunk(
     dataset: &str,
 ) -> Result<Chunk, KvError> {
     with_timeout(timeout, "bulk_put chunk", dataset, async move {
-        handle
-            .await
-            .map_err(|e| KvError::backend(BACKEND, format!("bulk_put into {dataset:?} (blocking task)"), e))?
+        handle.await.map_err(|e| {
+            KvError::backend(
+                BACKEND,
+                format!("bulk_put into {dataset:?} (blocking task)"),
+                e,
+            )
+        })?
     })
     .await
 }

@@ -146,7 +146,9 @@ pub(crate) fn decode_meta(bytes: &[u8]) -> Result<DatasetProps, String> {
         return Err(format!("metadata {text:?} is not `v1 <kind> <ttl>`"));
     };
     if *version != "v1" {
-        return Err(format!("metadata version {version:?} is not supported (only v1)"));
+        return Err(format!(
+            "metadata version {version:?} is not supported (only v1)"
+        ));
     }
     let kind = match *kind {
         "Snapshot" => DatasetKind::Snapshot,
@@ -212,7 +214,8 @@ mod tests {
             }
         }
         enc.sort();
-        let decoded: Vec<(Vec<u8>, i64)> = enc.iter().map(|e| split_version_key(e).unwrap()).collect();
+        let decoded: Vec<(Vec<u8>, i64)> =
+            enc.iter().map(|e| split_version_key(e).unwrap()).collect();
         let mut expected = Vec::new();
         for k in &keys {
             for ts in [0, 5, (1 << 53) - 1] {
@@ -234,7 +237,10 @@ mod tests {
     fn snapshot_values_round_trip() {
         let v = snapshot_value(42, &[0, 0xFF]);
         assert_eq!(split_snapshot_value(&v), Some((42, &[0u8, 0xFF][..])));
-        assert_eq!(split_snapshot_value(&snapshot_value(7, b"")), Some((7, &b""[..])));
+        assert_eq!(
+            split_snapshot_value(&snapshot_value(7, b"")),
+            Some((7, &b""[..]))
+        );
         assert_eq!(split_snapshot_value(b"short"), None);
     }
 

@@ -29,7 +29,9 @@ impl std::str::FromStr for Compression {
             "none" | "off" => Ok(Compression::None),
             "lz4" => Ok(Compression::Lz4),
             "zstd" => Ok(Compression::Zstd),
-            other => Err(format!("unknown compression {other:?} (use none, lz4 or zstd)")),
+            other => Err(format!(
+                "unknown compression {other:?} (use none, lz4 or zstd)"
+            )),
         }
     }
 }

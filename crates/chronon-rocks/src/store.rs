@@ -34,7 +34,10 @@ pub(crate) const BULK_TMP_DIR: &str = "chronon-bulk-tmp";
 /// `TryAgain` are transient (write stalls, lock waits), so they are marked retryable.
 pub(crate) fn rocks_error(context: impl Into<String>, e: rocksdb::Error) -> KvError {
     use rocksdb::ErrorKind as K;
-    let retryable = matches!(e.kind(), K::Busy | K::TimedOut | K::TryAgain | K::Incomplete);
+    let retryable = matches!(
+        e.kind(),
+        K::Busy | K::TimedOut | K::TryAgain | K::Incomplete
+    );
     let err = KvError::backend(BACKEND, context, e);
     if retryable {
         err.retryable()
@@ -70,8 +73,13 @@ impl Inner {
     }
 
     /// The props and column family of an existing dataset, or `DatasetNotFound`.
-    pub(crate) fn dataset(&self, dataset: &str) -> Result<(DatasetProps, Arc<BoundColumnFamily<'_>>), KvError> {
-        let props = self.props(dataset).ok_or_else(|| KvError::not_found(dataset))?;
+    pub(crate) fn dataset(
+        &self,
+        dataset: &str,
+    ) -> Result<(DatasetProps, Arc<BoundColumnFamily<'_>>), KvError> {
+        let props = self
+            .props(dataset)
+            .ok_or_else(|| KvError::not_found(dataset))?;
         let cf = self
             .db
             .cf_handle(&layout::cf_name(dataset))
@@ -100,9 +108,10 @@ fn cf_options(opts: &RocksOptions, cache: &Cache, ttl_cell: Option<PropsCell>) -
         Compression::Zstd => DBCompressionType::Zstd,
     });
     if let Some(cell) = ttl_cell {
-        o.set_compaction_filter("chronon_ttl", move |_level: u32, key: &[u8], value: &[u8]| {
-            ttl_filter(&cell, key, value)
-        });
+        o.set_compaction_filter(
+            "chronon_ttl",
+            move |_level: u32, key: &[u8], value: &[u8]| ttl_filter(&cell, key, value),
+        );
     }
     o
 }
@@ -193,11 +202,16 @@ impl RocksStore {
     pub async fn compact_dataset(&self, dataset: &str) -> Result<(), KvError> {
         validate::dataset_name(dataset)?;
         let ds = dataset.to_string();
-        self.blocking_with("compact", dataset, self.inner.opts.bulk_chunk_timeout, move |inner| {
-            let (_, cf) = inner.dataset(&ds)?;
-            inner.db.compact_range_cf(&cf, None::<&[u8]>, None::<&[u8]>);
-            Ok(())
-        })
+        self.blocking_with(
+            "compact",
+            dataset,
+            self.inner.opts.bulk_chunk_timeout,
+            move |inner| {
+                let (_, cf) = inner.dataset(&ds)?;
+                inner.db.compact_range_cf(&cf, None::<&[u8]>, None::<&[u8]>);
+                Ok(())
+            },
+        )
         .await
     }
 
@@ -206,25 +220,33 @@ impl RocksStore {
     pub async fn raw_row_count(&self, dataset: &str) -> Result<u64, KvError> {
         validate::dataset_name(dataset)?;
         let ds = dataset.to_string();
-        self.blocking_with("raw_row_count", dataset, self.inner.opts.bulk_chunk_timeout, move |inner| {
-            let (_, cf) = inner.dataset(&ds)?;
-            let mut it = inner.db.raw_iterator_cf_opt(&cf, ReadOptions::default());
-            it.seek_to_first();
-            let mut n = 0u64;
-            while it.valid() {
-                n += 1;
-                it.next();
-            }
-            it.status()
-                .map_err(|e| rocks_error(format!("counting rows of dataset {ds:?}"), e))?;
-            Ok(n)
-        })
+        self.blocking_with(
+            "raw_row_count",
+            dataset,
+            self.inner.opts.bulk_chunk_timeout,
+            move |inner| {
+                let (_, cf) = inner.dataset(&ds)?;
+                let mut it = inner.db.raw_iterator_cf_opt(&cf, ReadOptions::default());
+                it.seek_to_first();
+                let mut n = 0u64;
+                while it.valid() {
+                    n += 1;
+                    it.next();
+                }
+                it.status()
+                    .map_err(|e| rocks_error(format!("counting rows of dataset {ds:?}"), e))?;
+                Ok(n)
+            },
+        )
         .await
     }
 
     /// Starts `f` on the blocking pool without a permit or timeout, for the long steps of a bulk
     /// load, which the caller awaits under its own per-chunk timeout.
-    pub(crate) fn spawn_blocking_task<T, F>(&self, f: F) -> tokio::task::JoinHandle<Result<T, KvError>>
+    pub(crate) fn spawn_blocking_task<T, F>(
+        &self,
+        f: F,
+    ) -> tokio::task::JoinHandle<Result<T, KvError>>
     where
         T: Send + 'static,
         F: FnOnce(&Inner) -> Result<T, KvError> + Send + 'static,
@@ -239,7 +261,8 @@ impl RocksStore {
         T: Send + 'static,
         F: FnOnce(&Inner) -> Result<T, KvError> + Send + 'static,
     {
-        self.blocking_with(operation, target, self.inner.opts.timeout, f).await
+        self.blocking_with(operation, target, self.inner.opts.timeout, f)
+            .await
     }
 
     /// Runs `f` on the blocking pool, once one of the store's permits is free, under `timeout`
@@ -308,24 +331,36 @@ fn open_blocking(opts: RocksOptions, target: &str) -> Result<Inner, KvError> {
         if let Some(ds) = layout::dataset_of_cf(cf) {
             let cell = PropsCell::default();
             cells.insert(ds.to_string(), cell.clone());
-            descriptors.push(ColumnFamilyDescriptor::new(cf, cf_options(&opts, &cache, Some(cell))));
+            descriptors.push(ColumnFamilyDescriptor::new(
+                cf,
+                cf_options(&opts, &cache, Some(cell)),
+            ));
         }
     }
-    let db = Db::open_cf_descriptors(&db_opts, &path, descriptors).map_err(|e| open_error(target, &path, e))?;
+    let db = Db::open_cf_descriptors(&db_opts, &path, descriptors)
+        .map_err(|e| open_error(target, &path, e))?;
 
     // Restore kinds and TTLs; tidy up after a crash between a column family and its metadata.
     let mut datasets = HashMap::new();
     {
-        let meta = db
-            .cf_handle(META_CF)
-            .ok_or_else(|| KvError::backend_msg(BACKEND, format!("opening {target}"), "no metadata column family"))?;
+        let meta = db.cf_handle(META_CF).ok_or_else(|| {
+            KvError::backend_msg(
+                BACKEND,
+                format!("opening {target}"),
+                "no metadata column family",
+            )
+        })?;
         let mut it = db.raw_iterator_cf_opt(&meta, ReadOptions::default());
         it.seek_to_first();
         let mut stale = Vec::new();
         while let (Some(k), Some(v)) = (it.key(), it.value()) {
             let name = String::from_utf8_lossy(k).into_owned();
             let props = layout::decode_meta(v).map_err(|reason| {
-                KvError::backend_msg(BACKEND, format!("reading metadata of dataset {name:?} in {target}"), reason)
+                KvError::backend_msg(
+                    BACKEND,
+                    format!("reading metadata of dataset {name:?} in {target}"),
+                    reason,
+                )
             })?;
             match cells.get(&name) {
                 Some(cell) => {
@@ -432,7 +467,11 @@ fn get_context(req: &GetRequest) -> String {
 }
 
 fn corrupt(req: &GetRequest) -> KvError {
-    KvError::backend_msg(BACKEND, get_context(req), "stored row is not in chronon-rocks layout")
+    KvError::backend_msg(
+        BACKEND,
+        get_context(req),
+        "stored row is not in chronon-rocks layout",
+    )
 }
 
 /// Answers one time-series request with one bounded iterator: `seek_to_last` for the latest
@@ -445,7 +484,11 @@ fn get_time_series(
     visible_from: Option<i64>,
 ) -> Result<Vec<TimedValue>, KvError> {
     let prefix = layout::version_prefix(&req.key);
-    let lower_ts = req.start_ts.unwrap_or(0).max(visible_from.unwrap_or(0)).max(0);
+    let lower_ts = req
+        .start_ts
+        .unwrap_or(0)
+        .max(visible_from.unwrap_or(0))
+        .max(0);
     let upper = match req.end_ts.and_then(|e| e.checked_add(1)) {
         Some(end) if end <= lower_ts => return Ok(Vec::new()),
         Some(end) if end <= validate::MAX_TS => {
@@ -495,10 +538,15 @@ fn multi_get_blocking(inner: &Inner, mut batch: GetBatch) -> GetBatch {
         };
         let visible_from = props.visible_from(now);
         match props.kind {
-            DatasetKind::Snapshot => get_snapshot(inner, &cf, &batch, &idxs, visible_from, &mut answers),
+            DatasetKind::Snapshot => {
+                get_snapshot(inner, &cf, &batch, &idxs, visible_from, &mut answers)
+            }
             DatasetKind::TimeSeries => {
                 for &i in &idxs {
-                    answers.push((i, get_time_series(inner, &cf, &batch.requests()[i], visible_from)));
+                    answers.push((
+                        i,
+                        get_time_series(inner, &cf, &batch.requests()[i], visible_from),
+                    ));
                 }
             }
         }
@@ -523,8 +571,12 @@ fn multi_put_blocking(inner: &Inner, mut batch: PutBatch) -> PutBatch {
         for i in idxs {
             let p = batch.get(i);
             match props.kind {
-                DatasetKind::Snapshot => wb.put_cf(&cf, p.key, layout::snapshot_value(p.ts, p.value)),
-                DatasetKind::TimeSeries => wb.put_cf(&cf, layout::version_key(p.key, p.ts), p.value),
+                DatasetKind::Snapshot => {
+                    wb.put_cf(&cf, p.key, layout::snapshot_value(p.ts, p.value))
+                }
+                DatasetKind::TimeSeries => {
+                    wb.put_cf(&cf, layout::version_key(p.key, p.ts), p.value)
+                }
             }
             written.push(i);
         }
@@ -532,10 +584,12 @@ fn multi_put_blocking(inner: &Inner, mut batch: PutBatch) -> PutBatch {
     if written.is_empty() {
         return batch;
     }
-    let outcome = inner
-        .db
-        .write_opt(wb, &inner.write_opts)
-        .map_err(|e| rocks_error(format!("multi_put of {} values (one write batch)", written.len()), e));
+    let outcome = inner.db.write_opt(wb, &inner.write_opts).map_err(|e| {
+        rocks_error(
+            format!("multi_put of {} values (one write batch)", written.len()),
+            e,
+        )
+    });
     for i in written {
         batch.answer(i, outcome.clone());
     }
@@ -561,7 +615,13 @@ fn list_blocking(
         });
     }
     let context = || format!("list of dataset {dataset:?}");
-    let corrupt = || KvError::backend_msg(BACKEND, context(), "stored row is not in chronon-rocks layout");
+    let corrupt = || {
+        KvError::backend_msg(
+            BACKEND,
+            context(),
+            "stored row is not in chronon-rocks layout",
+        )
+    };
     let mut it = inner.db.raw_iterator_cf_opt(&cf, ro);
     it.seek_to_first();
     let mut entries = Vec::new();
@@ -576,7 +636,10 @@ fn list_blocking(
                 }
                 let (ts, value) = layout::split_snapshot_value(v).ok_or_else(corrupt)?;
                 if visible(ts) {
-                    entries.push((Bytes::copy_from_slice(k), TimedValue::new(Bytes::copy_from_slice(value), ts)));
+                    entries.push((
+                        Bytes::copy_from_slice(k),
+                        TimedValue::new(Bytes::copy_from_slice(value), ts),
+                    ));
                 }
                 last_key = Some(k.to_vec());
                 it.next();
@@ -643,7 +706,10 @@ fn create_blocking(inner: &Inner, dataset: &str, props: DatasetProps) -> Result<
     let context = format!("create of dataset {dataset:?}");
     if inner.db.cf_handle(&cf).is_some() {
         // Left over from a drop that did not finish; its data must not reappear.
-        inner.db.drop_cf(&cf).map_err(|e| rocks_error(context.clone(), e))?;
+        inner
+            .db
+            .drop_cf(&cf)
+            .map_err(|e| rocks_error(context.clone(), e))?;
     }
     let cell = PropsCell::default();
     let _ = cell.set(props);
@@ -651,13 +717,17 @@ fn create_blocking(inner: &Inner, dataset: &str, props: DatasetProps) -> Result<
         .db
         .create_cf(&cf, &inner.cf_options(Some(cell)))
         .map_err(|e| rocks_error(context.clone(), e))?;
-    let meta = inner
-        .db
-        .cf_handle(META_CF)
-        .ok_or_else(|| KvError::backend_msg(BACKEND, context.clone(), "no metadata column family"))?;
+    let meta = inner.db.cf_handle(META_CF).ok_or_else(|| {
+        KvError::backend_msg(BACKEND, context.clone(), "no metadata column family")
+    })?;
     inner
         .db
-        .put_cf_opt(&meta, dataset.as_bytes(), layout::encode_meta(&props), &sync_write_opts())
+        .put_cf_opt(
+            &meta,
+            dataset.as_bytes(),
+            layout::encode_meta(&props),
+            &sync_write_opts(),
+        )
         .map_err(|e| rocks_error(context, e))?;
     inner
         .datasets
@@ -677,10 +747,9 @@ fn drop_blocking(inner: &Inner, dataset: &str) -> Result<(), KvError> {
         .remove(dataset);
     // Metadata first: a crash before the column family is dropped leaves an orphan that the
     // next open removes, never a dataset that silently lost its kind.
-    let meta = inner
-        .db
-        .cf_handle(META_CF)
-        .ok_or_else(|| KvError::backend_msg(BACKEND, context.clone(), "no metadata column family"))?;
+    let meta = inner.db.cf_handle(META_CF).ok_or_else(|| {
+        KvError::backend_msg(BACKEND, context.clone(), "no metadata column family")
+    })?;
     inner
         .db
         .delete_cf_opt(&meta, dataset.as_bytes(), &sync_write_opts())
@@ -708,15 +777,19 @@ impl KvStore for RocksStore {
     async fn create(&self, dataset: &str, props: &DatasetProps) -> Result<(), KvError> {
         validate::dataset_name(dataset)?;
         let (ds, props) = (dataset.to_string(), *props);
-        self.blocking("create", dataset, move |inner| create_blocking(inner, &ds, props))
-            .await
+        self.blocking("create", dataset, move |inner| {
+            create_blocking(inner, &ds, props)
+        })
+        .await
     }
 
     async fn drop_dataset(&self, dataset: &str) -> Result<(), KvError> {
         validate::dataset_name(dataset)?;
         let ds = dataset.to_string();
-        self.blocking("drop_dataset", dataset, move |inner| drop_blocking(inner, &ds))
-            .await
+        self.blocking("drop_dataset", dataset, move |inner| {
+            drop_blocking(inner, &ds)
+        })
+        .await
     }
 
     async fn dataset_props(&self, dataset: &str) -> Result<DatasetProps, KvError> {
@@ -736,9 +809,14 @@ impl KvStore for RocksStore {
         }
         // Kept to answer every request if the call times out (the batch is on the blocking pool).
         let requests = batch.requests().to_vec();
-        let target = requests.first().map(|r| r.dataset.clone()).unwrap_or_default();
+        let target = requests
+            .first()
+            .map(|r| r.dataset.clone())
+            .unwrap_or_default();
         match self
-            .blocking("multi_get", &target, move |inner| Ok(multi_get_blocking(inner, batch)))
+            .blocking("multi_get", &target, move |inner| {
+                Ok(multi_get_blocking(inner, batch))
+            })
             .await
         {
             Ok(batch) => batch.finish(BACKEND),
@@ -759,9 +837,14 @@ impl KvStore for RocksStore {
         if batch.pending().next().is_none() {
             return batch.finish(BACKEND);
         }
-        let target = requests.first().map(|r| r.dataset.clone()).unwrap_or_default();
+        let target = requests
+            .first()
+            .map(|r| r.dataset.clone())
+            .unwrap_or_default();
         match self
-            .blocking("multi_put", &target, move |inner| Ok(multi_put_blocking(inner, batch)))
+            .blocking("multi_put", &target, move |inner| {
+                Ok(multi_put_blocking(inner, batch))
+            })
             .await
         {
             Ok(batch) => batch.finish(BACKEND),
@@ -782,8 +865,10 @@ impl KvStore for RocksStore {
     ) -> Result<ListPage, KvError> {
         validate::dataset_name(dataset)?;
         let ds = dataset.to_string();
-        self.blocking("list", dataset, move |inner| list_blocking(inner, &ds, limit, cursor))
-            .await
+        self.blocking("list", dataset, move |inner| {
+            list_blocking(inner, &ds, limit, cursor)
+        })
+        .await
     }
 
     async fn bulk_put(

@@ -31,6 +31,10 @@ async fn rocks_store_passes_the_suite() {
     let factory = conformance::FnFactory::new("rocks", move || open_retrying(path.clone()));
     let report = conformance::run_all(factory).await;
     println!("{report}");
-    assert!(report.cases.len() >= 40, "only {} cases", report.cases.len());
+    assert!(
+        report.cases.len() >= 40,
+        "only {} cases",
+        report.cases.len()
+    );
     report.assert_passed();
 }

@@ -8,7 +8,8 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 use chronon_core::batch::now_millis;
 use chronon_core::{
-    BulkPutOptions, BulkRow, DatasetKind, DatasetProps, GetRequest, KvError, KvStore, KvStoreExt, PutRequest,
+    BulkPutOptions, BulkRow, DatasetKind, DatasetProps, GetRequest, KvError, KvStore, KvStoreExt,
+    PutRequest,
 };
 use chronon_rocks::{RocksOptions, RocksStore};
 use futures::StreamExt;
@@ -22,7 +23,9 @@ fn b(v: impl AsRef<[u8]>) -> Bytes {
 }
 
 async fn open(path: &std::path::Path) -> RocksStore {
-    RocksStore::open(RocksOptions::new(path)).await.expect("open")
+    RocksStore::open(RocksOptions::new(path))
+        .await
+        .expect("open")
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -32,9 +35,15 @@ async fn reopen_after_drop_keeps_every_acknowledged_write() {
     let mut acknowledged = Vec::new();
     {
         let store = Arc::new(open(dir.path()).await);
-        store.create("FEATS_BATCH", &DatasetProps::snapshot()).await.unwrap();
         store
-            .create("FEATS_STREAMING", &DatasetProps::time_series().with_ttl(ttl))
+            .create("FEATS_BATCH", &DatasetProps::snapshot())
+            .await
+            .unwrap();
+        store
+            .create(
+                "FEATS_STREAMING",
+                &DatasetProps::time_series().with_ttl(ttl),
+            )
             .await
             .unwrap();
         let mut tasks = Vec::new();
@@ -45,8 +54,18 @@ async fn reopen_after_drop_keeps_every_acknowledged_write() {
                 for round in 0..20i64 {
                     let now = now_millis();
                     let puts = vec![
-                        PutRequest::new("FEATS_BATCH", b(format!("t{t}")), b(format!("r{round}")), Some(T0 + round)),
-                        PutRequest::new("FEATS_STREAMING", b(format!("t{t}")), b(format!("r{round}")), Some(now - 1000 + round)),
+                        PutRequest::new(
+                            "FEATS_BATCH",
+                            b(format!("t{t}")),
+                            b(format!("r{round}")),
+                            Some(T0 + round),
+                        ),
+                        PutRequest::new(
+                            "FEATS_STREAMING",
+                            b(format!("t{t}")),
+                            b(format!("r{round}")),
+                            Some(now - 1000 + round),
+                        ),
                     ];
                     let results = store.multi_put(puts).await;
                     assert!(results.iter().all(Result::is_ok), "{results:?}");
@@ -61,22 +80,37 @@ async fn reopen_after_drop_keeps_every_acknowledged_write() {
         // Dropped without flush or close.
     }
     let store = open(dir.path()).await;
-    assert_eq!(store.dataset_props("FEATS_BATCH").await.unwrap(), DatasetProps::snapshot());
+    assert_eq!(
+        store.dataset_props("FEATS_BATCH").await.unwrap(),
+        DatasetProps::snapshot()
+    );
     assert_eq!(
         store.dataset_props("FEATS_STREAMING").await.unwrap(),
         DatasetProps::time_series().with_ttl(ttl)
     );
     for t in 0..16 {
-        let latest = store.get("FEATS_BATCH", b(format!("t{t}"))).await.unwrap().unwrap();
+        let latest = store
+            .get("FEATS_BATCH", b(format!("t{t}")))
+            .await
+            .unwrap()
+            .unwrap();
         assert_eq!((latest.bytes, latest.millis), (b("r19"), T0 + 19));
         let all = store
-            .multi_get(vec![GetRequest::range("FEATS_STREAMING", b(format!("t{t}")), 0, None)])
+            .multi_get(vec![GetRequest::range(
+                "FEATS_STREAMING",
+                b(format!("t{t}")),
+                0,
+                None,
+            )])
             .await;
         let values = all[0].values.as_ref().unwrap();
         let want = acknowledged.iter().filter(|(tt, _)| *tt == t).count();
         assert_eq!(values.len(), want, "task {t}: {values:?}");
         let names: Vec<Bytes> = values.iter().map(|v| v.bytes.clone()).collect();
-        assert_eq!(names, (0..20).map(|r| b(format!("r{r}"))).collect::<Vec<_>>());
+        assert_eq!(
+            names,
+            (0..20).map(|r| b(format!("r{r}"))).collect::<Vec<_>>()
+        );
     }
 }
 
@@ -84,10 +118,15 @@ async fn reopen_after_drop_keeps_every_acknowledged_write() {
 async fn second_open_in_process_is_a_clear_error() {
     let dir = tempfile::tempdir().unwrap();
     let first = open(dir.path()).await;
-    let err = RocksStore::open(RocksOptions::new(dir.path())).await.unwrap_err();
+    let err = RocksStore::open(RocksOptions::new(dir.path()))
+        .await
+        .unwrap_err();
     assert!(matches!(err, KvError::Unavailable { .. }), "{err:?}");
     let msg = err.to_string();
-    assert!(msg.contains("locked") && msg.contains(&dir.path().display().to_string()), "{msg}");
+    assert!(
+        msg.contains("locked") && msg.contains(&dir.path().display().to_string()),
+        "{msg}"
+    );
     assert!(err.is_retryable());
     drop(first);
     // Once the first client is gone the directory opens again.
@@ -116,15 +155,32 @@ async fn second_process_gets_a_clear_lock_error() {
     let store = open(dir.path()).await;
     store.create_default("HELD_BATCH").await.unwrap();
     let out = tokio::process::Command::new(std::env::current_exe().unwrap())
-        .args(["--exact", "lock_child_process", "--nocapture", "--test-threads", "1"])
+        .args([
+            "--exact",
+            "lock_child_process",
+            "--nocapture",
+            "--test-threads",
+            "1",
+        ])
         .env(CHILD_DIR_VAR, dir.path())
         .output()
         .await
         .unwrap();
     let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(out.status.success(), "child failed (it must not panic): {stdout}\n{}", String::from_utf8_lossy(&out.stderr));
-    let line = stdout.lines().find(|l| l.starts_with("CHILD-RESULT")).unwrap_or_default();
-    assert!(line.starts_with("CHILD-RESULT Unavailable") && line.contains("locked"), "child said {line:?}");
+    assert!(
+        out.status.success(),
+        "child failed (it must not panic): {stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // libtest may print the test's name on the same line, so look for the marker anywhere.
+    let line = stdout
+        .lines()
+        .find_map(|l| l.find("CHILD-RESULT").map(|at| &l[at..]))
+        .unwrap_or_default();
+    assert!(
+        line.starts_with("CHILD-RESULT Unavailable") && line.contains("locked"),
+        "child said {line:?}"
+    );
     println!("second process: {line}");
 }
 
@@ -134,34 +190,80 @@ async fn compaction_filter_removes_expired_rows() {
     let store = open(dir.path()).await;
     let hour = Duration::from_secs(3600);
     let now = now_millis();
-    for (ds, kind) in [("TTL_BATCH", DatasetKind::Snapshot), ("TTL_STREAMING", DatasetKind::TimeSeries)] {
-        store.create(ds, &DatasetProps { kind, ttl: Some(hour) }).await.unwrap();
+    for (ds, kind) in [
+        ("TTL_BATCH", DatasetKind::Snapshot),
+        ("TTL_STREAMING", DatasetKind::TimeSeries),
+    ] {
+        store
+            .create(
+                ds,
+                &DatasetProps {
+                    kind,
+                    ttl: Some(hour),
+                },
+            )
+            .await
+            .unwrap();
         let mut puts = Vec::new();
         for i in 0..100 {
             // Expired: two hours old. Fresh: a minute old.
-            puts.push(PutRequest::new(ds, b(format!("old{i}")), b("x"), Some(now - 2 * 3_600_000)));
-            puts.push(PutRequest::new(ds, b(format!("new{i}")), b("y"), Some(now - 60_000)));
+            puts.push(PutRequest::new(
+                ds,
+                b(format!("old{i}")),
+                b("x"),
+                Some(now - 2 * 3_600_000),
+            ));
+            puts.push(PutRequest::new(
+                ds,
+                b(format!("new{i}")),
+                b("y"),
+                Some(now - 60_000),
+            ));
         }
         if kind == DatasetKind::TimeSeries {
             // An old version under a fresh key: only that version goes.
-            puts.push(PutRequest::new(ds, b("new0"), b("z"), Some(now - 3 * 3_600_000)));
+            puts.push(PutRequest::new(
+                ds,
+                b("new0"),
+                b("z"),
+                Some(now - 3 * 3_600_000),
+            ));
         }
         assert!(store.multi_put(puts).await.iter().all(Result::is_ok));
         let before = store.raw_row_count(ds).await.unwrap();
-        assert_eq!(before, if kind == DatasetKind::TimeSeries { 201 } else { 200 });
+        assert_eq!(
+            before,
+            if kind == DatasetKind::TimeSeries {
+                201
+            } else {
+                200
+            }
+        );
         // Reads hide expired rows before compaction.
         assert_eq!(store.get(ds, b("old5")).await.unwrap(), None);
         store.compact_dataset(ds).await.unwrap();
         let after = store.raw_row_count(ds).await.unwrap();
-        assert_eq!(after, 100, "{ds}: {before} rows before compaction, {after} after");
-        assert_eq!(store.get(ds, b("new5")).await.unwrap().map(|v| v.bytes), Some(b("y")));
+        assert_eq!(
+            after, 100,
+            "{ds}: {before} rows before compaction, {after} after"
+        );
+        assert_eq!(
+            store.get(ds, b("new5")).await.unwrap().map(|v| v.bytes),
+            Some(b("y"))
+        );
         assert_eq!(store.list_all(ds, 7).await.unwrap().len(), 100);
     }
 }
 
 fn rows(keys: Vec<u64>, ts: i64) -> chronon_core::BulkSource<'static> {
     futures::stream::iter(keys)
-        .map(move |k| Ok::<_, KvError>(BulkRow { key: b(format!("key{k:06}")), value: b(format!("v{k}")), ts }))
+        .map(move |k| {
+            Ok::<_, KvError>(BulkRow {
+                key: b(format!("key{k:06}")),
+                value: b(format!("v{k}")),
+                ts,
+            })
+        })
         .boxed()
 }
 
@@ -169,7 +271,9 @@ fn rows(keys: Vec<u64>, ts: i64) -> chronon_core::BulkSource<'static> {
 async fn bulk_put_in_many_small_chunks() {
     let dir = tempfile::tempdir().unwrap();
     // 4 KiB chunks: a 20,000-row load becomes well over a hundred SST files.
-    let store = RocksStore::open(RocksOptions::new(dir.path()).with_bulk_chunk_bytes(4096)).await.unwrap();
+    let store = RocksStore::open(RocksOptions::new(dir.path()).with_bulk_chunk_bytes(4096))
+        .await
+        .unwrap();
     store.create_default("BULK_BATCH").await.unwrap();
     let seen = Arc::new(AtomicU64::new(0));
     let calls = Arc::new(AtomicU64::new(0));
@@ -178,30 +282,67 @@ async fn bulk_put_in_many_small_chunks() {
         assert!(n >= s.swap(n, Ordering::SeqCst), "progress went backwards");
         c.fetch_add(1, Ordering::SeqCst);
     });
-    let sorted = BulkPutOptions { progress: Some(progress), sorted: true };
-    let report = store.bulk_put("BULK_BATCH", rows((0..20_000).collect(), T0), sorted).await.unwrap();
+    let sorted = BulkPutOptions {
+        progress: Some(progress),
+        sorted: true,
+    };
+    let report = store
+        .bulk_put("BULK_BATCH", rows((0..20_000).collect(), T0), sorted)
+        .await
+        .unwrap();
     assert_eq!(report.rows, 20_000);
     assert_eq!(seen.load(Ordering::SeqCst), 20_000);
-    assert!(calls.load(Ordering::SeqCst) > 50, "progress called {} times", calls.load(Ordering::SeqCst));
-    assert_eq!(store.list_all("BULK_BATCH", 3000).await.unwrap().len(), 20_000);
+    assert!(
+        calls.load(Ordering::SeqCst) > 50,
+        "progress called {} times",
+        calls.load(Ordering::SeqCst)
+    );
+    assert_eq!(
+        store.list_all("BULK_BATCH", 3000).await.unwrap().len(),
+        20_000
+    );
 
     // Unsorted, with duplicates: a later row for the same key wins, as with multi_put.
     let mut keys: Vec<u64> = (0..5000).map(|i| (i * 7919) % 5000).collect();
     keys.extend([17, 17]);
     let source = futures::stream::iter(keys.into_iter().enumerate())
-        .map(|(i, k)| Ok::<_, KvError>(BulkRow { key: b(format!("key{k:06}")), value: b(format!("w{i}")), ts: T0 + 1 }))
+        .map(|(i, k)| {
+            Ok::<_, KvError>(BulkRow {
+                key: b(format!("key{k:06}")),
+                value: b(format!("w{i}")),
+                ts: T0 + 1,
+            })
+        })
         .boxed();
     store
-        .bulk_put("BULK_BATCH", source, BulkPutOptions { progress: None, sorted: false })
+        .bulk_put(
+            "BULK_BATCH",
+            source,
+            BulkPutOptions {
+                progress: None,
+                sorted: false,
+            },
+        )
         .await
         .unwrap();
-    let got = store.get("BULK_BATCH", b("key000017")).await.unwrap().unwrap();
+    let got = store
+        .get("BULK_BATCH", b("key000017"))
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!((got.bytes, got.millis), (b("w5001"), T0 + 1));
-    let got = store.get("BULK_BATCH", b("key012345")).await.unwrap().unwrap();
+    let got = store
+        .get("BULK_BATCH", b("key012345"))
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!((got.bytes, got.millis), (b("v12345"), T0));
     // Leaves no temporary files behind.
     let tmp = dir.path().join("chronon-bulk-tmp");
-    assert!(std::fs::read_dir(&tmp).map(|d| d.count()).unwrap_or(0) == 0, "files left in {tmp:?}");
+    assert!(
+        std::fs::read_dir(&tmp).map(|d| d.count()).unwrap_or(0) == 0,
+        "files left in {tmp:?}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -210,13 +351,26 @@ async fn bulk_put_rejects_a_broken_sorted_promise() {
     let store = open(dir.path()).await;
     store.create_default("BULK_BATCH").await.unwrap();
     let res = store
-        .bulk_put("BULK_BATCH", rows(vec![1, 2, 3, 2], T0), BulkPutOptions { progress: None, sorted: true })
+        .bulk_put(
+            "BULK_BATCH",
+            rows(vec![1, 2, 3, 2], T0),
+            BulkPutOptions {
+                progress: None,
+                sorted: true,
+            },
+        )
         .await;
-    assert!(matches!(res, Err(KvError::InvalidRequest { .. })), "{res:?}");
+    assert!(
+        matches!(res, Err(KvError::InvalidRequest { .. })),
+        "{res:?}"
+    );
     let res = store
         .bulk_put("NOPE_BATCH", rows(vec![1], T0), BulkPutOptions::default())
         .await;
-    assert!(matches!(res, Err(KvError::DatasetNotFound { .. })), "{res:?}");
+    assert!(
+        matches!(res, Err(KvError::DatasetNotFound { .. })),
+        "{res:?}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -224,11 +378,22 @@ async fn time_series_list_pages_over_many_versions() {
     let dir = tempfile::tempdir().unwrap();
     let store = open(dir.path()).await;
     store.create_default("EVENTS_STREAMING").await.unwrap();
-    let keys: Vec<Vec<u8>> = vec![b"a".to_vec(), b"a\x00".to_vec(), b"a\x00\x00".to_vec(), b"ab".to_vec(), vec![0xFF]];
+    let keys: Vec<Vec<u8>> = vec![
+        b"a".to_vec(),
+        b"a\x00".to_vec(),
+        b"a\x00\x00".to_vec(),
+        b"ab".to_vec(),
+        vec![0xFF],
+    ];
     let mut puts = Vec::new();
     for k in &keys {
         for ts in 0..7 {
-            puts.push(PutRequest::new("EVENTS_STREAMING", b(k), b(format!("v{ts}")), Some(T0 + ts)));
+            puts.push(PutRequest::new(
+                "EVENTS_STREAMING",
+                b(k),
+                b(format!("v{ts}")),
+                Some(T0 + ts),
+            ));
         }
     }
     assert!(store.multi_put(puts).await.iter().all(Result::is_ok));
@@ -245,7 +410,15 @@ async fn time_series_list_pages_over_many_versions() {
             GetRequest::range("EVENTS_STREAMING", b("a"), -5, Some(-1)),
         ])
         .await;
-    let ts = |i: usize| ranged[i].values.as_ref().unwrap().iter().map(|v| v.millis).collect::<Vec<_>>();
+    let ts = |i: usize| {
+        ranged[i]
+            .values
+            .as_ref()
+            .unwrap()
+            .iter()
+            .map(|v| v.millis)
+            .collect::<Vec<_>>()
+    };
     assert_eq!(ts(0), vec![T0 + 2, T0 + 3, T0 + 4]);
     assert_eq!(ts(1), vec![T0 + 6]);
     assert!(ts(2).is_empty());
@@ -265,9 +438,20 @@ async fn sixty_four_callers_do_not_stall_tokio() {
         tasks.push(tokio::spawn(async move {
             let mut i = 0i64;
             while Instant::now() < stop {
-                let puts = (0..50).map(|k| PutRequest::new("HOT_STREAMING", b(format!("t{t}k{k}")), b("v"), Some(T0 + i))).collect();
+                let puts = (0..50)
+                    .map(|k| {
+                        PutRequest::new(
+                            "HOT_STREAMING",
+                            b(format!("t{t}k{k}")),
+                            b("v"),
+                            Some(T0 + i),
+                        )
+                    })
+                    .collect();
                 assert!(store.multi_put(puts).await.iter().all(Result::is_ok));
-                let gets = (0..50).map(|k| GetRequest::range("HOT_STREAMING", b(format!("t{t}k{k}")), 0, None)).collect();
+                let gets = (0..50)
+                    .map(|k| GetRequest::range("HOT_STREAMING", b(format!("t{t}k{k}")), 0, None))
+                    .collect();
                 for r in store.multi_get(gets).await {
                     assert_eq!(r.values.unwrap().len() as i64, i + 1);
                 }
@@ -285,7 +469,10 @@ async fn sixty_four_callers_do_not_stall_tokio() {
         task.await.unwrap();
     }
     println!("worst 5 ms timer under load: {worst:?}");
-    assert!(worst < Duration::from_millis(250), "a 5 ms timer took {worst:?}");
+    assert!(
+        worst < Duration::from_millis(250),
+        "a 5 ms timer took {worst:?}"
+    );
 }
 
 #[tokio::test]
@@ -300,11 +487,28 @@ async fn open_honours_its_timeout() {
 #[tokio::test]
 async fn open_url_reads_path_and_options() {
     let dir = tempfile::tempdir().unwrap();
-    let url = url::Url::parse(&format!("rocks://{}?cache_mb=8&compression=zstd", dir.path().display())).unwrap();
+    let url = url::Url::parse(&format!(
+        "rocks://{}?cache_mb=8&compression=zstd",
+        dir.path().display()
+    ))
+    .unwrap();
     let store = RocksStore::open_url(&url).await.unwrap();
     assert_eq!(store.options().block_cache_bytes, 8 << 20);
-    store.put_string("META_BATCH_X", "k", "v", None).await.unwrap_err();
+    store
+        .put_string("META_BATCH_X", "k", "v", None)
+        .await
+        .unwrap_err();
     store.create_default("META_BATCH").await.unwrap();
-    store.put_string("META_BATCH", "k", "v", None).await.unwrap();
-    assert_eq!(store.get_string("META_BATCH", "k").await.unwrap().as_deref(), Some("v"));
+    store
+        .put_string("META_BATCH", "k", "v", None)
+        .await
+        .unwrap();
+    assert_eq!(
+        store
+            .get_string("META_BATCH", "k")
+            .await
+            .unwrap()
+            .as_deref(),
+        Some("v")
+    );
 }

@@ -993,7 +993,7 @@ mod tests {
             vec![3, 4, 5],
             "only the last put of each slot is sent"
         );
-        assert_eq!(aliases, vec![(0, 2), (1, 5), (2, 4)]);
+        assert_eq!(aliases, vec![(0, 2), (2, 4), (1, 5)], "in input order");
         let mut results: HashMap<usize, Result<(), &str>> =
             [(3, Ok(())), (4, Err("boom")), (5, Ok(()))]
                 .into_iter()

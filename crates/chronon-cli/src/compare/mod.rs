@@ -104,10 +104,20 @@ enum Guard {
 }
 
 async fn default_targets(guards: &mut Vec<Guard>) -> Result<Vec<(String, String, String)>> {
-    let dir = tempfile::Builder::new().prefix("chronon-compare-").tempdir()?;
+    let dir = tempfile::Builder::new()
+        .prefix("chronon-compare-")
+        .tempdir()?;
     let mut out = vec![
-        ("rocks".to_string(), format!("rocks://{}", dir.path().display()), "embedded, temp dir".to_string()),
-        ("memory".to_string(), "memory://compare".to_string(), "in process (reference)".to_string()),
+        (
+            "rocks".to_string(),
+            format!("rocks://{}", dir.path().display()),
+            "embedded, temp dir".to_string(),
+        ),
+        (
+            "memory".to_string(),
+            "memory://compare".to_string(),
+            "in process (reference)".to_string(),
+        ),
     ];
     guards.push(Guard::Dir(dir));
     if let Some(s) = conformance::launch::redis::redis().await {
@@ -136,15 +146,25 @@ async fn default_targets(guards: &mut Vec<Guard>) -> Result<Vec<(String, String,
 fn machine() -> String {
     let cpu = std::fs::read_to_string("/proc/cpuinfo")
         .ok()
-        .and_then(|s| s.lines().find(|l| l.starts_with("model name")).map(|l| l.split(':').nth(1).unwrap_or("").trim().to_string()))
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("model name"))
+                .map(|l| l.split(':').nth(1).unwrap_or("").trim().to_string())
+        })
         .unwrap_or_else(|| "unknown CPU".into());
-    let cores = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
+    let cores = std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(1);
     format!("{cpu}, {cores} cores")
 }
 
 /// Runs `chronon compare`; `Ok(false)` when a conformance case failed or a backend could not run.
 pub async fn run(args: CompareArgs) -> Result<bool> {
-    let mut profile = if args.quick { Profile::quick() } else { Profile::full() };
+    let mut profile = if args.quick {
+        Profile::quick()
+    } else {
+        Profile::full()
+    };
     if let Some(ms) = args.cell_ms {
         profile.cell_time = Duration::from_millis(ms);
     }
@@ -154,7 +174,13 @@ pub async fn run(args: CompareArgs) -> Result<bool> {
     } else {
         args.urls
             .iter()
-            .map(|u| (u.split(':').next().unwrap_or(u).to_string(), u.clone(), "given URL".to_string()))
+            .map(|u| {
+                (
+                    u.split(':').next().unwrap_or(u).to_string(),
+                    u.clone(),
+                    "given URL".to_string(),
+                )
+            })
             .collect()
     };
     let mut backends = Vec::new();
@@ -197,7 +223,8 @@ pub async fn run(args: CompareArgs) -> Result<bool> {
         backends,
     };
     report::print_table(&report);
-    std::fs::create_dir_all(&args.out).with_context(|| format!("creating {}", args.out.display()))?;
+    std::fs::create_dir_all(&args.out)
+        .with_context(|| format!("creating {}", args.out.display()))?;
     let json = args.out.join("compare.json");
     std::fs::write(&json, serde_json::to_vec_pretty(&report)?)?;
     let html = args.out.join("compare.html");
@@ -211,10 +238,17 @@ pub async fn run(args: CompareArgs) -> Result<bool> {
     Ok(ok)
 }
 
-async fn measure(name: &str, url: &str, profile: &Profile, seed: u64, result: &mut BackendResult) -> Result<()> {
+async fn measure(
+    name: &str,
+    url: &str,
+    profile: &Profile,
+    seed: u64,
+    result: &mut BackendResult,
+) -> Result<()> {
     let store = open_store(url).await?;
     let raw = raw::Raw::for_url(url).await?;
-    let cells_total = profile.value_sizes.len() * profile.batches.len() * profile.callers.len() * Op::ALL.len();
+    let cells_total =
+        profile.value_sizes.len() * profile.batches.len() * profile.callers.len() * Op::ALL.len();
     let bar = ProgressBar::new(cells_total as u64);
     bar.set_style(
         ProgressStyle::with_template("   {prefix} [{bar:30}] {pos}/{len} {msg}")
@@ -224,7 +258,10 @@ async fn measure(name: &str, url: &str, profile: &Profile, seed: u64, result: &m
     bar.set_prefix(name.to_string());
     let tag = format!("{:x}", rand::random::<u32>());
     for &value_size in &profile.value_sizes {
-        bar.set_message(format!("loading {} rows of {value_size} B", profile.bulk_rows));
+        bar.set_message(format!(
+            "loading {} rows of {value_size} B",
+            profile.bulk_rows
+        ));
         let (ds, bulk) = workload::preload(&store, &tag, profile, value_size).await?;
         result.bulk.push((value_size, bulk));
         if let Some(raw) = &raw {
@@ -234,16 +271,38 @@ async fn measure(name: &str, url: &str, profile: &Profile, seed: u64, result: &m
         for op in Op::ALL {
             for &batch in &profile.batches {
                 for &callers in &profile.callers {
-                    bar.set_message(format!("{} batch {batch} x{callers} {value_size} B", op.name()));
-                    let a = workload::run_cell(adapter.clone(), op, batch, callers, profile, seed).await?;
+                    bar.set_message(format!(
+                        "{} batch {batch} x{callers} {value_size} B",
+                        op.name()
+                    ));
+                    let a = workload::run_cell(adapter.clone(), op, batch, callers, profile, seed)
+                        .await?;
                     let r = match (&raw, op) {
-                        (Some(raw), Op::GetLatest | Op::Put) => {
-                            Some(workload::run_cell(raw.call(value_size), op, batch, callers, profile, seed).await?)
-                        }
+                        (Some(raw), Op::GetLatest | Op::Put) => Some(
+                            workload::run_cell(
+                                raw.call(value_size),
+                                op,
+                                batch,
+                                callers,
+                                profile,
+                                seed,
+                            )
+                            .await?,
+                        ),
                         _ => None,
                     };
-                    let ratio = r.as_ref().map(|r| a.keys_per_sec / r.keys_per_sec.max(1e-9));
-                    result.cells.push(Cell { op, batch, callers, value_size, adapter: a, raw: r, ratio });
+                    let ratio = r
+                        .as_ref()
+                        .map(|r| a.keys_per_sec / r.keys_per_sec.max(1e-9));
+                    result.cells.push(Cell {
+                        op,
+                        batch,
+                        callers,
+                        value_size,
+                        adapter: a,
+                        raw: r,
+                        ratio,
+                    });
                     bar.inc(1);
                 }
             }

@@ -33,8 +33,13 @@ impl Raw {
         if url.starts_with("redis:") {
             let base = url.split('?').next().unwrap_or(url);
             let client = redis::Client::open(base).context("raw redis client")?;
-            let conn = redis::aio::ConnectionManager::new(client).await.context("raw redis connection")?;
-            return Ok(Some(Raw::Redis(conn, format!("rawbaseline:{}", rand::random::<u32>()))));
+            let conn = redis::aio::ConnectionManager::new(client)
+                .await
+                .context("raw redis connection")?;
+            return Ok(Some(Raw::Redis(
+                conn,
+                format!("rawbaseline:{}", rand::random::<u32>()),
+            )));
         }
         Ok(None)
     }
@@ -72,7 +77,11 @@ impl Raw {
                                 let cf = db.cf_handle(rocksdb::DEFAULT_COLUMN_FAMILY_NAME);
                                 let errors = match cf {
                                     Some(cf) => db
-                                        .batched_multi_get_cf(&cf, keys.iter().map(|k| k.as_ref()), false)
+                                        .batched_multi_get_cf(
+                                            &cf,
+                                            keys.iter().map(|k| k.as_ref()),
+                                            false,
+                                        )
                                         .into_iter()
                                         .filter(|r| !matches!(r, Ok(Some(_))))
                                         .count(),

@@ -6,7 +6,9 @@ use std::fmt::Write as _;
 use super::workload::Op;
 use super::{BackendResult, CompareReport};
 
-const COLORS: [&str; 8] = ["#1f77b4", "#d62728", "#2ca02c", "#ff7f0e", "#9467bd", "#8c564b", "#e377c2", "#17becf"];
+const COLORS: [&str; 8] = [
+    "#1f77b4", "#d62728", "#2ca02c", "#ff7f0e", "#9467bd", "#8c564b", "#e377c2", "#17becf",
+];
 
 /// Current UTC time as `YYYY-MM-DD HH:MM:SS UTC`, without a date crate.
 pub fn utc_now() -> String {
@@ -25,7 +27,12 @@ pub fn utc_now() -> String {
     let d = doy - (153 * mp + 2) / 5 + 1;
     let m = if mp < 10 { mp + 3 } else { mp - 9 };
     let y = yoe + era * 400 + i64::from(m <= 2);
-    format!("{y:04}-{m:02}-{d:02} {:02}:{:02}:{:02} UTC", rem / 3600, rem % 3600 / 60, rem % 60)
+    format!(
+        "{y:04}-{m:02}-{d:02} {:02}:{:02}:{:02} UTC",
+        rem / 3600,
+        rem % 3600 / 60,
+        rem % 60
+    )
 }
 
 fn fmt_rate(v: f64) -> String {
@@ -40,10 +47,23 @@ fn fmt_rate(v: f64) -> String {
 
 /// Prints the matrix as a table on stdout.
 pub fn print_table(report: &CompareReport) {
-    println!("\nchronon compare, {} profile, {} ({})", report.profile.name, report.date, report.machine);
+    println!(
+        "\nchronon compare, {} profile, {} ({})",
+        report.profile.name, report.date, report.machine
+    );
     println!(
         "{:<8} {:<11} {:>5} {:>3} {:>6} {:>10} {:>9} {:>9} {:>9} {:>10} {:>6}",
-        "backend", "op", "batch", "x", "value", "keys/s", "p50 us", "p99 us", "p999 us", "raw keys/s", "ratio"
+        "backend",
+        "op",
+        "batch",
+        "x",
+        "value",
+        "keys/s",
+        "p50 us",
+        "p99 us",
+        "p999 us",
+        "raw keys/s",
+        "ratio"
     );
     for b in &report.backends {
         if let Some(e) = &b.error {
@@ -61,60 +81,131 @@ pub fn print_table(report: &CompareReport) {
                 c.adapter.p50_us,
                 c.adapter.p99_us,
                 c.adapter.p999_us,
-                c.raw.as_ref().map(|r| fmt_rate(r.keys_per_sec)).unwrap_or_else(|| "-".into()),
-                c.ratio.map(|r| format!("{r:.2}")).unwrap_or_else(|| "-".into()),
+                c.raw
+                    .as_ref()
+                    .map(|r| fmt_rate(r.keys_per_sec))
+                    .unwrap_or_else(|| "-".into()),
+                c.ratio
+                    .map(|r| format!("{r:.2}"))
+                    .unwrap_or_else(|| "-".into()),
             );
         }
         for (size, f) in &b.bulk {
-            println!("{:<8} bulk_put    {:>5} rows of {size} B: {} rows/s", b.name, f.keys, fmt_rate(f.keys_per_sec));
+            println!(
+                "{:<8} bulk_put    {:>5} rows of {size} B: {} rows/s",
+                b.name,
+                f.keys,
+                fmt_rate(f.keys_per_sec)
+            );
         }
     }
 }
 
 fn esc(s: &str) -> String {
-    s.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;").replace('"', "&quot;")
+    s.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&quot;")
 }
 
 /// A log-scale line chart: x = batch size, y = keys/s, one line per series.
 fn line_chart(title: &str, batches: &[usize], series: &[(String, Vec<Option<f64>>)]) -> String {
     let (w, h, left, right, top, bottom) = (560.0, 300.0, 70.0, 150.0, 30.0, 40.0);
-    let values: Vec<f64> = series.iter().flat_map(|(_, v)| v.iter().flatten().copied()).filter(|v| *v > 0.0).collect();
-    let (lo, hi) = values.iter().fold((f64::MAX, f64::MIN), |(lo, hi), v| (lo.min(*v), hi.max(*v)));
-    let (lo, hi) = if values.is_empty() { (1.0, 10.0) } else { (10f64.powf(lo.log10().floor()), 10f64.powf(hi.log10().ceil().max(lo.log10().floor() + 1.0))) };
+    let values: Vec<f64> = series
+        .iter()
+        .flat_map(|(_, v)| v.iter().flatten().copied())
+        .filter(|v| *v > 0.0)
+        .collect();
+    let (lo, hi) = values
+        .iter()
+        .fold((f64::MAX, f64::MIN), |(lo, hi), v| (lo.min(*v), hi.max(*v)));
+    let (lo, hi) = if values.is_empty() {
+        (1.0, 10.0)
+    } else {
+        (
+            10f64.powf(lo.log10().floor()),
+            10f64.powf(hi.log10().ceil().max(lo.log10().floor() + 1.0)),
+        )
+    };
     let plot_w = w - left - right;
     let plot_h = h - top - bottom;
     let x = |i: usize| left + plot_w * (i as f64 + 0.5) / batches.len().max(1) as f64;
     let y = |v: f64| top + plot_h * (1.0 - (v.log10() - lo.log10()) / (hi.log10() - lo.log10()));
     let mut s = String::new();
-    let _ = write!(s, r#"<svg class="chart" xmlns="http://www.w3.org/2000/svg" width="{w}" height="{h}" viewBox="0 0 {w} {h}" role="img" aria-label="{t}">"#, t = esc(title));
-    let _ = write!(s, r#"<text x="{left}" y="18" font-size="14" font-weight="bold">{}</text>"#, esc(title));
+    let _ = write!(
+        s,
+        r#"<svg class="chart" xmlns="http://www.w3.org/2000/svg" width="{w}" height="{h}" viewBox="0 0 {w} {h}" role="img" aria-label="{t}">"#,
+        t = esc(title)
+    );
+    let _ = write!(
+        s,
+        r#"<text x="{left}" y="18" font-size="14" font-weight="bold">{}</text>"#,
+        esc(title)
+    );
     let mut decade = lo;
     while decade <= hi * 1.0001 {
         let yy = y(decade);
-        let _ = write!(s, r##"<line x1="{left}" x2="{}" y1="{yy:.1}" y2="{yy:.1}" stroke="#ddd"/><text x="{}" y="{:.1}" font-size="11" text-anchor="end">{}</text>"##, left + plot_w, left - 6.0, yy + 4.0, fmt_rate(decade));
+        let _ = write!(
+            s,
+            r##"<line x1="{left}" x2="{}" y1="{yy:.1}" y2="{yy:.1}" stroke="#ddd"/><text x="{}" y="{:.1}" font-size="11" text-anchor="end">{}</text>"##,
+            left + plot_w,
+            left - 6.0,
+            yy + 4.0,
+            fmt_rate(decade)
+        );
         decade *= 10.0;
     }
     for (i, b) in batches.iter().enumerate() {
-        let _ = write!(s, r#"<text x="{:.1}" y="{}" font-size="11" text-anchor="middle">{b}</text>"#, x(i), h - bottom + 16.0);
+        let _ = write!(
+            s,
+            r#"<text x="{:.1}" y="{}" font-size="11" text-anchor="middle">{b}</text>"#,
+            x(i),
+            h - bottom + 16.0
+        );
     }
-    let _ = write!(s, r#"<text x="{:.1}" y="{}" font-size="11" text-anchor="middle">requests per call</text>"#, left + plot_w / 2.0, h - 6.0);
-    let _ = write!(s, r#"<text x="14" y="{:.1}" font-size="11" transform="rotate(-90 14 {:.1})" text-anchor="middle">keys/s (log)</text>"#, top + plot_h / 2.0, top + plot_h / 2.0);
+    let _ = write!(
+        s,
+        r#"<text x="{:.1}" y="{}" font-size="11" text-anchor="middle">requests per call</text>"#,
+        left + plot_w / 2.0,
+        h - 6.0
+    );
+    let _ = write!(
+        s,
+        r#"<text x="14" y="{:.1}" font-size="11" transform="rotate(-90 14 {:.1})" text-anchor="middle">keys/s (log)</text>"#,
+        top + plot_h / 2.0,
+        top + plot_h / 2.0
+    );
     for (n, (name, vals)) in series.iter().enumerate() {
         let color = COLORS[n % COLORS.len()];
         let points: Vec<String> = vals
             .iter()
             .enumerate()
-            .filter_map(|(i, v)| v.filter(|v| *v > 0.0).map(|v| format!("{:.1},{:.1}", x(i), y(v))))
+            .filter_map(|(i, v)| {
+                v.filter(|v| *v > 0.0)
+                    .map(|v| format!("{:.1},{:.1}", x(i), y(v)))
+            })
             .collect();
         if !points.is_empty() {
-            let _ = write!(s, r#"<polyline class="series" fill="none" stroke="{color}" stroke-width="2" points="{}"/>"#, points.join(" "));
+            let _ = write!(
+                s,
+                r#"<polyline class="series" fill="none" stroke="{color}" stroke-width="2" points="{}"/>"#,
+                points.join(" ")
+            );
             for p in &points {
                 let (px, py) = p.split_once(',').unwrap_or(("0", "0"));
                 let _ = write!(s, r#"<circle cx="{px}" cy="{py}" r="3" fill="{color}"/>"#);
             }
         }
         let ly = top + 14.0 * n as f64 + 6.0;
-        let _ = write!(s, r#"<rect x="{}" y="{:.1}" width="10" height="10" fill="{color}"/><text x="{}" y="{:.1}" font-size="11">{}</text>"#, w - right + 10.0, ly - 9.0, w - right + 24.0, ly, esc(name));
+        let _ = write!(
+            s,
+            r#"<rect x="{}" y="{:.1}" width="10" height="10" fill="{color}"/><text x="{}" y="{:.1}" font-size="11">{}</text>"#,
+            w - right + 10.0,
+            ly - 9.0,
+            w - right + 24.0,
+            ly,
+            esc(name)
+        );
     }
     s.push_str("</svg>");
     s
@@ -125,16 +216,37 @@ fn latency_chart(title: &str, rows: &[(String, [u64; 3])]) -> String {
     let (w, h, left, top, bottom) = (560.0, 300.0, 70.0, 30.0, 40.0);
     let plot_w = w - left - 20.0;
     let plot_h = h - top - bottom;
-    let max = rows.iter().flat_map(|(_, v)| v.iter()).copied().max().unwrap_or(10).max(10) as f64;
+    let max = rows
+        .iter()
+        .flat_map(|(_, v)| v.iter())
+        .copied()
+        .max()
+        .unwrap_or(10)
+        .max(10) as f64;
     let hi = 10f64.powf(max.log10().ceil());
     let y = |v: f64| top + plot_h * (1.0 - v.max(1.0).log10() / hi.log10());
     let mut s = String::new();
-    let _ = write!(s, r#"<svg class="chart" xmlns="http://www.w3.org/2000/svg" width="{w}" height="{h}" viewBox="0 0 {w} {h}" role="img" aria-label="{t}">"#, t = esc(title));
-    let _ = write!(s, r#"<text x="{left}" y="18" font-size="14" font-weight="bold">{}</text>"#, esc(title));
+    let _ = write!(
+        s,
+        r#"<svg class="chart" xmlns="http://www.w3.org/2000/svg" width="{w}" height="{h}" viewBox="0 0 {w} {h}" role="img" aria-label="{t}">"#,
+        t = esc(title)
+    );
+    let _ = write!(
+        s,
+        r#"<text x="{left}" y="18" font-size="14" font-weight="bold">{}</text>"#,
+        esc(title)
+    );
     let mut decade = 1.0;
     while decade <= hi {
         let yy = y(decade);
-        let _ = write!(s, r##"<line x1="{left}" x2="{}" y1="{yy:.1}" y2="{yy:.1}" stroke="#ddd"/><text x="{}" y="{:.1}" font-size="11" text-anchor="end">{} us</text>"##, left + plot_w, left - 6.0, yy + 4.0, fmt_rate(decade));
+        let _ = write!(
+            s,
+            r##"<line x1="{left}" x2="{}" y1="{yy:.1}" y2="{yy:.1}" stroke="#ddd"/><text x="{}" y="{:.1}" font-size="11" text-anchor="end">{} us</text>"##,
+            left + plot_w,
+            left - 6.0,
+            yy + 4.0,
+            fmt_rate(decade)
+        );
         decade *= 10.0;
     }
     let group = plot_w / rows.len().max(1) as f64;
@@ -144,27 +256,79 @@ fn latency_chart(title: &str, rows: &[(String, [u64; 3])]) -> String {
             let bw = group / 4.0;
             let bx = gx + bw * (k as f64 + 0.5);
             let by = y(*v as f64);
-            let _ = write!(s, r#"<rect class="series" x="{bx:.1}" y="{by:.1}" width="{:.1}" height="{:.1}" fill="{}"><title>{} {}: {v} us</title></rect>"#, bw * 0.9, (top + plot_h - by).max(0.0), ["#9ecae1", "#3182bd", "#08519c"][k], esc(name), ["p50", "p99", "p999"][k]);
+            let _ = write!(
+                s,
+                r#"<rect class="series" x="{bx:.1}" y="{by:.1}" width="{:.1}" height="{:.1}" fill="{}"><title>{} {}: {v} us</title></rect>"#,
+                bw * 0.9,
+                (top + plot_h - by).max(0.0),
+                ["#9ecae1", "#3182bd", "#08519c"][k],
+                esc(name),
+                ["p50", "p99", "p999"][k]
+            );
         }
-        let _ = write!(s, r#"<text x="{:.1}" y="{}" font-size="11" text-anchor="middle">{}</text>"#, gx + group / 2.0, h - bottom + 16.0, esc(name));
+        let _ = write!(
+            s,
+            r#"<text x="{:.1}" y="{}" font-size="11" text-anchor="middle">{}</text>"#,
+            gx + group / 2.0,
+            h - bottom + 16.0,
+            esc(name)
+        );
     }
-    let _ = write!(s, r#"<text x="{}" y="{}" font-size="11">bars: p50, p99, p999</text>"#, left + 4.0, h - 6.0);
+    let _ = write!(
+        s,
+        r#"<text x="{}" y="{}" font-size="11">bars: p50, p99, p999</text>"#,
+        left + 4.0,
+        h - 6.0
+    );
     s.push_str("</svg>");
     s
 }
 
-fn series_for(report: &CompareReport, op: Op, callers: usize, value_size: usize, raw: bool) -> Vec<(String, Vec<Option<f64>>)> {
+fn series_for(
+    report: &CompareReport,
+    op: Op,
+    callers: usize,
+    value_size: usize,
+    raw: bool,
+) -> Vec<(String, Vec<Option<f64>>)> {
     let mut out = Vec::new();
     for b in &report.backends {
         let pick = |batch: usize, raw_side: bool| {
             b.cells
                 .iter()
-                .find(|c| c.op == op && c.callers == callers && c.value_size == value_size && c.batch == batch)
-                .and_then(|c| if raw_side { c.raw.as_ref().map(|r| r.keys_per_sec) } else { Some(c.adapter.keys_per_sec) })
+                .find(|c| {
+                    c.op == op
+                        && c.callers == callers
+                        && c.value_size == value_size
+                        && c.batch == batch
+                })
+                .and_then(|c| {
+                    if raw_side {
+                        c.raw.as_ref().map(|r| r.keys_per_sec)
+                    } else {
+                        Some(c.adapter.keys_per_sec)
+                    }
+                })
         };
-        out.push((b.name.clone(), report.profile.batches.iter().map(|bt| pick(*bt, false)).collect()));
+        out.push((
+            b.name.clone(),
+            report
+                .profile
+                .batches
+                .iter()
+                .map(|bt| pick(*bt, false))
+                .collect(),
+        ));
         if raw && b.cells.iter().any(|c| c.raw.is_some()) {
-            out.push((format!("{} (raw driver)", b.name), report.profile.batches.iter().map(|bt| pick(*bt, true)).collect()));
+            out.push((
+                format!("{} (raw driver)", b.name),
+                report
+                    .profile
+                    .batches
+                    .iter()
+                    .map(|bt| pick(*bt, true))
+                    .collect(),
+            ));
         }
     }
     out
@@ -211,7 +375,14 @@ fn conformance_table(backends: &[BackendResult]) -> String {
     for b in backends {
         if let Some(r) = &b.conformance {
             for f in r.failures() {
-                let _ = write!(s, "<p class=\"fail\">{}: {}::{} — {}</p>", esc(&b.name), f.section, f.name, esc(f.failure.as_deref().unwrap_or("")));
+                let _ = write!(
+                    s,
+                    "<p class=\"fail\">{}: {}::{} — {}</p>",
+                    esc(&b.name),
+                    f.section,
+                    f.name,
+                    esc(f.failure.as_deref().unwrap_or(""))
+                );
             }
         }
         if let Some(e) = &b.error {
@@ -245,7 +416,11 @@ td.pass{{background:#e6f4ea}} td.fail,p.fail{{background:#fce8e6}} .charts{{disp
         for op in Op::ALL {
             for &callers in &report.profile.callers {
                 let title = format!("{}, {callers} caller(s), {value_size} B", op.name());
-                s.push_str(&line_chart(&title, &report.profile.batches, &series_for(report, op, callers, value_size, true)));
+                s.push_str(&line_chart(
+                    &title,
+                    &report.profile.batches,
+                    &series_for(report, op, callers, value_size, true),
+                ));
             }
         }
         s.push_str("</div>");
@@ -254,18 +429,38 @@ td.pass{{background:#e6f4ea}} td.fail,p.fail{{background:#fce8e6}} .charts{{disp
     let callers = report.profile.callers.iter().copied().max().unwrap_or(1);
     let value_size = report.profile.value_sizes.first().copied().unwrap_or(100);
     for op in Op::ALL {
-        let batch = if report.profile.batches.contains(&100) { 100 } else { report.profile.batches[0] };
+        let batch = if report.profile.batches.contains(&100) {
+            100
+        } else {
+            report.profile.batches[0]
+        };
         let rows: Vec<(String, [u64; 3])> = report
             .backends
             .iter()
             .filter_map(|b| {
                 b.cells
                     .iter()
-                    .find(|c| c.op == op && c.batch == batch && c.callers == callers && c.value_size == value_size)
-                    .map(|c| (b.name.clone(), [c.adapter.p50_us, c.adapter.p99_us, c.adapter.p999_us]))
+                    .find(|c| {
+                        c.op == op
+                            && c.batch == batch
+                            && c.callers == callers
+                            && c.value_size == value_size
+                    })
+                    .map(|c| {
+                        (
+                            b.name.clone(),
+                            [c.adapter.p50_us, c.adapter.p99_us, c.adapter.p999_us],
+                        )
+                    })
             })
             .collect();
-        s.push_str(&latency_chart(&format!("{} latency, batch {batch}, {callers} callers, {value_size} B", op.name()), &rows));
+        s.push_str(&latency_chart(
+            &format!(
+                "{} latency, batch {batch}, {callers} callers, {value_size} B",
+                op.name()
+            ),
+            &rows,
+        ));
     }
     s.push_str("</div><h2>Every figure</h2><table><tr><th>backend</th><th>op</th><th>batch</th><th>callers</th><th>value B</th><th>keys/s</th><th>p50 us</th><th>p99 us</th><th>p999 us</th><th>raw keys/s</th><th>adapter/raw</th><th>errors</th></tr>");
     for b in &report.backends {
@@ -291,7 +486,14 @@ td.pass{{background:#e6f4ea}} td.fail,p.fail{{background:#fce8e6}} .charts{{disp
     s.push_str("</table><h2>bulk_put</h2><table><tr><th>backend</th><th>value B</th><th>rows</th><th>seconds</th><th>rows/s</th></tr>");
     for b in &report.backends {
         for (size, f) in &b.bulk {
-            let _ = write!(s, "<tr><td>{}</td><td>{size}</td><td>{}</td><td>{:.2}</td><td>{}</td></tr>", esc(&b.name), f.keys, f.secs, fmt_rate(f.keys_per_sec));
+            let _ = write!(
+                s,
+                "<tr><td>{}</td><td>{size}</td><td>{}</td><td>{:.2}</td><td>{}</td></tr>",
+                esc(&b.name),
+                f.keys,
+                f.secs,
+                fmt_rate(f.keys_per_sec)
+            );
         }
     }
     s.push_str("</table></body></html>\n");
@@ -311,7 +513,14 @@ mod tests {
 
     #[test]
     fn chart_has_one_polyline_per_series() {
-        let svg = line_chart("t", &[1, 10], &[("a".into(), vec![Some(10.0), Some(1000.0)]), ("b".into(), vec![Some(5.0), None])]);
+        let svg = line_chart(
+            "t",
+            &[1, 10],
+            &[
+                ("a".into(), vec![Some(10.0), Some(1000.0)]),
+                ("b".into(), vec![Some(5.0), None]),
+            ],
+        );
         assert_eq!(svg.matches("<polyline").count(), 2);
         assert!(svg.starts_with("<svg") && svg.ends_with("</svg>"));
     }

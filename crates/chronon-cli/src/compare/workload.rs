@@ -7,7 +7,9 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context as _, Result};
 use bytes::Bytes;
-use chronon_core::{BulkPutOptions, BulkRow, DatasetProps, GetRequest, KvError, KvStore, PutRequest};
+use chronon_core::{
+    BulkPutOptions, BulkRow, DatasetProps, GetRequest, KvError, KvStore, PutRequest,
+};
 use futures::StreamExt;
 use hdrhistogram::Histogram;
 use rand::rngs::StdRng;
@@ -138,27 +140,56 @@ pub fn key(i: usize) -> Bytes {
 pub fn value(i: usize, size: usize) -> Bytes {
     static PATTERN: std::sync::OnceLock<Bytes> = std::sync::OnceLock::new();
     const MAX: usize = 64 * 1024;
-    let pattern = PATTERN.get_or_init(|| (0..MAX + 251).map(|j| (j % 251) as u8).collect::<Vec<u8>>().into());
+    let pattern = PATTERN.get_or_init(|| {
+        (0..MAX + 251)
+            .map(|j| (j % 251) as u8)
+            .collect::<Vec<u8>>()
+            .into()
+    });
     let offset = (i * 31) % 251;
     pattern.slice(offset..offset + size.min(MAX))
 }
 
 /// Creates and loads the datasets for one value size; returns them and the `bulk_put` figures.
-pub async fn preload(store: &Arc<dyn KvStore>, tag: &str, profile: &Profile, value_size: usize) -> Result<(Datasets, Figures)> {
+pub async fn preload(
+    store: &Arc<dyn KvStore>,
+    tag: &str,
+    profile: &Profile,
+    value_size: usize,
+) -> Result<(Datasets, Figures)> {
     let snapshot = format!("cmp_{tag}_{value_size}_BATCH");
     let series = format!("cmp_{tag}_{value_size}_STREAMING");
-    for (name, props) in [(&snapshot, DatasetProps::snapshot()), (&series, DatasetProps::time_series())] {
+    for (name, props) in [
+        (&snapshot, DatasetProps::snapshot()),
+        (&series, DatasetProps::time_series()),
+    ] {
         let _ = store.drop_dataset(name).await;
-        store.create(name, &props).await.with_context(|| format!("create {name}"))?;
+        store
+            .create(name, &props)
+            .await
+            .with_context(|| format!("create {name}"))?;
     }
     // bulk_put: the load is measured (rows beyond `keys` make the load bigger than the read set).
     let rows = profile.bulk_rows.max(profile.keys);
     let source = futures::stream::iter(0..rows)
-        .map(move |i| Ok::<_, KvError>(BulkRow { key: key(i), value: value(i, value_size), ts: T0 }))
+        .map(move |i| {
+            Ok::<_, KvError>(BulkRow {
+                key: key(i),
+                value: value(i, value_size),
+                ts: T0,
+            })
+        })
         .boxed();
     let started = Instant::now();
     let report = store
-        .bulk_put(&snapshot, source, BulkPutOptions { progress: None, sorted: true })
+        .bulk_put(
+            &snapshot,
+            source,
+            BulkPutOptions {
+                progress: None,
+                sorted: true,
+            },
+        )
         .await
         .with_context(|| format!("bulk_put into {snapshot}"))?;
     let secs = started.elapsed().as_secs_f64();
@@ -181,11 +212,20 @@ pub async fn preload(store: &Arc<dyn KvStore>, tag: &str, profile: &Profile, val
             r.with_context(|| format!("preloading {series}"))?;
         }
     }
-    Ok((Datasets { snapshot, series, value_size }, bulk))
+    Ok((
+        Datasets {
+            snapshot,
+            series,
+            value_size,
+        },
+        bulk,
+    ))
 }
 
 /// One batched call of a cell, as any store or raw driver does it. Returns (keys, errors).
-pub type CallFn = Arc<dyn Fn(Op, Vec<usize>, i64) -> futures::future::BoxFuture<'static, (u64, u64)> + Send + Sync>;
+pub type CallFn = Arc<
+    dyn Fn(Op, Vec<usize>, i64) -> futures::future::BoxFuture<'static, (u64, u64)> + Send + Sync,
+>;
 
 /// A [`CallFn`] through the adapter.
 pub fn adapter_call(store: Arc<dyn KvStore>, ds: Datasets) -> CallFn {
@@ -196,16 +236,51 @@ pub fn adapter_call(store: Arc<dyn KvStore>, ds: Datasets) -> CallFn {
             let n = idx.len() as u64;
             let errors = match op {
                 Op::GetLatest => {
-                    let reqs = idx.iter().map(|i| GetRequest::latest(&ds.snapshot, key(*i))).collect();
-                    store.multi_get(reqs).await.iter().filter(|r| r.values.is_err()).count()
+                    let reqs = idx
+                        .iter()
+                        .map(|i| GetRequest::latest(&ds.snapshot, key(*i)))
+                        .collect();
+                    store
+                        .multi_get(reqs)
+                        .await
+                        .iter()
+                        .filter(|r| r.values.is_err())
+                        .count()
                 }
                 Op::GetRange => {
-                    let reqs = idx.iter().map(|i| GetRequest::range(&ds.series, key(*i), T0, None)).collect();
-                    store.multi_get(reqs).await.iter().filter(|r| r.values.as_ref().map_or(true, |v| v.len() as i64 != VERSIONS)).count()
+                    let reqs = idx
+                        .iter()
+                        .map(|i| GetRequest::range(&ds.series, key(*i), T0, None))
+                        .collect();
+                    store
+                        .multi_get(reqs)
+                        .await
+                        .iter()
+                        .filter(|r| {
+                            r.values
+                                .as_ref()
+                                .map_or(true, |v| v.len() as i64 != VERSIONS)
+                        })
+                        .count()
                 }
                 Op::Put => {
-                    let reqs = idx.iter().map(|i| PutRequest::new(&ds.snapshot, key(*i), value(*i, ds.value_size), Some(ts))).collect();
-                    store.multi_put(reqs).await.iter().filter(|r| r.is_err()).count()
+                    let reqs = idx
+                        .iter()
+                        .map(|i| {
+                            PutRequest::new(
+                                &ds.snapshot,
+                                key(*i),
+                                value(*i, ds.value_size),
+                                Some(ts),
+                            )
+                        })
+                        .collect();
+                    store
+                        .multi_put(reqs)
+                        .await
+                        .iter()
+                        .filter(|r| r.is_err())
+                        .count()
                 }
             };
             (n, errors as u64)
@@ -214,7 +289,14 @@ pub fn adapter_call(store: Arc<dyn KvStore>, ds: Datasets) -> CallFn {
 }
 
 /// Runs one cell: `callers` tasks issuing batches of `batch` random keys through `call`.
-pub async fn run_cell(call: CallFn, op: Op, batch: usize, callers: usize, profile: &Profile, seed: u64) -> Result<Figures> {
+pub async fn run_cell(
+    call: CallFn,
+    op: Op,
+    batch: usize,
+    callers: usize,
+    profile: &Profile,
+    seed: u64,
+) -> Result<Figures> {
     // Warm-up: one call per caller, not measured.
     for c in 0..callers.min(4) {
         let idx = (0..batch).map(|j| (j * 7919 + c) % profile.keys).collect();
@@ -230,7 +312,8 @@ pub async fn run_cell(call: CallFn, op: Op, batch: usize, callers: usize, profil
         let keys = profile.keys;
         let budget = profile.keys_per_cell;
         tasks.push(tokio::spawn(async move {
-            let mut rng = StdRng::seed_from_u64(seed ^ (c as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15));
+            let mut rng =
+                StdRng::seed_from_u64(seed ^ (c as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15));
             let mut hist = Histogram::<u64>::new_with_bounds(1, 60_000_000, 3)?;
             let (mut calls, mut errors, mut n_keys) = (0u64, 0u64, 0u64);
             loop {

@@ -76,7 +76,13 @@ impl Names {
     fn add(&mut self, name: &str) -> String {
         let mut clean: String = name
             .chars()
-            .map(|c| if c.is_ascii_alphanumeric() || c == '_' { c } else { '_' })
+            .map(|c| {
+                if c.is_ascii_alphanumeric() || c == '_' {
+                    c
+                } else {
+                    '_'
+                }
+            })
             .collect();
         if clean.is_empty() || clean.starts_with(|c: char| c.is_ascii_digit()) {
             clean.insert(0, '_');
@@ -100,11 +106,17 @@ fn derive(dt: &DataType, names: &mut Names) -> (Json, Node) {
         DataType::Struct(st) => derive_record(st, names),
         DataType::List(e) => {
             let (j, n) = derive(e, names);
-            (json!({"type": "array", "items": j}), Node::List(Box::new(n)))
+            (
+                json!({"type": "array", "items": j}),
+                Node::List(Box::new(n)),
+            )
         }
         DataType::Map(k, v) if **k == DataType::String => {
             let (j, n) = derive(v, names);
-            (json!({"type": "map", "values": j}), Node::StrMap(Box::new(n)))
+            (
+                json!({"type": "map", "values": j}),
+                Node::StrMap(Box::new(n)),
+            )
         }
         DataType::Map(k, v) => {
             let entry = names.add("map_entry");
@@ -114,7 +126,10 @@ fn derive(dt: &DataType, names: &mut Names) -> (Json, Node) {
                 "type": "record", "name": entry, "namespace": NAMESPACE, "doc": "",
                 "fields": [{"name": "key", "type": kj, "doc": ""}, {"name": "value", "type": vj, "doc": ""}]
             });
-            (json!({"type": "array", "items": record}), Node::PairMap(Box::new(kn), Box::new(vn)))
+            (
+                json!({"type": "array", "items": record}),
+                Node::PairMap(Box::new(kn), Box::new(vn)),
+            )
         }
         DataType::String => (json!("string"), Node::String),
         DataType::Int => (json!("int"), Node::Int),
@@ -126,7 +141,10 @@ fn derive(dt: &DataType, names: &mut Names) -> (Json, Node) {
         DataType::Binary => (json!("bytes"), Node::Binary),
         DataType::Boolean => (json!("boolean"), Node::Boolean),
         DataType::Date => (json!({"type": "int", "logicalType": "date"}), Node::Date),
-        DataType::Timestamp => (json!({"type": "long", "logicalType": "timestamp-millis"}), Node::Timestamp),
+        DataType::Timestamp => (
+            json!({"type": "long", "logicalType": "timestamp-millis"}),
+            Node::Timestamp,
+        ),
     }
 }
 
@@ -188,7 +206,9 @@ impl RowCodec {
     /// The 64-bit Rabin fingerprint of the schema's Parsing Canonical Form (Avro's standard
     /// schema fingerprint), as lowercase hex: two codecs write compatible bytes when it matches.
     pub fn fingerprint(&self) -> String {
-        self.avro.fingerprint::<apache_avro::rabin::Rabin>().to_string()
+        self.avro
+            .fingerprint::<apache_avro::rabin::Rabin>()
+            .to_string()
     }
 
     /// Encodes a row, appending to `out`.
@@ -262,11 +282,12 @@ impl RowCodec {
     /// Decodes through `apache_avro::from_avro_datum` (an independent reader of the same bytes).
     pub fn decode_with_apache(&self, bytes: &[u8]) -> Result<Row, AvroError> {
         let mut reader = bytes;
-        let v = apache_avro::from_avro_datum(&self.avro, &mut reader, None).map_err(|e| AvroError {
-            op: "decode",
-            path: "$".into(),
-            reason: e.to_string(),
-        })?;
+        let v =
+            apache_avro::from_avro_datum(&self.avro, &mut reader, None).map_err(|e| AvroError {
+                op: "decode",
+                path: "$".into(),
+                reason: e.to_string(),
+            })?;
         if !reader.is_empty() {
             return Err(AvroError {
                 op: "decode",
@@ -312,9 +333,17 @@ fn write_bytes(b: &[u8], out: &mut Vec<u8>) {
     out.extend_from_slice(b);
 }
 
-fn encode_record(fields: &[(String, Node)], row: &[Value], out: &mut Vec<u8>, path: &str) -> Result<(), AvroError> {
+fn encode_record(
+    fields: &[(String, Node)],
+    row: &[Value],
+    out: &mut Vec<u8>,
+    path: &str,
+) -> Result<(), AvroError> {
     if row.len() != fields.len() {
-        return Err(enc_err(path, &format!("{} values for {} fields", row.len(), fields.len())));
+        return Err(enc_err(
+            path,
+            &format!("{} values for {} fields", row.len(), fields.len()),
+        ));
     }
     for ((name, node), v) in fields.iter().zip(row) {
         if let Value::Null = v {
@@ -333,7 +362,9 @@ fn encode_value(node: &Node, v: &Value, out: &mut Vec<u8>, path: &str) -> Result
         (Node::Byte, Value::Byte(i)) => write_long(*i as i64, out),
         (Node::Short, Value::Short(i)) => write_long(*i as i64, out),
         (Node::Int, Value::Int(i)) | (Node::Date, Value::Date(i)) => write_long(*i as i64, out),
-        (Node::Long, Value::Long(i)) | (Node::Timestamp, Value::Timestamp(i)) => write_long(*i, out),
+        (Node::Long, Value::Long(i)) | (Node::Timestamp, Value::Timestamp(i)) => {
+            write_long(*i, out)
+        }
         (Node::Float, Value::Float(f)) => out.extend_from_slice(&f.to_le_bytes()),
         (Node::Double, Value::Double(f)) => out.extend_from_slice(&f.to_le_bytes()),
         (Node::String, Value::String(s)) => write_bytes(s.as_bytes(), out),
@@ -352,7 +383,10 @@ fn encode_value(node: &Node, v: &Value, out: &mut Vec<u8>, path: &str) -> Result
                 write_long(entries.len() as i64, out);
                 for (k, val) in entries {
                     let Value::String(k) = k else {
-                        return Err(enc_err(path, &format!("map key must be a string, found {}", k.describe())));
+                        return Err(enc_err(
+                            path,
+                            &format!("map key must be a string, found {}", k.describe()),
+                        ));
                     };
                     write_bytes(k.as_bytes(), out);
                     encode_value(vn, val, out, &format!("{path}[{k:?}]"))?;
@@ -371,7 +405,12 @@ fn encode_value(node: &Node, v: &Value, out: &mut Vec<u8>, path: &str) -> Result
             out.push(0);
         }
         (Node::Record(fields), Value::Struct(values)) => encode_record(fields, values, out, path)?,
-        (node, v) => return Err(enc_err(path, &format!("{} does not fit Avro {node:?}", v.describe()))),
+        (node, v) => {
+            return Err(enc_err(
+                path,
+                &format!("{} does not fit Avro {node:?}", v.describe()),
+            ))
+        }
     }
     Ok(())
 }
@@ -437,7 +476,8 @@ impl Reader<'_> {
         let count = self.long()?;
         if count < 0 {
             let _byte_size = self.long()?;
-            return usize::try_from(count.unsigned_abs()).map_err(|_| self.err("block count too large"));
+            return usize::try_from(count.unsigned_abs())
+                .map_err(|_| self.err("block count too large"));
         }
         Ok(count as usize)
     }
@@ -451,11 +491,15 @@ impl Reader<'_> {
             },
             Node::Byte => {
                 let v = self.int()?;
-                Value::Byte(i8::try_from(v).map_err(|_| self.err(&format!("byte out of range: {v}")))?)
+                Value::Byte(
+                    i8::try_from(v).map_err(|_| self.err(&format!("byte out of range: {v}")))?,
+                )
             }
             Node::Short => {
                 let v = self.int()?;
-                Value::Short(i16::try_from(v).map_err(|_| self.err(&format!("short out of range: {v}")))?)
+                Value::Short(
+                    i16::try_from(v).map_err(|_| self.err(&format!("short out of range: {v}")))?,
+                )
             }
             Node::Int => Value::Int(self.int()?),
             Node::Date => Value::Date(self.int()?),
@@ -593,36 +637,60 @@ fn to_apache(node: &Node, v: &Value, path: &str) -> Result<AvroValue, AvroError>
             for ((name, n), val) in fields.iter().zip(values) {
                 let av = match val {
                     Value::Null => AvroValue::Union(0, Box::new(AvroValue::Null)),
-                    other => AvroValue::Union(1, Box::new(to_apache(n, other, &format!("{path}.{name}"))?)),
+                    other => AvroValue::Union(
+                        1,
+                        Box::new(to_apache(n, other, &format!("{path}.{name}"))?),
+                    ),
                 };
                 out.push((name.clone(), av));
             }
             AvroValue::Record(out)
         }
-        (node, v) => return Err(enc_err(path, &format!("{} does not fit Avro {node:?}", v.describe()))),
+        (node, v) => {
+            return Err(enc_err(
+                path,
+                &format!("{} does not fit Avro {node:?}", v.describe()),
+            ))
+        }
     })
 }
 
 fn from_apache(node: &Node, v: AvroValue) -> Result<Value, AvroError> {
-    let mismatch = |v: &AvroValue| dec_err("$", &format!("apache-avro value {v:?} does not fit {node:?}"));
+    let mismatch = |v: &AvroValue| {
+        dec_err(
+            "$",
+            &format!("apache-avro value {v:?} does not fit {node:?}"),
+        )
+    };
     Ok(match (node, v) {
         (Node::Boolean, AvroValue::Boolean(b)) => Value::Boolean(b),
-        (Node::Byte, AvroValue::Int(i)) => Value::Byte(i8::try_from(i).map_err(|_| dec_err("$", "byte out of range"))?),
-        (Node::Short, AvroValue::Int(i)) => Value::Short(i16::try_from(i).map_err(|_| dec_err("$", "short out of range"))?),
+        (Node::Byte, AvroValue::Int(i)) => {
+            Value::Byte(i8::try_from(i).map_err(|_| dec_err("$", "byte out of range"))?)
+        }
+        (Node::Short, AvroValue::Int(i)) => {
+            Value::Short(i16::try_from(i).map_err(|_| dec_err("$", "short out of range"))?)
+        }
         (Node::Int, AvroValue::Int(i)) => Value::Int(i),
         (Node::Date, AvroValue::Date(i) | AvroValue::Int(i)) => Value::Date(i),
         (Node::Long, AvroValue::Long(i)) => Value::Long(i),
-        (Node::Timestamp, AvroValue::TimestampMillis(i) | AvroValue::Long(i)) => Value::Timestamp(i),
+        (Node::Timestamp, AvroValue::TimestampMillis(i) | AvroValue::Long(i)) => {
+            Value::Timestamp(i)
+        }
         (Node::Float, AvroValue::Float(f)) => Value::Float(f),
         (Node::Double, AvroValue::Double(f)) => Value::Double(f),
         (Node::String, AvroValue::String(s)) => Value::String(s),
         (Node::Binary, AvroValue::Bytes(b)) => Value::Binary(b),
-        (Node::List(e), AvroValue::Array(items)) => {
-            Value::List(items.into_iter().map(|i| from_apache(e, i)).collect::<Result<_, _>>()?)
-        }
+        (Node::List(e), AvroValue::Array(items)) => Value::List(
+            items
+                .into_iter()
+                .map(|i| from_apache(e, i))
+                .collect::<Result<_, _>>()?,
+        ),
         (Node::StrMap(vn), AvroValue::Map(m)) => Value::Map(
             m.into_iter()
-                .map(|(k, v)| -> Result<(Value, Value), AvroError> { Ok((Value::String(k), from_apache(vn, v)?)) })
+                .map(|(k, v)| -> Result<(Value, Value), AvroError> {
+                    Ok((Value::String(k), from_apache(vn, v)?))
+                })
                 .collect::<Result<_, AvroError>>()?,
         ),
         (Node::PairMap(kn, vn), AvroValue::Array(items)) => {
@@ -674,7 +742,10 @@ mod tests {
                 StructField::new("a b", DataType::Long),
                 StructField::new(
                     "inner",
-                    DataType::Struct(StructType::new("inner", vec![StructField::new("a_b", DataType::Int)])),
+                    DataType::Struct(StructType::new(
+                        "inner",
+                        vec![StructField::new("a_b", DataType::Int)],
+                    )),
                 ),
                 StructField::new("9lives", DataType::Byte),
             ],
@@ -687,7 +758,10 @@ mod tests {
         assert_eq!(j["fields"][0]["type"][0], "null");
         assert_eq!(j["fields"][1]["name"], "inner");
         assert_eq!(j["fields"][1]["type"][1]["name"], "inner_REPEATED_NAME_0");
-        assert_eq!(j["fields"][1]["type"][1]["fields"][0]["name"], "a_b_REPEATED_NAME_0");
+        assert_eq!(
+            j["fields"][1]["type"][1]["fields"][0]["name"],
+            "a_b_REPEATED_NAME_0"
+        );
         assert_eq!(j["fields"][2]["name"], "_9lives");
         assert_eq!(codec.fingerprint().len(), 16);
     }

@@ -45,11 +45,12 @@ impl CsvDecoder {
             .iter()
             .map(|c| {
                 let name = c.as_ref();
-                let dt = if name.ends_with("ts") || name.ends_with("_price") || name.ends_with("_amt") {
-                    DataType::Long
-                } else {
-                    DataType::String
-                };
+                let dt =
+                    if name.ends_with("ts") || name.ends_with("_price") || name.ends_with("_amt") {
+                        DataType::Long
+                    } else {
+                        DataType::String
+                    };
                 StructField::new(name, dt)
             })
             .collect();
@@ -84,7 +85,9 @@ impl CsvDecoder {
 /// quoted field, and quoted fields may contain the delimiter).
 pub fn split_record(line: &str, delimiter: u8) -> Result<Vec<Cow<'_, str>>, String> {
     if !delimiter.is_ascii() || delimiter == b'"' {
-        return Err(format!("delimiter byte {delimiter:#04x} must be ASCII and not a quote"));
+        return Err(format!(
+            "delimiter byte {delimiter:#04x} must be ASCII and not a quote"
+        ));
     }
     let bytes = line.as_bytes();
     let mut fields = Vec::new();
@@ -115,7 +118,11 @@ pub fn split_record(line: &str, delimiter: u8) -> Result<Vec<Cow<'_, str>>, Stri
             match bytes.get(j) {
                 None => return Ok(fields),
                 Some(b) if *b == delimiter => i = j + 1,
-                Some(_) => return Err(format!("unexpected character after closing quote at byte {j}")),
+                Some(_) => {
+                    return Err(format!(
+                        "unexpected character after closing quote at byte {j}"
+                    ))
+                }
             }
         } else {
             match bytes[i..].iter().position(|b| *b == delimiter) {
@@ -134,7 +141,10 @@ pub fn split_record(line: &str, delimiter: u8) -> Result<Vec<Cow<'_, str>>, Stri
 
 /// Quotes a field for CSV when it needs it (the inverse of [`split_record`]).
 pub fn quote_field(text: &str, delimiter: u8) -> Cow<'_, str> {
-    let needs = text.bytes().any(|b| b == delimiter || b == b'"' || b == b'\n' || b == b'\r') || text.starts_with('"');
+    let needs = text
+        .bytes()
+        .any(|b| b == delimiter || b == b'"' || b == b'\n' || b == b'\r')
+        || text.starts_with('"');
     if needs {
         Cow::Owned(format!("\"{}\"", text.replace('"', "\"\"")))
     } else {
@@ -144,29 +154,42 @@ pub fn quote_field(text: &str, delimiter: u8) -> Cow<'_, str> {
 
 impl StreamDecoder for CsvDecoder {
     fn decode(&self, bytes: &[u8]) -> Result<Option<Mutation>, DecodeError> {
-        let line = std::str::from_utf8(bytes).map_err(|e| DecodeError::message(bytes, format!("not UTF-8: {e}")))?;
+        let line = std::str::from_utf8(bytes)
+            .map_err(|e| DecodeError::message(bytes, format!("not UTF-8: {e}")))?;
         let line = line.strip_suffix('\n').unwrap_or(line);
         let line = line.strip_suffix('\r').unwrap_or(line);
         if line.trim().is_empty() {
             return Ok(None);
         }
-        let cells = split_record(line, self.delimiter).map_err(|reason| DecodeError::message(bytes, reason))?;
+        let cells = split_record(line, self.delimiter)
+            .map_err(|reason| DecodeError::message(bytes, reason))?;
         if cells.len() != self.schema.fields.len() {
             return Err(DecodeError::message(
                 bytes,
-                format!("{} fields, but schema {} has {} columns", cells.len(), self.schema.name, self.schema.fields.len()),
+                format!(
+                    "{} fields, but schema {} has {} columns",
+                    cells.len(),
+                    self.schema.name,
+                    self.schema.fields.len()
+                ),
             ));
         }
-        if self.skip_header && cells.iter().zip(self.schema.field_names()).all(|(c, n)| c.trim() == n) {
+        if self.skip_header
+            && cells
+                .iter()
+                .zip(self.schema.field_names())
+                .all(|(c, n)| c.trim() == n)
+        {
             return Ok(None);
         }
         let mut row = Vec::with_capacity(cells.len());
         for (cell, field) in cells.iter().zip(&self.schema.fields) {
-            let value = if cell.is_empty() && (self.empty_is_null || field.data_type != DataType::String) {
-                Value::Null
-            } else {
-                parse_text(&field.data_type, cell).map_err(|e| e.within(&field.name))?
-            };
+            let value =
+                if cell.is_empty() && (self.empty_is_null || field.data_type != DataType::String) {
+                    Value::Null
+                } else {
+                    parse_text(&field.data_type, cell).map_err(|e| e.within(&field.name))?
+                };
             row.push(value);
         }
         decoder::build(&self.schema, None, Some(row))
@@ -208,11 +231,18 @@ mod tests {
     #[test]
     fn decodes_quoted_fields_and_nulls() {
         let d = CsvDecoder::new(schema());
-        let m = d.decode(b"\"a,\"\"b\"\"\",,1700000000000\r\n").unwrap().unwrap();
+        let m = d
+            .decode(b"\"a,\"\"b\"\"\",,1700000000000\r\n")
+            .unwrap()
+            .unwrap();
         assert_eq!(m.kind(), MutationKind::Insert);
         assert_eq!(
             m.after().unwrap(),
-            &vec![Value::String("a,\"b\"".into()), Value::Null, Value::Long(1_700_000_000_000)]
+            &vec![
+                Value::String("a,\"b\"".into()),
+                Value::Null,
+                Value::Long(1_700_000_000_000)
+            ]
         );
         assert!(d.decode(b"user_id,price,ts").unwrap().is_none());
         assert!(d.decode(b"").unwrap().is_none());

@@ -52,7 +52,9 @@ impl DebeziumDecoder {
                 ))
             }
             None => {
-                schema.fields.push(StructField::new(MUTATION_TS_COLUMN, DataType::Long));
+                schema
+                    .fields
+                    .push(StructField::new(MUTATION_TS_COLUMN, DataType::Long));
                 schema.fields.len() - 1
             }
         };
@@ -63,7 +65,13 @@ impl DebeziumDecoder {
         })
     }
 
-    fn image(&self, payload: &serde_json::Map<String, Json>, name: &str, ts: i64, bytes: &[u8]) -> Result<Option<Row>, DecodeError> {
+    fn image(
+        &self,
+        payload: &serde_json::Map<String, Json>,
+        name: &str,
+        ts: i64,
+        bytes: &[u8],
+    ) -> Result<Option<Row>, DecodeError> {
         match payload.get(name) {
             None | Some(Json::Null) => Ok(None),
             Some(Json::Object(obj)) => {
@@ -78,7 +86,10 @@ impl DebeziumDecoder {
                 }
                 Ok(Some(row))
             }
-            Some(_) => Err(DecodeError::message(bytes, format!("\"{name}\" must be an object or null"))),
+            Some(_) => Err(DecodeError::message(
+                bytes,
+                format!("\"{name}\" must be an object or null"),
+            )),
         }
     }
 }
@@ -91,11 +102,20 @@ impl StreamDecoder for DebeziumDecoder {
         let envelope = match json {
             Json::Null => return Ok(None),
             Json::Object(obj) => obj,
-            _ => return Err(DecodeError::message(bytes, "expected a Debezium change event object")),
+            _ => {
+                return Err(DecodeError::message(
+                    bytes,
+                    "expected a Debezium change event object",
+                ))
+            }
         };
         let payload = match envelope.get("payload") {
             Some(Json::Null) => return Ok(None),
-            Some(Json::Object(p)) if envelope.contains_key("schema") || !envelope.contains_key("op") => p,
+            Some(Json::Object(p))
+                if envelope.contains_key("schema") || !envelope.contains_key("op") =>
+            {
+                p
+            }
             _ => &envelope,
         };
         let op = match payload.get("op") {
@@ -108,12 +128,20 @@ impl StreamDecoder for DebeziumDecoder {
                     reason: "not an operation".into(),
                 })
             }
-            None => return Err(DecodeError::message(bytes, "no \"op\" field: not a Debezium change event")),
+            None => {
+                return Err(DecodeError::message(
+                    bytes,
+                    "no \"op\" field: not a Debezium change event",
+                ))
+            }
         };
         if matches!(op, "t" | "m") {
             return Ok(None);
         }
-        let ts = match payload.get("ts_ms").or_else(|| payload.get("source").and_then(|s| s.get("ts_ms"))) {
+        let ts = match payload
+            .get("ts_ms")
+            .or_else(|| payload.get("source").and_then(|s| s.get("ts_ms")))
+        {
             Some(Json::Number(n)) => n.as_i64().ok_or_else(|| DecodeError {
                 field: Some("ts_ms".into()),
                 expected: Some("long".into()),
@@ -128,7 +156,12 @@ impl StreamDecoder for DebeziumDecoder {
                     reason: "not a number".into(),
                 })
             }
-            None => return Err(DecodeError::message(bytes, "no \"ts_ms\" (nor source.ts_ms): the mutation time is unknown")),
+            None => {
+                return Err(DecodeError::message(
+                    bytes,
+                    "no \"ts_ms\" (nor source.ts_ms): the mutation time is unknown",
+                ))
+            }
         };
         let before = self.image(payload, "before", ts, bytes)?;
         let after = self.image(payload, "after", ts, bytes)?;
@@ -136,8 +169,14 @@ impl StreamDecoder for DebeziumDecoder {
             ("c" | "r", _, Some(after)) => decoder::build(&self.schema, None, Some(after)),
             ("u", before, Some(after)) => decoder::build(&self.schema, before, Some(after)),
             ("d", Some(before), _) => decoder::build(&self.schema, Some(before), None),
-            ("c" | "r" | "u", _, None) => Err(DecodeError::message(bytes, format!("op \"{op}\" without an \"after\" image"))),
-            ("d", None, _) => Err(DecodeError::message(bytes, "op \"d\" without a \"before\" image (enable full before-images)")),
+            ("c" | "r" | "u", _, None) => Err(DecodeError::message(
+                bytes,
+                format!("op \"{op}\" without an \"after\" image"),
+            )),
+            ("d", None, _) => Err(DecodeError::message(
+                bytes,
+                "op \"d\" without a \"before\" image (enable full before-images)",
+            )),
             _ => Err(DecodeError {
                 field: Some("op".into()),
                 expected: Some("one of c, r, u, d, t, m".into()),
@@ -164,7 +203,10 @@ mod tests {
     fn decoder() -> DebeziumDecoder {
         DebeziumDecoder::new(StructType::new(
             "accounts",
-            vec![StructField::new("id", DataType::Long), StructField::new("balance", DataType::Double)],
+            vec![
+                StructField::new("id", DataType::Long),
+                StructField::new("balance", DataType::Double),
+            ],
         ))
         .unwrap()
     }
@@ -198,10 +240,24 @@ mod tests {
     #[test]
     fn bad_events_say_why() {
         let d = decoder();
-        assert!(d.decode(br#"{"op": "d", "before": null, "ts_ms": 1}"#).is_err());
-        assert!(d.decode(br#"{"op": "c", "after": {"id": 1}}"#).unwrap_err().reason.contains("ts_ms"));
-        let e = d.decode(br#"{"op": "c", "after": {"id": "x"}, "ts_ms": 1}"#).unwrap_err();
+        assert!(d
+            .decode(br#"{"op": "d", "before": null, "ts_ms": 1}"#)
+            .is_err());
+        assert!(d
+            .decode(br#"{"op": "c", "after": {"id": 1}}"#)
+            .unwrap_err()
+            .reason
+            .contains("ts_ms"));
+        let e = d
+            .decode(br#"{"op": "c", "after": {"id": "x"}, "ts_ms": 1}"#)
+            .unwrap_err();
         assert_eq!(e.field.as_deref(), Some("after.id"));
-        assert_eq!(d.decode(br#"{"op": "x", "after": {"id": 1}, "ts_ms": 1}"#).unwrap_err().field.as_deref(), Some("op"));
+        assert_eq!(
+            d.decode(br#"{"op": "x", "after": {"id": 1}, "ts_ms": 1}"#)
+                .unwrap_err()
+                .field
+                .as_deref(),
+            Some("op")
+        );
     }
 }

@@ -57,8 +57,14 @@ pub struct DecodeError {
 impl fmt::Display for DecodeError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match (&self.field, &self.expected) {
-            (Some(field), Some(ty)) => write!(f, "field {field:?} (expected {ty}): got {:?}: {}", self.text, self.reason),
-            (Some(field), None) => write!(f, "field {field:?}: got {:?}: {}", self.text, self.reason),
+            (Some(field), Some(ty)) => write!(
+                f,
+                "field {field:?} (expected {ty}): got {:?}: {}",
+                self.text, self.reason
+            ),
+            (Some(field), None) => {
+                write!(f, "field {field:?}: got {:?}: {}", self.text, self.reason)
+            }
             _ => write!(f, "message {:?}: {}", self.text, self.reason),
         }
     }
@@ -78,7 +84,12 @@ impl DecodeError {
     }
 
     /// One field is wrong.
-    pub fn field(field: impl Into<String>, expected: &DataType, text: &str, reason: impl Into<String>) -> Self {
+    pub fn field(
+        field: impl Into<String>,
+        expected: &DataType,
+        text: &str,
+        reason: impl Into<String>,
+    ) -> Self {
         DecodeError {
             field: Some(field.into()),
             expected: Some(expected.to_string()),
@@ -102,7 +113,13 @@ impl DecodeError {
 impl From<MutationError> for DecodeError {
     fn from(e: MutationError) -> Self {
         match e {
-            MutationError::Type { field, expected, found, detail, .. } => DecodeError {
+            MutationError::Type {
+                field,
+                expected,
+                found,
+                detail,
+                ..
+            } => DecodeError {
                 field: Some(field),
                 expected: Some(expected),
                 text: found,
@@ -156,7 +173,13 @@ pub fn parse_text(dt: &DataType, text: &str) -> Result<Value, DecodeError> {
             Ok(v) => Value::Long(v),
             Err(_) => return bad("not a 64-bit integer"),
         },
-        DataType::Float => match parse_float(t).and_then(|v| if v.is_finite() { t.parse::<f32>().ok() } else { Some(v as f32) }) {
+        DataType::Float => match parse_float(t).and_then(|v| {
+            if v.is_finite() {
+                t.parse::<f32>().ok()
+            } else {
+                Some(v as f32)
+            }
+        }) {
             Some(v) => Value::Float(v),
             None => return bad("not a number"),
         },
@@ -192,7 +215,9 @@ fn parse_float(t: &str) -> Option<f64> {
         "NaN" | "nan" => Some(f64::NAN),
         "Infinity" | "inf" | "+Infinity" => Some(f64::INFINITY),
         "-Infinity" | "-inf" => Some(f64::NEG_INFINITY),
-        _ if t.bytes().any(|b| b.is_ascii_digit()) && !t.contains(['i', 'I', 'n', 'N']) => t.parse().ok(),
+        _ if t.bytes().any(|b| b.is_ascii_digit()) && !t.contains(['i', 'I', 'n', 'N']) => {
+            t.parse().ok()
+        }
         _ => None,
     }
 }
@@ -206,12 +231,25 @@ pub fn json_to_value(dt: &DataType, json: &Json) -> Result<Value, DecodeError> {
         return Ok(Value::Null);
     }
     match (dt, json) {
-        (_, Json::String(s)) if !matches!(dt, DataType::List(_) | DataType::Map(..) | DataType::Struct(_)) => {
+        (_, Json::String(s))
+            if !matches!(
+                dt,
+                DataType::List(_) | DataType::Map(..) | DataType::Struct(_)
+            ) =>
+        {
             parse_text(dt, s)
         }
         (DataType::String, Json::Number(_) | Json::Bool(_)) => Ok(Value::String(json.to_string())),
         (DataType::Boolean, Json::Bool(b)) => Ok(Value::Boolean(*b)),
-        (DataType::Byte | DataType::Short | DataType::Int | DataType::Long | DataType::Date | DataType::Timestamp, Json::Number(n)) => {
+        (
+            DataType::Byte
+            | DataType::Short
+            | DataType::Int
+            | DataType::Long
+            | DataType::Date
+            | DataType::Timestamp,
+            Json::Number(n),
+        ) => {
             let Some(i) = n.as_i64() else {
                 return bad("not an integer in range");
             };
@@ -225,8 +263,14 @@ pub fn json_to_value(dt: &DataType, json: &Json) -> Result<Value, DecodeError> {
             };
             v.map_or_else(|| bad("integer out of range"), Ok)
         }
-        (DataType::Float, Json::Number(n)) => n.as_f64().map(|f| Value::Float(f as f32)).map_or_else(|| bad("not a number"), Ok),
-        (DataType::Double, Json::Number(n)) => n.as_f64().map(Value::Double).map_or_else(|| bad("not a number"), Ok),
+        (DataType::Float, Json::Number(n)) => n
+            .as_f64()
+            .map(|f| Value::Float(f as f32))
+            .map_or_else(|| bad("not a number"), Ok),
+        (DataType::Double, Json::Number(n)) => n
+            .as_f64()
+            .map(Value::Double)
+            .map_or_else(|| bad("not a number"), Ok),
         (DataType::List(e), Json::Array(items)) => {
             let mut out = Vec::with_capacity(items.len());
             for (i, item) in items.iter().enumerate() {
@@ -242,7 +286,8 @@ pub fn json_to_value(dt: &DataType, json: &Json) -> Result<Value, DecodeError> {
                 } else {
                     parse_text(k, key).map_err(|err| err.within("{key}"))?
                 };
-                let vv = json_to_value(v, value).map_err(|err| err.within(&format!("[{}]", truncate(key, 20))))?;
+                let vv = json_to_value(v, value)
+                    .map_err(|err| err.within(&format!("[{}]", truncate(key, 20))))?;
                 out.push((kv, vv));
             }
             Ok(Value::Map(out))
@@ -252,12 +297,19 @@ pub fn json_to_value(dt: &DataType, json: &Json) -> Result<Value, DecodeError> {
             for (i, pair) in pairs.iter().enumerate() {
                 match pair.as_array().map(Vec::as_slice) {
                     Some([key, value]) => {
-                        let kv = json_to_value(k, key).map_err(|err| err.within(&format!("[{i}].key")))?;
-                        let vv = json_to_value(v, value).map_err(|err| err.within(&format!("[{i}].value")))?;
+                        let kv = json_to_value(k, key)
+                            .map_err(|err| err.within(&format!("[{i}].key")))?;
+                        let vv = json_to_value(v, value)
+                            .map_err(|err| err.within(&format!("[{i}].value")))?;
                         out.push((kv, vv));
                     }
                     _ => {
-                        return Err(DecodeError::field(format!("[{i}]"), dt, &truncate(&pair.to_string(), QUOTE_CHARS), "a map entry is a [key, value] pair"));
+                        return Err(DecodeError::field(
+                            format!("[{i}]"),
+                            dt,
+                            &truncate(&pair.to_string(), QUOTE_CHARS),
+                            "a map entry is a [key, value] pair",
+                        ));
                     }
                 }
             }
@@ -266,11 +318,18 @@ pub fn json_to_value(dt: &DataType, json: &Json) -> Result<Value, DecodeError> {
         (DataType::Struct(st), Json::Object(obj)) => Ok(Value::Struct(object_to_row(st, obj)?)),
         (DataType::Struct(st), Json::Array(items)) => {
             if items.len() != st.fields.len() {
-                return bad(&format!("struct {} has {} fields, array has {}", st.name, st.fields.len(), items.len()));
+                return bad(&format!(
+                    "struct {} has {} fields, array has {}",
+                    st.name,
+                    st.fields.len(),
+                    items.len()
+                ));
             }
             let mut out = Vec::with_capacity(items.len());
             for (item, field) in items.iter().zip(&st.fields) {
-                out.push(json_to_value(&field.data_type, item).map_err(|err| err.within(&field.name))?);
+                out.push(
+                    json_to_value(&field.data_type, item).map_err(|err| err.within(&field.name))?,
+                );
             }
             Ok(Value::Struct(out))
         }
@@ -280,7 +339,10 @@ pub fn json_to_value(dt: &DataType, json: &Json) -> Result<Value, DecodeError> {
 
 /// A row from a JSON object keyed by column name: missing columns are null, unknown ones are
 /// ignored (producers add columns before consumers learn them).
-pub fn object_to_row(schema: &StructType, obj: &serde_json::Map<String, Json>) -> Result<Row, DecodeError> {
+pub fn object_to_row(
+    schema: &StructType,
+    obj: &serde_json::Map<String, Json>,
+) -> Result<Row, DecodeError> {
     let mut row = Vec::with_capacity(schema.fields.len());
     for field in &schema.fields {
         let v = match obj.get(&field.name) {
@@ -318,18 +380,25 @@ mod tests {
 
     #[test]
     fn errors_name_field_type_and_text() {
-        let e = parse_text(&DataType::Long, "12x").unwrap_err().within("price");
+        let e = parse_text(&DataType::Long, "12x")
+            .unwrap_err()
+            .within("price");
         assert_eq!(e.field.as_deref(), Some("price"));
         assert_eq!(e.expected.as_deref(), Some("long"));
         assert_eq!(e.text, "12x");
         let shown = e.to_string();
-        assert!(shown.contains("price") && shown.contains("long") && shown.contains("12x"), "{shown}");
+        assert!(
+            shown.contains("price") && shown.contains("long") && shown.contains("12x"),
+            "{shown}"
+        );
     }
 
     #[test]
     fn nested_paths() {
         let dt = DataType::list(DataType::Int);
-        let e = json_to_value(&dt, &serde_json::json!([1, "x"])).unwrap_err().within("tags");
+        let e = json_to_value(&dt, &serde_json::json!([1, "x"]))
+            .unwrap_err()
+            .within("tags");
         assert_eq!(e.field.as_deref(), Some("tags[1]"));
     }
 }

@@ -80,10 +80,19 @@ mod tests {
             ],
         );
         let d = JsonDecoder::new(schema);
-        let m = d.decode(br#"{"id": 7, "n": "12", "extra": true}"#).unwrap().unwrap();
-        assert_eq!(m.after().unwrap(), &vec![Value::String("7".into()), Value::Int(12), Value::Null]);
+        let m = d
+            .decode(br#"{"id": 7, "n": "12", "extra": true}"#)
+            .unwrap()
+            .unwrap();
+        assert_eq!(
+            m.after().unwrap(),
+            &vec![Value::String("7".into()), Value::Int(12), Value::Null]
+        );
         let e = d.decode(br#"{"id": "a", "n": 3000000000}"#).unwrap_err();
-        assert_eq!((e.field.as_deref(), e.expected.as_deref()), (Some("n"), Some("int")));
+        assert_eq!(
+            (e.field.as_deref(), e.expected.as_deref()),
+            (Some("n"), Some("int"))
+        );
         let e = d.decode(br#"{"tags": ["a", null]}"#).unwrap_err();
         assert_eq!(e.field.as_deref(), Some("tags[1]"));
         assert!(d.decode(b"[1]").is_err());

@@ -40,7 +40,10 @@ impl KeyCodec {
     /// A codec for `key_columns` of rows following `input`.
     pub fn new<S: AsRef<str>>(input: &StructType, key_columns: &[S]) -> Result<Self, SchemaError> {
         if key_columns.is_empty() {
-            return Err(SchemaError::new("keys", "at least one key column is needed"));
+            return Err(SchemaError::new(
+                "keys",
+                "at least one key column is needed",
+            ));
         }
         let mut indices = Vec::with_capacity(key_columns.len());
         let mut fields = Vec::with_capacity(key_columns.len());
@@ -49,11 +52,18 @@ impl KeyCodec {
             let i = input.index_of(k).ok_or_else(|| {
                 SchemaError::new(
                     "keys",
-                    format!("key column {k:?} is not in schema {} ({})", input.name, input.field_names().collect::<Vec<_>>().join(", ")),
+                    format!(
+                        "key column {k:?} is not in schema {} ({})",
+                        input.name,
+                        input.field_names().collect::<Vec<_>>().join(", ")
+                    ),
                 )
             })?;
             if indices.contains(&i) {
-                return Err(SchemaError::new("keys", format!("key column {k:?} is listed twice")));
+                return Err(SchemaError::new(
+                    "keys",
+                    format!("key column {k:?} is listed twice"),
+                ));
             }
             indices.push(i);
             fields.push(StructField::new(k, input.fields[i].data_type.clone()));
@@ -91,7 +101,11 @@ impl KeyCodec {
     pub fn encode_values(&self, mut keys: Row) -> Result<Vec<u8>, KeyError> {
         if keys.iter().all(|v| matches!(v, Value::Null)) {
             return Err(KeyError::AllNull {
-                columns: self.key_schema().field_names().collect::<Vec<_>>().join(", "),
+                columns: self
+                    .key_schema()
+                    .field_names()
+                    .collect::<Vec<_>>()
+                    .join(", "),
             });
         }
         if self.has_map {
@@ -145,14 +159,32 @@ mod tests {
             ],
         );
         let kc = KeyCodec::new(&input, &["m", "user"]).unwrap();
-        let m1 = Value::Map(vec![(Value::String("a".into()), Value::Int(1)), (Value::String("b".into()), Value::Int(2))]);
-        let m2 = Value::Map(vec![(Value::String("b".into()), Value::Int(2)), (Value::String("a".into()), Value::Int(1))]);
-        let a = kc.encode_row(&[Value::String("u".into()), Value::Long(1), m1]).unwrap();
-        let b = kc.encode_row(&[Value::String("u".into()), Value::Long(2), m2]).unwrap();
+        let m1 = Value::Map(vec![
+            (Value::String("a".into()), Value::Int(1)),
+            (Value::String("b".into()), Value::Int(2)),
+        ]);
+        let m2 = Value::Map(vec![
+            (Value::String("b".into()), Value::Int(2)),
+            (Value::String("a".into()), Value::Int(1)),
+        ]);
+        let a = kc
+            .encode_row(&[Value::String("u".into()), Value::Long(1), m1])
+            .unwrap();
+        let b = kc
+            .encode_row(&[Value::String("u".into()), Value::Long(2), m2])
+            .unwrap();
         assert_eq!(a, b);
-        assert!(matches!(kc.encode_row(&[Value::Null, Value::Long(1), Value::Null]), Err(KeyError::AllNull { .. })));
+        assert!(matches!(
+            kc.encode_row(&[Value::Null, Value::Long(1), Value::Null]),
+            Err(KeyError::AllNull { .. })
+        ));
         assert!(KeyCodec::new(&input, &["nope"]).is_err());
         let simple = KeyCodec::new(&input, &["user"]).unwrap();
-        assert_eq!(simple.encode_values(vec![Value::String("u1".into())]).unwrap(), vec![2, 4, b'u', b'1']);
+        assert_eq!(
+            simple
+                .encode_values(vec![Value::String("u1".into())])
+                .unwrap(),
+            vec![2, 4, b'u', b'1']
+        );
     }
 }

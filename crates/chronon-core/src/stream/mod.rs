@@ -64,6 +64,6 @@ pub use schema::{DataType, SchemaError, StructField, StructType};
 pub use source::{CheckpointFile, Committer, LineSource, Message, Position, Source};
 pub use value::{Row, Value};
 pub use writer::{
-    DatasetDeadLetter, DeadLetter, DeadLetterSink, FileDeadLetter, StreamError, StreamStats, StreamSummary,
-    StreamingWriter, WriterOptions,
+    DatasetDeadLetter, DeadLetter, DeadLetterSink, FileDeadLetter, StreamError, StreamStats,
+    StreamSummary, StreamingWriter, WriterOptions,
 };

@@ -75,7 +75,11 @@ pub enum MutationError {
 
 impl Mutation {
     /// A mutation with the given images; rejects rows that do not match `schema`.
-    pub fn new(schema: Arc<StructType>, before: Option<Row>, after: Option<Row>) -> Result<Self, MutationError> {
+    pub fn new(
+        schema: Arc<StructType>,
+        before: Option<Row>,
+        after: Option<Row>,
+    ) -> Result<Self, MutationError> {
         if before.is_none() && after.is_none() {
             return Err(MutationError::Empty);
         }
@@ -85,7 +89,11 @@ impl Mutation {
         if let Some(row) = &after {
             check_row(&schema, row, "after")?;
         }
-        Ok(Mutation { schema, before, after })
+        Ok(Mutation {
+            schema,
+            before,
+            after,
+        })
     }
 
     /// An event (or INSERT): only `after`.
@@ -140,7 +148,11 @@ impl Mutation {
 }
 
 /// Checks one row against a schema (arity and every column's type, null allowed).
-pub fn check_row(schema: &StructType, row: &[Value], image: &'static str) -> Result<(), MutationError> {
+pub fn check_row(
+    schema: &StructType,
+    row: &[Value],
+    image: &'static str,
+) -> Result<(), MutationError> {
     if row.len() != schema.fields.len() {
         return Err(MutationError::Arity {
             image,
@@ -183,24 +195,47 @@ mod tests {
     fn schema() -> Arc<StructType> {
         Arc::new(StructType::new(
             "t",
-            vec![StructField::new("id", DataType::String), StructField::new("n", DataType::Long)],
+            vec![
+                StructField::new("id", DataType::String),
+                StructField::new("n", DataType::Long),
+            ],
         ))
     }
 
     #[test]
     fn kinds_follow_chronon() {
         let r = vec![Value::String("a".into()), Value::Long(1)];
-        assert_eq!(Mutation::insert(schema(), r.clone()).unwrap().kind(), MutationKind::Insert);
-        assert_eq!(Mutation::update(schema(), r.clone(), r.clone()).unwrap().kind(), MutationKind::Update);
-        assert!(Mutation::update(schema(), r.clone(), r.clone()).unwrap().is_noop());
-        assert_eq!(Mutation::delete(schema(), r).unwrap().kind(), MutationKind::Delete);
-        assert_eq!(Mutation::new(schema(), None, None), Err(MutationError::Empty));
+        assert_eq!(
+            Mutation::insert(schema(), r.clone()).unwrap().kind(),
+            MutationKind::Insert
+        );
+        assert_eq!(
+            Mutation::update(schema(), r.clone(), r.clone())
+                .unwrap()
+                .kind(),
+            MutationKind::Update
+        );
+        assert!(Mutation::update(schema(), r.clone(), r.clone())
+            .unwrap()
+            .is_noop());
+        assert_eq!(
+            Mutation::delete(schema(), r).unwrap().kind(),
+            MutationKind::Delete
+        );
+        assert_eq!(
+            Mutation::new(schema(), None, None),
+            Err(MutationError::Empty)
+        );
     }
 
     #[test]
     fn rejects_rows_that_do_not_match() {
-        let e = Mutation::insert(schema(), vec![Value::String("a".into()), Value::Int(1)]).unwrap_err();
-        assert!(matches!(&e, MutationError::Type { field, .. } if field == "n"), "{e}");
+        let e =
+            Mutation::insert(schema(), vec![Value::String("a".into()), Value::Int(1)]).unwrap_err();
+        assert!(
+            matches!(&e, MutationError::Type { field, .. } if field == "n"),
+            "{e}"
+        );
         assert!(Mutation::insert(schema(), vec![Value::Null]).is_err());
         assert!(Mutation::insert(schema(), vec![Value::Null, Value::Null]).is_ok());
     }

@@ -190,7 +190,10 @@ impl DataType {
 
     fn from_json_depth(json: &Json, path: &str, depth: usize) -> Result<DataType, SchemaError> {
         if depth > MAX_TYPE_DEPTH {
-            return Err(SchemaError::new(path, format!("types nest deeper than {MAX_TYPE_DEPTH} levels")));
+            return Err(SchemaError::new(
+                path,
+                format!("types nest deeper than {MAX_TYPE_DEPTH} levels"),
+            ));
         }
         match json {
             Json::String(name) => Self::scalar_from_name(name).ok_or_else(|| {
@@ -270,7 +273,10 @@ impl StructType {
 
     /// The type of the column named `name` (Chronon's `StructType.typeOf`).
     pub fn type_of(&self, name: &str) -> Option<&DataType> {
-        self.fields.iter().find(|f| f.name == name).map(|f| &f.data_type)
+        self.fields
+            .iter()
+            .find(|f| f.name == name)
+            .map(|f| &f.data_type)
     }
 
     /// The column names in order.
@@ -280,7 +286,8 @@ impl StructType {
 
     /// Parses a schema file's text (see the module docs).
     pub fn from_json_str(text: &str) -> Result<StructType, SchemaError> {
-        let json: Json = serde_json::from_str(text).map_err(|e| SchemaError::new("$", format!("not JSON: {e}")))?;
+        let json: Json = serde_json::from_str(text)
+            .map_err(|e| SchemaError::new("$", format!("not JSON: {e}")))?;
         Self::from_json(&json)
     }
 
@@ -298,20 +305,31 @@ impl StructType {
 
     fn from_json_depth(json: &Json, path: &str, depth: usize) -> Result<StructType, SchemaError> {
         if depth > MAX_TYPE_DEPTH {
-            return Err(SchemaError::new(path, format!("types nest deeper than {MAX_TYPE_DEPTH} levels")));
+            return Err(SchemaError::new(
+                path,
+                format!("types nest deeper than {MAX_TYPE_DEPTH} levels"),
+            ));
         }
-        let obj = json
-            .as_object()
-            .ok_or_else(|| SchemaError::new(path, "a struct is an object with \"name\" and \"fields\""))?;
+        let obj = json.as_object().ok_or_else(|| {
+            SchemaError::new(path, "a struct is an object with \"name\" and \"fields\"")
+        })?;
         if let Some(tag) = obj.get("type") {
             if !matches!(tag.as_str(), Some("struct" | "record")) {
-                return Err(SchemaError::new(path, format!("expected a struct, found type {tag}")));
+                return Err(SchemaError::new(
+                    path,
+                    format!("expected a struct, found type {tag}"),
+                ));
             }
         }
         let name = match obj.get("name") {
             None => "row".to_string(),
             Some(Json::String(s)) if !s.is_empty() => s.clone(),
-            Some(other) => return Err(SchemaError::new(format!("{path}.name"), format!("expected a non-empty string, found {other}"))),
+            Some(other) => {
+                return Err(SchemaError::new(
+                    format!("{path}.name"),
+                    format!("expected a non-empty string, found {other}"),
+                ))
+            }
         };
         let fields_json = obj
             .get("fields")
@@ -324,10 +342,12 @@ impl StructType {
                 .get("name")
                 .and_then(Json::as_str)
                 .filter(|s| !s.is_empty())
-                .ok_or_else(|| SchemaError::new(&fpath, "a field needs a non-empty string \"name\""))?;
-            let ftype = f
-                .get("type")
-                .ok_or_else(|| SchemaError::new(&fpath, format!("field {fname:?} needs a \"type\"")))?;
+                .ok_or_else(|| {
+                    SchemaError::new(&fpath, "a field needs a non-empty string \"name\"")
+                })?;
+            let ftype = f.get("type").ok_or_else(|| {
+                SchemaError::new(&fpath, format!("field {fname:?} needs a \"type\""))
+            })?;
             let data_type = DataType::from_json_depth(ftype, &format!("{fpath}.type"), depth + 1)?;
             fields.push(StructField::new(fname, data_type));
         }
@@ -344,11 +364,17 @@ impl StructType {
 
     fn check(&self, path: &str) -> Result<(), SchemaError> {
         if self.fields.is_empty() {
-            return Err(SchemaError::new(path, format!("struct {:?} has no fields", self.name)));
+            return Err(SchemaError::new(
+                path,
+                format!("struct {:?} has no fields", self.name),
+            ));
         }
         for (i, f) in self.fields.iter().enumerate() {
             if f.name.is_empty() {
-                return Err(SchemaError::new(format!("{path}.fields[{i}]"), "empty field name"));
+                return Err(SchemaError::new(
+                    format!("{path}.fields[{i}]"),
+                    "empty field name",
+                ));
             }
             if self.fields[..i].iter().any(|g| g.name == f.name) {
                 return Err(SchemaError::new(
@@ -386,7 +412,10 @@ impl StructType {
 
 fn check_type(dt: &DataType, path: &str, depth: usize) -> Result<(), SchemaError> {
     if depth > MAX_TYPE_DEPTH {
-        return Err(SchemaError::new(path, format!("types nest deeper than {MAX_TYPE_DEPTH} levels")));
+        return Err(SchemaError::new(
+            path,
+            format!("types nest deeper than {MAX_TYPE_DEPTH} levels"),
+        ));
     }
     match dt {
         DataType::List(e) => check_type(e, &format!("{path}.element"), depth + 1),
@@ -434,21 +463,30 @@ mod tests {
         assert_eq!(st.type_of("l"), Some(&DataType::list(DataType::Int)));
         let again = StructType::from_json_str(&st.to_json_string()).unwrap();
         assert_eq!(st, again);
-        assert_eq!(DataType::map(DataType::String, DataType::Long).chronon_name(), "map_string_long");
+        assert_eq!(
+            DataType::map(DataType::String, DataType::Long).chronon_name(),
+            "map_string_long"
+        );
     }
 
     #[test]
     fn rejects_bad_schemas_with_their_path() {
-        let e = StructType::from_json_str(r#"{"fields": [{"name": "a", "type": "decimal"}]}"#).unwrap_err();
-        assert_eq!(e.path, "$.fields[0].type");
-        let e = StructType::from_json_str(r#"{"fields": [{"name": "a", "type": "int"}, {"name": "a", "type": "int"}]}"#)
+        let e = StructType::from_json_str(r#"{"fields": [{"name": "a", "type": "decimal"}]}"#)
             .unwrap_err();
+        assert_eq!(e.path, "$.fields[0].type");
+        let e = StructType::from_json_str(
+            r#"{"fields": [{"name": "a", "type": "int"}, {"name": "a", "type": "int"}]}"#,
+        )
+        .unwrap_err();
         assert!(e.reason.contains("duplicate"));
         assert!(StructType::from_json_str(r#"{"fields": []}"#).is_err());
         let mut deep = String::from("\"int\"");
         for _ in 0..100 {
             deep = format!("{{\"type\": \"list\", \"element\": {deep}}}");
         }
-        assert!(StructType::from_json_str(&format!("{{\"fields\": [{{\"name\": \"a\", \"type\": {deep}}}]}}")).is_err());
+        assert!(StructType::from_json_str(&format!(
+            "{{\"fields\": [{{\"name\": \"a\", \"type\": {deep}}}]}}"
+        ))
+        .is_err());
     }
 }

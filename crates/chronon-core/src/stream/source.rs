@@ -16,7 +16,9 @@ use serde::{Deserialize, Serialize};
 /// How far a source has been read: `offset` is the source's resume point just after a message
 /// (a byte offset for files and stdin, an offset for Kafka), `line` the number of messages
 /// before it (for people: "line 1234").
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default, Serialize, Deserialize)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default, Serialize, Deserialize,
+)]
 pub struct Position {
     /// The resume point after the message.
     pub offset: u64,
@@ -100,7 +102,10 @@ impl CheckpointFile {
             Err(e) => return Err(e),
         };
         let rec: CheckpointRecord = serde_json::from_str(&text).map_err(|e| {
-            io::Error::new(io::ErrorKind::InvalidData, format!("checkpoint {}: {e}", self.path.display()))
+            io::Error::new(
+                io::ErrorKind::InvalidData,
+                format!("checkpoint {}: {e}", self.path.display()),
+            )
         })?;
         if rec.source != self.source {
             return Err(io::Error::new(
@@ -158,15 +163,21 @@ impl LineSource {
     /// Lines of the file at `path`, resuming after the position in `checkpoint` when it exists.
     pub fn file(path: &Path, checkpoint: Option<&Path>) -> io::Result<Self> {
         let name = format!("file:{}", path.display());
-        let mut file = File::open(path)
-            .map_err(|e| io::Error::new(e.kind(), format!("cannot open {}: {e}", path.display())))?;
+        let mut file = File::open(path).map_err(|e| {
+            io::Error::new(e.kind(), format!("cannot open {}: {e}", path.display()))
+        })?;
         let cp = checkpoint.map(|c| CheckpointFile::new(c, name.clone()));
         let start = match &cp {
             Some(c) => c.load()?.unwrap_or_default(),
             None => Position::default(),
         };
         file.seek(SeekFrom::Start(start.offset))?;
-        Ok(Self::from_parts(BufReader::with_capacity(256 * 1024, Box::new(file) as Box<dyn Read + Send>), name, start, cp))
+        Ok(Self::from_parts(
+            BufReader::with_capacity(256 * 1024, Box::new(file) as Box<dyn Read + Send>),
+            name,
+            start,
+            cp,
+        ))
     }
 
     /// Lines of standard input. With a checkpoint, the first `offset` bytes are read and
@@ -176,7 +187,11 @@ impl LineSource {
     }
 
     /// Lines of any reader (tests, pipes), named `name`; a checkpoint skips its committed bytes.
-    pub fn reader(reader: Box<dyn Read + Send>, name: &str, checkpoint: Option<&Path>) -> io::Result<Self> {
+    pub fn reader(
+        reader: Box<dyn Read + Send>,
+        name: &str,
+        checkpoint: Option<&Path>,
+    ) -> io::Result<Self> {
         let mut reader = BufReader::with_capacity(256 * 1024, reader);
         let cp = checkpoint.map(|c| CheckpointFile::new(c, name));
         let start = match &cp {
@@ -187,13 +202,21 @@ impl LineSource {
         if skipped < start.offset {
             return Err(io::Error::new(
                 io::ErrorKind::UnexpectedEof,
-                format!("{name} has only {skipped} bytes but the checkpoint is at {}", start.offset),
+                format!(
+                    "{name} has only {skipped} bytes but the checkpoint is at {}",
+                    start.offset
+                ),
             ));
         }
         Ok(Self::from_parts(reader, name.to_string(), start, cp))
     }
 
-    fn from_parts(reader: BufReader<Box<dyn Read + Send>>, name: String, start: Position, checkpoint: Option<CheckpointFile>) -> Self {
+    fn from_parts(
+        reader: BufReader<Box<dyn Read + Send>>,
+        name: String,
+        start: Position,
+        checkpoint: Option<CheckpointFile>,
+    ) -> Self {
         LineSource {
             reader,
             name,
@@ -311,14 +334,25 @@ mod tests {
         assert_eq!(again.start_position().line, 2);
         let rest = again.next_batch(10).unwrap();
         assert_eq!(rest.len(), 2);
-        assert_eq!(rest[1].position, Position { offset: 10, line: 4 });
+        assert_eq!(
+            rest[1].position,
+            Position {
+                offset: 10,
+                line: 4
+            }
+        );
         let other = LineSource::reader(Box::new(&b"zzzzzzzzzzzz"[..]), "stdin", Some(&cp));
-        assert!(other.is_err(), "a checkpoint of another source must not be used");
+        assert!(
+            other.is_err(),
+            "a checkpoint of another source must not be used"
+        );
     }
 
     #[test]
     fn long_lines_are_cut_and_marked() {
-        let mut s = LineSource::reader(Box::new(&b"0123456789\nok\n"[..]), "t", None).unwrap().max_message_bytes(4);
+        let mut s = LineSource::reader(Box::new(&b"0123456789\nok\n"[..]), "t", None)
+            .unwrap()
+            .max_message_bytes(4);
         let b = s.next_batch(10).unwrap();
         assert!(b[0].truncated && b[0].payload.as_ref() == b"0123");
         assert_eq!(b[1].payload.as_ref(), b"ok");
@@ -326,7 +360,11 @@ mod tests {
     }
 
     fn tempdir() -> PathBuf {
-        let d = std::env::temp_dir().join(format!("chronon-src-{}-{:?}", std::process::id(), std::thread::current().id()));
+        let d = std::env::temp_dir().join(format!(
+            "chronon-src-{}-{:?}",
+            std::process::id(),
+            std::thread::current().id()
+        ));
         std::fs::create_dir_all(&d).unwrap();
         d
     }

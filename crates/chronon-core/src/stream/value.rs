@@ -113,7 +113,11 @@ impl fmt::Display for TypeMismatch {
         if self.path.is_empty() {
             write!(f, "expected {}, found {}", self.expected, self.found)
         } else {
-            write!(f, "at {}: expected {}, found {}", self.path, self.expected, self.found)
+            write!(
+                f,
+                "at {}: expected {}, found {}",
+                self.path, self.expected, self.found
+            )
         }
     }
 }
@@ -146,7 +150,12 @@ impl Value {
         self.check_at(dt, &mut String::new(), true)
     }
 
-    fn check_at(&self, dt: &DataType, path: &mut String, nullable: bool) -> Result<(), TypeMismatch> {
+    fn check_at(
+        &self,
+        dt: &DataType,
+        path: &mut String,
+        nullable: bool,
+    ) -> Result<(), TypeMismatch> {
         let ok = match (self, dt) {
             (Value::Null, _) => nullable,
             (Value::Boolean(_), DataType::Boolean)
@@ -352,7 +361,13 @@ pub fn parse_date(text: &str) -> Option<i32> {
     };
     let mut parts = rest.splitn(3, '-');
     let (ys, ms, ds) = (parts.next()?, parts.next()?, parts.next()?);
-    if ys.len() < 4 || ms.len() != 2 || ds.len() != 2 || !all_digits(ys) || !all_digits(ms) || !all_digits(ds) {
+    if ys.len() < 4
+        || ms.len() != 2
+        || ds.len() != 2
+        || !all_digits(ys)
+        || !all_digits(ms)
+        || !all_digits(ds)
+    {
         return None;
     }
     let y: i64 = ys.parse().ok()?;
@@ -439,7 +454,12 @@ mod tests {
     #[test]
     fn dates_round_trip() {
         for d in [-800_000, -1, 0, 1, 19_000, 2_932_896, 3_000_000] {
-            assert_eq!(parse_date(&format_date(d)), Some(d), "{d} {}", format_date(d));
+            assert_eq!(
+                parse_date(&format_date(d)),
+                Some(d),
+                "{d} {}",
+                format_date(d)
+            );
         }
         assert_eq!(parse_date("1970-01-01"), Some(0));
         assert_eq!(parse_date("2024-02-30"), None);
@@ -462,7 +482,10 @@ mod tests {
     fn check_names_the_path() {
         let st = StructType::new(
             "s",
-            vec![super::super::schema::StructField::new("tags", DataType::list(DataType::Int))],
+            vec![super::super::schema::StructField::new(
+                "tags",
+                DataType::list(DataType::Int),
+            )],
         );
         let v = Value::Struct(vec![Value::List(vec![Value::Int(1), Value::Null])]);
         let e = v.check(&DataType::Struct(st)).unwrap_err();

