@@ -197,7 +197,10 @@ impl PutBatch {
     pub fn pending_by_dataset(&self) -> BTreeMap<String, Vec<usize>> {
         let mut groups: BTreeMap<String, Vec<usize>> = BTreeMap::new();
         for p in self.pending() {
-            groups.entry(p.dataset.to_string()).or_default().push(p.index);
+            groups
+                .entry(p.dataset.to_string())
+                .or_default()
+                .push(p.index);
         }
         groups
     }
@@ -257,7 +260,11 @@ impl PutBatch {
 /// order): the latest visible one, or every visible one in range. `visible_from` is the TTL
 /// cut-off from [`DatasetProps::visible_from`]. Adapters that read more than they return
 /// (whole sorted sets, all versions of a key) use this so filtering is the same everywhere.
-pub fn select_versions<I>(versions: I, request: &GetRequest, visible_from: Option<i64>) -> Vec<TimedValue>
+pub fn select_versions<I>(
+    versions: I,
+    request: &GetRequest,
+    visible_from: Option<i64>,
+) -> Vec<TimedValue>
 where
     I: IntoIterator<Item = TimedValue>,
 {
@@ -348,7 +355,9 @@ mod tests {
     use super::*;
 
     fn versions() -> Vec<TimedValue> {
-        (1..=5).map(|t| TimedValue::new(format!("v{t}"), t * 10)).collect()
+        (1..=5)
+            .map(|t| TimedValue::new(format!("v{t}"), t * 10))
+            .collect()
     }
 
     #[test]
@@ -356,16 +365,25 @@ mod tests {
         let latest = select_versions(versions(), &GetRequest::latest("d", "k"), None);
         assert_eq!(latest, vec![TimedValue::new("v5", 50)]);
         let range = select_versions(versions(), &GetRequest::range("d", "k", 20, Some(40)), None);
-        assert_eq!(range.iter().map(|v| v.millis).collect::<Vec<_>>(), vec![20, 30, 40]);
+        assert_eq!(
+            range.iter().map(|v| v.millis).collect::<Vec<_>>(),
+            vec![20, 30, 40]
+        );
         let ttl = select_versions(versions(), &GetRequest::range("d", "k", 0, None), Some(35));
-        assert_eq!(ttl.iter().map(|v| v.millis).collect::<Vec<_>>(), vec![40, 50]);
+        assert_eq!(
+            ttl.iter().map(|v| v.millis).collect::<Vec<_>>(),
+            vec![40, 50]
+        );
         let gone = select_versions(versions(), &GetRequest::latest("d", "k"), Some(51));
         assert!(gone.is_empty());
     }
 
     #[tokio::test]
     async fn chunks_keep_order() {
-        let out = for_each_chunk((0..10).collect(), 3, 2, |c: Vec<i32>| async move { c.iter().sum::<i32>() }).await;
+        let out = for_each_chunk((0..10).collect(), 3, 2, |c: Vec<i32>| async move {
+            c.iter().sum::<i32>()
+        })
+        .await;
         assert_eq!(out, vec![3, 12, 21, 9]);
     }
 
@@ -373,7 +391,10 @@ mod tests {
     fn unanswered_is_an_error() {
         let batch = GetBatch::new(vec![GetRequest::latest("d", "k")]);
         assert!(batch.finish("t")[0].values.is_err());
-        let puts = PutBatch::new(vec![PutRequest::new("d", "k", "v", None)], &Capabilities::new(10, 1, 1));
+        let puts = PutBatch::new(
+            vec![PutRequest::new("d", "k", "v", None)],
+            &Capabilities::new(10, 1, 1),
+        );
         assert!(puts.pending().next().unwrap().ts > 0);
         assert!(puts.finish("t")[0].is_err());
     }

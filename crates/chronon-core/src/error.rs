@@ -175,7 +175,11 @@ impl KvError {
     }
 
     /// A `Backend` error with only a message (no driver error behind it).
-    pub fn backend_msg(backend: &str, context: impl Into<String>, message: impl Into<String>) -> Self {
+    pub fn backend_msg(
+        backend: &str,
+        context: impl Into<String>,
+        message: impl Into<String>,
+    ) -> Self {
         KvError::Backend {
             backend: backend.to_string(),
             context: context.into(),

@@ -46,7 +46,8 @@ impl MemoryStore {
     pub fn new() -> Self {
         MemoryStore {
             datasets: Arc::new(RwLock::new(HashMap::new())),
-            caps: Capabilities::new(Self::MAX_VALUE_BYTES, usize::MAX, usize::MAX).with_persistence(),
+            caps: Capabilities::new(Self::MAX_VALUE_BYTES, usize::MAX, usize::MAX)
+                .with_persistence(),
         }
     }
 
@@ -174,7 +175,9 @@ impl KvStore for MemoryStore {
     ) -> Result<ListPage, KvError> {
         validate::dataset_name(dataset)?;
         let map = self.read();
-        let ds = map.get(dataset).ok_or_else(|| KvError::not_found(dataset))?;
+        let ds = map
+            .get(dataset)
+            .ok_or_else(|| KvError::not_found(dataset))?;
         let visible_from = ds.props.visible_from(now_millis());
         let start = match &cursor {
             Some(c) => std::ops::Bound::Excluded(c.0.clone()),

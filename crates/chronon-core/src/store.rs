@@ -163,14 +163,23 @@ forward_kv_store!(Box);
 pub trait KvStoreExt: KvStore {
     /// Creates `dataset` with the default properties for its name (`_STREAMING`: time series).
     async fn create_default(&self, dataset: &str) -> Result<(), KvError> {
-        self.create(dataset, &DatasetProps::for_dataset(dataset)).await
+        self.create(dataset, &DatasetProps::for_dataset(dataset))
+            .await
     }
 
     /// The latest value of one key, `None` when missing.
-    async fn get(&self, dataset: &str, key: impl Into<Bytes> + Send) -> Result<Option<TimedValue>, KvError> {
+    async fn get(
+        &self,
+        dataset: &str,
+        key: impl Into<Bytes> + Send,
+    ) -> Result<Option<TimedValue>, KvError> {
         let mut responses = self.multi_get(vec![GetRequest::latest(dataset, key)]).await;
         let response = responses.pop().ok_or_else(|| {
-            KvError::backend_msg(self.backend(), format!("get on dataset {dataset:?}"), "no response")
+            KvError::backend_msg(
+                self.backend(),
+                format!("get on dataset {dataset:?}"),
+                "no response",
+            )
         })?;
         Ok(response.values?.pop())
     }
@@ -183,24 +192,43 @@ pub trait KvStoreExt: KvStore {
         value: impl Into<Bytes> + Send,
         ts: Option<i64>,
     ) -> Result<(), KvError> {
-        let mut results = self.multi_put(vec![PutRequest::new(dataset, key, value, ts)]).await;
+        let mut results = self
+            .multi_put(vec![PutRequest::new(dataset, key, value, ts)])
+            .await;
         results.pop().unwrap_or_else(|| {
-            Err(KvError::backend_msg(self.backend(), format!("put on dataset {dataset:?}"), "no result"))
+            Err(KvError::backend_msg(
+                self.backend(),
+                format!("put on dataset {dataset:?}"),
+                "no result",
+            ))
         })
     }
 
     /// The latest value of a UTF-8 key, decoded as UTF-8 (Chronon's `getString`).
     async fn get_string(&self, dataset: &str, key: &str) -> Result<Option<String>, KvError> {
-        match self.get(dataset, Bytes::copy_from_slice(key.as_bytes())).await? {
+        match self
+            .get(dataset, Bytes::copy_from_slice(key.as_bytes()))
+            .await?
+        {
             None => Ok(None),
             Some(v) => String::from_utf8(v.bytes.to_vec()).map(Some).map_err(|e| {
-                KvError::backend(self.backend(), format!("get_string {key:?} in dataset {dataset:?}"), e)
+                KvError::backend(
+                    self.backend(),
+                    format!("get_string {key:?} in dataset {dataset:?}"),
+                    e,
+                )
             }),
         }
     }
 
     /// Writes a UTF-8 value under a UTF-8 key (Chronon's `putString`).
-    async fn put_string(&self, dataset: &str, key: &str, value: &str, ts: Option<i64>) -> Result<(), KvError> {
+    async fn put_string(
+        &self,
+        dataset: &str,
+        key: &str,
+        value: &str,
+        ts: Option<i64>,
+    ) -> Result<(), KvError> {
         self.put(
             dataset,
             Bytes::copy_from_slice(key.as_bytes()),
@@ -211,8 +239,15 @@ pub trait KvStoreExt: KvStore {
     }
 
     /// A list of strings in Chronon's `StringArrayConverter` format (each base64, comma-joined).
-    async fn get_string_array(&self, dataset: &str, key: &str) -> Result<Option<Vec<String>>, KvError> {
-        match self.get(dataset, Bytes::copy_from_slice(key.as_bytes())).await? {
+    async fn get_string_array(
+        &self,
+        dataset: &str,
+        key: &str,
+    ) -> Result<Option<Vec<String>>, KvError> {
+        match self
+            .get(dataset, Bytes::copy_from_slice(key.as_bytes()))
+            .await?
+        {
             None => Ok(None),
             Some(v) => string_array::decode(&v.bytes).map(Some).map_err(|reason| {
                 KvError::backend_msg(
@@ -242,7 +277,11 @@ pub trait KvStoreExt: KvStore {
     }
 
     /// Every `(key, latest value)` of a dataset, following `list` pages to the end.
-    async fn list_all(&self, dataset: &str, page_size: usize) -> Result<Vec<(Bytes, TimedValue)>, KvError> {
+    async fn list_all(
+        &self,
+        dataset: &str,
+        page_size: usize,
+    ) -> Result<Vec<(Bytes, TimedValue)>, KvError> {
         let mut out = Vec::new();
         let mut cursor = None;
         loop {

@@ -63,7 +63,9 @@ pub fn put_ts(dataset: &str, ts: i64) -> Result<(), KvError> {
     if !(0..=MAX_TS).contains(&ts) {
         return Err(KvError::InvalidRequest {
             dataset: dataset.to_string(),
-            reason: format!("timestamp {ts} is outside 0..={MAX_TS} (milliseconds since the Unix epoch)"),
+            reason: format!(
+                "timestamp {ts} is outside 0..={MAX_TS} (milliseconds since the Unix epoch)"
+            ),
         });
     }
     Ok(())
@@ -110,10 +112,27 @@ mod tests {
 
     #[test]
     fn dataset_names() {
-        for ok in ["a", "_x", "PURCHASES_BATCH", "user_v2_STREAMING", &"a".repeat(128)] {
+        for ok in [
+            "a",
+            "_x",
+            "PURCHASES_BATCH",
+            "user_v2_STREAMING",
+            &"a".repeat(128),
+        ] {
             dataset_name(ok).unwrap();
         }
-        for bad in ["", "1abc", "a b", "a-b", "a.b", "a$b", "é", "a;b", "{}", &"a".repeat(129)] {
+        for bad in [
+            "",
+            "1abc",
+            "a b",
+            "a-b",
+            "a.b",
+            "a$b",
+            "é",
+            "a;b",
+            "{}",
+            &"a".repeat(129),
+        ] {
             let e = dataset_name(bad).unwrap_err();
             assert!(matches!(e, KvError::InvalidDataset { .. }), "{bad:?}: {e}");
         }
@@ -141,7 +160,14 @@ mod tests {
         let caps = Capabilities::new(10, 1, 1);
         put_request(&PutRequest::new("d", "k", "0123456789", Some(0)), &caps).unwrap();
         let e = put_request(&PutRequest::new("d", "k", "0123456789a", None), &caps).unwrap_err();
-        assert!(matches!(e, KvError::ValueTooLarge { size: 11, max: 10, .. }));
+        assert!(matches!(
+            e,
+            KvError::ValueTooLarge {
+                size: 11,
+                max: 10,
+                ..
+            }
+        ));
         assert!(put_request(&PutRequest::new("d", "k", "", Some(-1)), &caps).is_err());
         assert!(put_request(&PutRequest::new("d", "k", "", Some(MAX_TS + 1)), &caps).is_err());
     }

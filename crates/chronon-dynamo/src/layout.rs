@@ -204,10 +204,13 @@ mod tests {
 
     #[test]
     fn max_value_fits_the_spec_floor() {
-        assert!(MAX_VALUE_BYTES >= chronon_core::validate::MIN_MAX_VALUE_BYTES);
+        const { assert!(MAX_VALUE_BYTES >= chronon_core::validate::MIN_MAX_VALUE_BYTES) };
         // The biggest item we can write stays under DynamoDB's limit.
         let names = KEY_ATTR.len() + VALUE_ATTR.len() + TS_ATTR.len() + TTL_ATTR.len();
-        assert!(MAX_VALUE_BYTES + 1024 + names + 2 * 21 <= MAX_ITEM_BYTES);
+        assert!(
+            MAX_VALUE_BYTES + 1024 + names + 2 * 21 <= MAX_ITEM_BYTES,
+            "{names}"
+        );
     }
 
     #[test]

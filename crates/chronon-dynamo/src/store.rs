@@ -41,6 +41,9 @@ pub const GET_BATCH: usize = 100;
 pub const PUT_BATCH: usize = 25;
 
 type Item = HashMap<String, AttributeValue>;
+/// The answer for one chunk of keys (`BatchGetItem`) or one query group: the keys or request
+/// indexes it covers, and what DynamoDB returned for them.
+type ChunkAnswer<K, V> = (Vec<K>, Result<Vec<V>, KvError>);
 
 /// A Chronon `KvStore` on Amazon DynamoDB (or DynamoDB Local).
 ///
@@ -711,7 +714,7 @@ impl DynamoStore {
                 let chunks: Vec<Vec<Bytes>> =
                     keys.chunks(GET_BATCH).map(<[Bytes]>::to_vec).collect();
                 let table = table.as_str();
-                let results: Vec<(Vec<Bytes>, Result<Vec<(Bytes, TimedValue)>, KvError>)> =
+                let results: Vec<ChunkAnswer<Bytes, (Bytes, TimedValue)>> =
                     futures::stream::iter(chunks)
                         .map(|chunk: Vec<Bytes>| async move {
                             let result = self.batch_get_chunk(dataset, table, &chunk).await;
@@ -764,23 +767,22 @@ impl DynamoStore {
                         .push(*i);
                 }
                 let table = table.as_str();
-                let results: Vec<(Vec<usize>, Result<Vec<TimedValue>, KvError>)> =
-                    futures::stream::iter(groups)
-                        .map(
-                            |((key, start, end), idxs): (
-                                (Bytes, Option<i64>, Option<i64>),
-                                Vec<usize>,
-                            )| async move {
-                                let range = start.map(|s| (s, end));
-                                (
-                                    idxs,
-                                    self.query_versions(dataset, table, &key, range, cut).await,
-                                )
-                            },
-                        )
-                        .buffer_unordered(self.options.max_in_flight.max(1))
-                        .collect()
-                        .await;
+                let results: Vec<ChunkAnswer<usize, TimedValue>> = futures::stream::iter(groups)
+                    .map(
+                        |((key, start, end), idxs): (
+                            (Bytes, Option<i64>, Option<i64>),
+                            Vec<usize>,
+                        )| async move {
+                            let range = start.map(|s| (s, end));
+                            (
+                                idxs,
+                                self.query_versions(dataset, table, &key, range, cut).await,
+                            )
+                        },
+                    )
+                    .buffer_unordered(self.options.max_in_flight.max(1))
+                    .collect()
+                    .await;
                 results
                     .into_iter()
                     .flat_map(|(idxs, result)| {

@@ -17,7 +17,9 @@ pub(crate) const NAMESPACE_EXISTS: i32 = 48;
 pub(crate) fn map_err(err: Error, operation: &str, target: &str, address: &str) -> KvError {
     let unavailable = matches!(
         *err.kind,
-        ErrorKind::Io(_) | ErrorKind::ServerSelection { .. } | ErrorKind::ConnectionPoolCleared { .. }
+        ErrorKind::Io(_)
+            | ErrorKind::ServerSelection { .. }
+            | ErrorKind::ConnectionPoolCleared { .. }
     );
     if unavailable {
         return KvError::unavailable("mongodb", address, err);

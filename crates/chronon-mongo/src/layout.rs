@@ -6,7 +6,9 @@ use std::time::Duration;
 use bytes::Bytes;
 use chronon_core::{DatasetKind, DatasetProps, TimedValue};
 use mongodb::bson::spec::BinarySubtype;
-use mongodb::bson::{doc, Binary, Bson, DateTime, Document, RawBinaryRef, RawBsonRef, RawDocument, RawDocumentBuf};
+use mongodb::bson::{
+    doc, Binary, Bson, DateTime, Document, RawBinaryRef, RawBsonRef, RawDocument, RawDocumentBuf,
+};
 use mongodb::options::IndexOptions;
 use mongodb::IndexModel;
 
@@ -52,7 +54,13 @@ fn bin_ref(bytes: &[u8]) -> RawBinaryRef<'_> {
 /// One statement of an `update` command: an upsert that replaces the whole document with
 /// `{keyBytes, valueBytes, ts[, tsDate]}`. `Snapshot` datasets match on the key alone (one
 /// document per key), `TimeSeries` datasets on `(key, ts)` (one document per version).
-pub(crate) fn upsert_statement(kind: DatasetKind, key: &[u8], value: &[u8], ts: i64, with_date: bool) -> RawDocumentBuf {
+pub(crate) fn upsert_statement(
+    kind: DatasetKind,
+    key: &[u8],
+    value: &[u8],
+    ts: i64,
+    with_date: bool,
+) -> RawDocumentBuf {
     let mut q = RawDocumentBuf::new();
     q.append_ref(KEY, bin_ref(key));
     if kind == DatasetKind::TimeSeries {
@@ -94,7 +102,11 @@ pub(crate) fn indexes(props: &DatasetProps) -> Vec<IndexModel> {
         out.push(
             IndexModel::builder()
                 .keys(doc! { TS_DATE: 1 })
-                .options(IndexOptions::builder().expire_after(Duration::from_secs(secs)).build())
+                .options(
+                    IndexOptions::builder()
+                        .expire_after(Duration::from_secs(secs))
+                        .build(),
+                )
                 .build(),
         );
     }
@@ -112,14 +124,22 @@ pub(crate) fn meta_doc(dataset: &str, props: &DatasetProps) -> Document {
 
 /// Reads a metadata document back: `(dataset, props)`.
 pub(crate) fn parse_meta(d: &Document) -> Result<(String, DatasetProps), String> {
-    let name = d.get_str("_id").map_err(|e| format!("metadata _id: {e}"))?.to_string();
-    let kind_s = d.get_str(META_KIND).map_err(|e| format!("metadata of {name:?}: {e}"))?;
-    let kind = DatasetKind::parse(kind_s).ok_or_else(|| format!("metadata of {name:?}: unknown kind {kind_s:?}"))?;
+    let name = d
+        .get_str("_id")
+        .map_err(|e| format!("metadata _id: {e}"))?
+        .to_string();
+    let kind_s = d
+        .get_str(META_KIND)
+        .map_err(|e| format!("metadata of {name:?}: {e}"))?;
+    let kind = DatasetKind::parse(kind_s)
+        .ok_or_else(|| format!("metadata of {name:?}: unknown kind {kind_s:?}"))?;
     let ttl = match d.get(META_TTL) {
         None | Some(Bson::Null) => None,
-        Some(v) => Some(Duration::from_millis(as_i64(v).filter(|m| *m >= 0).ok_or_else(|| {
-            format!("metadata of {name:?}: ttlMillis {v} is not a non-negative integer")
-        })? as u64)),
+        Some(v) => Some(Duration::from_millis(
+            as_i64(v).filter(|m| *m >= 0).ok_or_else(|| {
+                format!("metadata of {name:?}: ttlMillis {v} is not a non-negative integer")
+            })? as u64,
+        )),
     };
     Ok((name, DatasetProps { kind, ttl }))
 }
@@ -137,8 +157,12 @@ fn as_i64(v: &Bson) -> Option<i64> {
 /// `key_field`). `ts` may be any BSON number or a date: Spark and the JVM write a Long, but a
 /// hand-loaded document may carry an Int32 or a Double.
 pub(crate) fn parse_doc(d: &RawDocument, key_field: &str) -> Result<(Bytes, TimedValue), String> {
-    let key = d.get_binary(key_field).map_err(|e| format!("field {key_field}: {e}"))?;
-    let value = d.get_binary(VALUE).map_err(|e| format!("field {VALUE}: {e}"))?;
+    let key = d
+        .get_binary(key_field)
+        .map_err(|e| format!("field {key_field}: {e}"))?;
+    let value = d
+        .get_binary(VALUE)
+        .map_err(|e| format!("field {VALUE}: {e}"))?;
     let ts = match d.get(TS).map_err(|e| format!("field {TS}: {e}"))? {
         Some(RawBsonRef::Int64(i)) => i,
         Some(RawBsonRef::Int32(i)) => i64::from(i),
@@ -163,7 +187,10 @@ mod tests {
         assert!(q.get("ts").unwrap().is_none());
         let u = s.get_document("u").unwrap();
         let (k, v) = parse_doc(u, KEY).unwrap();
-        assert_eq!((k.as_ref(), v.bytes.as_ref(), v.millis), (&b"k"[..], &b"v"[..], 5));
+        assert_eq!(
+            (k.as_ref(), v.bytes.as_ref(), v.millis),
+            (&b"k"[..], &b"v"[..], 5)
+        );
         assert!(u.get(TS_DATE).unwrap().is_none());
         let s = upsert_statement(DatasetKind::TimeSeries, b"k", b"v", 7, true);
         assert_eq!(s.get_document("q").unwrap().get_i64("ts").unwrap(), 7);
@@ -172,7 +199,10 @@ mod tests {
 
     #[test]
     fn metadata_round_trips() {
-        for props in [DatasetProps::snapshot(), DatasetProps::time_series().with_ttl(Duration::from_millis(1500))] {
+        for props in [
+            DatasetProps::snapshot(),
+            DatasetProps::time_series().with_ttl(Duration::from_millis(1500)),
+        ] {
             let (name, back) = parse_meta(&meta_doc("DS", &props)).unwrap();
             assert_eq!((name.as_str(), back), ("DS", props));
         }
@@ -184,6 +214,9 @@ mod tests {
         assert_eq!(indexes(&DatasetProps::snapshot()).len(), 2);
         let ts = indexes(&DatasetProps::time_series().with_ttl(Duration::from_millis(1)));
         assert_eq!(ts.len(), 2);
-        assert_eq!(ts[1].options.as_ref().unwrap().expire_after, Some(Duration::from_secs(1)));
+        assert_eq!(
+            ts[1].options.as_ref().unwrap().expire_after,
+            Some(Duration::from_secs(1))
+        );
     }
 }

@@ -85,9 +85,13 @@ impl MongoOptions {
 /// preference come from the URI's standard `w=` / `readPreference=` when present, else majority
 /// and primary (see [`MongoOptions`]).
 pub(crate) fn split_url(url: &url::Url) -> Result<(String, MongoOptions), KvError> {
-    let bad = |msg: String| KvError::backend_msg("mongodb", format!("parsing URL {}", redact(url)), msg);
+    let bad =
+        |msg: String| KvError::backend_msg("mongodb", format!("parsing URL {}", redact(url)), msg);
     if url.scheme() != crate::SCHEME && url.scheme() != "mongodb+srv" {
-        return Err(bad(format!("scheme {:?} is not mongodb or mongodb+srv", url.scheme())));
+        return Err(bad(format!(
+            "scheme {:?} is not mongodb or mongodb+srv",
+            url.scheme()
+        )));
     }
     let mut options = MongoOptions::default();
     let mut driver_url = url.clone();
@@ -102,7 +106,9 @@ pub(crate) fn split_url(url: &url::Url) -> Result<(String, MongoOptions), KvErro
         match k.as_ref() {
             "chronon_db" => options.database = v.to_string(),
             "chronon_metadata" => options.metadata_collection = v.to_string(),
-            "chronon_timeout_ms" => options.timeout = Duration::from_millis(parse_usize(&v)? as u64),
+            "chronon_timeout_ms" => {
+                options.timeout = Duration::from_millis(parse_usize(&v)? as u64)
+            }
             "chronon_get_batch" => options.get_batch_size = parse_usize(&v)?,
             "chronon_put_batch" => options.put_batch_size = parse_usize(&v)?,
             "chronon_concurrency" => options.concurrency = parse_usize(&v)?,
@@ -188,13 +194,20 @@ mod tests {
         );
         assert_eq!(uri, "mongodb://h:1/");
         assert_eq!(o.timeout, Duration::from_millis(1500));
-        assert_eq!((o.get_batch_size, o.put_batch_size, o.concurrency), (50, 60, 3));
+        assert_eq!(
+            (o.get_batch_size, o.put_batch_size, o.concurrency),
+            (50, 60, 3)
+        );
         assert_eq!(o.metadata_collection, "meta");
     }
 
     #[test]
     fn bad_values_and_schemes_are_errors() {
-        for bad in ["mongodb://h:1/?chronon_get_batch=0", "mongodb://h:1/?chronon_timeout_ms=x", "redis://h:1"] {
+        for bad in [
+            "mongodb://h:1/?chronon_get_batch=0",
+            "mongodb://h:1/?chronon_timeout_ms=x",
+            "redis://h:1",
+        ] {
             assert!(split_url(&url::Url::parse(bad).unwrap()).is_err(), "{bad}");
         }
     }

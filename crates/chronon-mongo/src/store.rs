@@ -8,8 +8,9 @@ use async_trait::async_trait;
 use bytes::Bytes;
 use chronon_core::batch::{self, GetBatch, PutBatch};
 use chronon_core::{
-    key_preview, validate, BulkPutOptions, BulkPutReport, BulkSource, Capabilities, DatasetKind, DatasetProps,
-    GetRequest, GetResponse, KvError, KvStore, ListCursor, ListPage, PutRequest, TimedValue,
+    key_preview, validate, BulkPutOptions, BulkPutReport, BulkSource, Capabilities, DatasetKind,
+    DatasetProps, GetRequest, GetResponse, KvError, KvStore, ListCursor, ListPage, PutRequest,
+    TimedValue,
 };
 use futures::{StreamExt, TryStreamExt};
 use mongodb::bson::{doc, Bson, Document, RawArrayBuf, RawDocumentBuf};
@@ -96,7 +97,9 @@ impl MongoStore {
         client_options
             .server_selection_timeout
             .get_or_insert(options.timeout.mul_f64(0.9));
-        client_options.connect_timeout.get_or_insert(options.timeout);
+        client_options
+            .connect_timeout
+            .get_or_insert(options.timeout);
         if let Some(wc) = client_options.write_concern.clone() {
             options.write_concern = wc;
         }
@@ -106,7 +109,8 @@ impl MongoStore {
         if let Some(rc) = client_options.read_concern.clone() {
             options.read_concern = Some(rc);
         }
-        let client = Client::with_options(client_options).map_err(|e| map_err(e, "connect", "mongodb", &address))?;
+        let client = Client::with_options(client_options)
+            .map_err(|e| map_err(e, "connect", "mongodb", &address))?;
         let store = Self::from_client(client, options, address)?;
         let ping = async {
             store
@@ -121,7 +125,11 @@ impl MongoStore {
     }
 
     /// Wraps an existing driver client; `address` only appears in error messages.
-    pub fn from_client(client: Client, options: MongoOptions, address: String) -> Result<MongoStore, KvError> {
+    pub fn from_client(
+        client: Client,
+        options: MongoOptions,
+        address: String,
+    ) -> Result<MongoStore, KvError> {
         let db_options = DatabaseOptions::builder()
             .write_concern(options.write_concern.clone())
             .selection_criteria(options.read_preference.clone())
@@ -164,7 +172,12 @@ impl MongoStore {
         self.db.collection::<RawDocumentBuf>(dataset)
     }
 
-    async fn timed<T>(&self, operation: &str, target: &str, fut: impl Future<Output = Result<T, KvError>>) -> Result<T, KvError> {
+    async fn timed<T>(
+        &self,
+        operation: &str,
+        target: &str,
+        fut: impl Future<Output = Result<T, KvError>>,
+    ) -> Result<T, KvError> {
         batch::with_timeout(self.options.timeout, operation, target, fut).await
     }
 
@@ -184,11 +197,15 @@ impl MongoStore {
             .await
             .map_err(|e| self.err(e, "reading dataset metadata", &target))?
         {
-            let (name, props) =
-                layout::parse_meta(&d).map_err(|m| KvError::backend_msg(BACKEND, "reading dataset metadata", m))?;
+            let (name, props) = layout::parse_meta(&d)
+                .map_err(|m| KvError::backend_msg(BACKEND, "reading dataset metadata", m))?;
             out.insert(name, props);
         }
-        let missing: Vec<&str> = datasets.iter().copied().filter(|d| !out.contains_key(*d)).collect();
+        let missing: Vec<&str> = datasets
+            .iter()
+            .copied()
+            .filter(|d| !out.contains_key(*d))
+            .collect();
         if !missing.is_empty() {
             let found = self
                 .db
@@ -278,9 +295,14 @@ impl MongoStore {
         };
         let key_field = if group_latest { "_id" } else { KEY };
         let mut out: Versions = HashMap::with_capacity(keys.len());
-        while cursor.advance().await.map_err(|e| self.err(e, op, dataset))? {
-            let (key, tv) = layout::parse_doc(cursor.current(), key_field)
-                .map_err(|m| KvError::backend_msg(BACKEND, format!("{op} on dataset {dataset:?}"), m))?;
+        while cursor
+            .advance()
+            .await
+            .map_err(|e| self.err(e, op, dataset))?
+        {
+            let (key, tv) = layout::parse_doc(cursor.current(), key_field).map_err(|m| {
+                KvError::backend_msg(BACKEND, format!("{op} on dataset {dataset:?}"), m)
+            })?;
             out.entry(key).or_default().push(tv);
         }
         for versions in out.values_mut() {
@@ -298,7 +320,12 @@ impl MongoStore {
     /// Answers the requests of one dataset: latest-only requests with one query per chunk of
     /// distinct keys, ranged requests with one query per chunk with the ranges folded into one
     /// `ts` bound; then each request picks its versions with `select_versions`.
-    async fn get_dataset(&self, dataset: &str, props: DatasetProps, requests: Vec<(usize, GetRequest)>) -> Answers<Vec<TimedValue>> {
+    async fn get_dataset(
+        &self,
+        dataset: &str,
+        props: DatasetProps,
+        requests: Vec<(usize, GetRequest)>,
+    ) -> Answers<Vec<TimedValue>> {
         let cut = batch::visible_from(&props);
         let mut latest_keys: Vec<Bytes> = Vec::new();
         let mut range_keys: Vec<Bytes> = Vec::new();
@@ -361,7 +388,10 @@ impl MongoStore {
             .collect()
     }
 
-    async fn get_all(&self, groups: BTreeMap<String, Vec<(usize, GetRequest)>>) -> Result<Answers<Vec<TimedValue>>, KvError> {
+    async fn get_all(
+        &self,
+        groups: BTreeMap<String, Vec<(usize, GetRequest)>>,
+    ) -> Result<Answers<Vec<TimedValue>>, KvError> {
         let names: Vec<&str> = groups.keys().map(String::as_str).collect();
         let props = self.resolve(&names).await?;
         let mut answers = Vec::new();
@@ -374,7 +404,9 @@ impl MongoStore {
                 }
                 Some(p) => {
                     let p = *p;
-                    work.push(Box::pin(async move { self.get_dataset(&dataset, p, requests).await }));
+                    work.push(Box::pin(async move {
+                        self.get_dataset(&dataset, p, requests).await
+                    }));
                 }
             }
         }
@@ -393,7 +425,10 @@ impl MongoStore {
         let mut out: Vec<Statement> = Vec::with_capacity(indices.len());
         for &i in indices {
             let p = batch.get(i);
-            let identity = (p.key.clone(), (props.kind == DatasetKind::TimeSeries).then_some(p.ts));
+            let identity = (
+                p.key.clone(),
+                (props.kind == DatasetKind::TimeSeries).then_some(p.ts),
+            );
             let doc = layout::upsert_statement(props.kind, p.key, p.value, p.ts, with_date);
             let size = layout::statement_size(p.key, p.value);
             match by_identity.get(&identity) {
@@ -425,7 +460,9 @@ impl MongoStore {
         for s in statements {
             let start_new = match out.last() {
                 None => true,
-                Some(cur) => cur.len() >= per_command.max(1) || bytes + s.size > self.options.max_batch_bytes,
+                Some(cur) => {
+                    cur.len() >= per_command.max(1) || bytes + s.size > self.options.max_batch_bytes
+                }
             };
             if start_new {
                 out.push(Vec::new());
@@ -447,7 +484,12 @@ impl MongoStore {
     /// documents are first sent as one `insert` command, which servers run faster than upserts
     /// (SecantusDB: ~1,600 vs ~650 documents/s), and only those that already exist (duplicate
     /// key) become upserts. The unique index makes this exactly an upsert.
-    async fn run_update(&self, dataset: &str, statements: Vec<Statement>, insert_first: bool) -> Answers<()> {
+    async fn run_update(
+        &self,
+        dataset: &str,
+        statements: Vec<Statement>,
+        insert_first: bool,
+    ) -> Answers<()> {
         let mut pending = statements;
         let mut answers: Answers<()> = Vec::new();
         if insert_first {
@@ -456,7 +498,9 @@ impl MongoStore {
             for (stmt, result) in pending.into_iter().zip(results) {
                 match result {
                     Err((Some(DUPLICATE_KEY), _)) => rest.push(stmt),
-                    Err((_, e)) => answers.extend(stmt.indices.into_iter().map(|i| (i, Err(e.clone())))),
+                    Err((_, e)) => {
+                        answers.extend(stmt.indices.into_iter().map(|i| (i, Err(e.clone()))))
+                    }
                     Ok(()) => answers.extend(stmt.indices.into_iter().map(|i| (i, Ok(())))),
                 }
             }
@@ -471,14 +515,21 @@ impl MongoStore {
             for (stmt, result) in pending.into_iter().zip(results) {
                 match result {
                     Err((Some(DUPLICATE_KEY), _)) if attempt < UPSERT_ATTEMPTS => retry.push(stmt),
-                    Err((_, e)) => answers.extend(stmt.indices.into_iter().map(|i| (i, Err(e.clone())))),
+                    Err((_, e)) => {
+                        answers.extend(stmt.indices.into_iter().map(|i| (i, Err(e.clone()))))
+                    }
                     Ok(()) => answers.extend(stmt.indices.into_iter().map(|i| (i, Ok(())))),
                 }
             }
             if retry.is_empty() {
                 break;
             }
-            tracing::debug!(dataset, n = retry.len(), attempt, "retrying upserts after duplicate key errors");
+            tracing::debug!(
+                dataset,
+                n = retry.len(),
+                attempt,
+                "retrying upserts after duplicate key errors"
+            );
             pending = retry;
         }
         answers
@@ -486,7 +537,12 @@ impl MongoStore {
 
     /// One unordered `update` command of upserts, or with `insert` an `insert` command of the
     /// same documents; a result per statement, errors carrying the server code.
-    async fn send(&self, dataset: &str, statements: &[Statement], insert: bool) -> Vec<Result<(), (Option<i32>, KvError)>> {
+    async fn send(
+        &self,
+        dataset: &str,
+        statements: &[Statement],
+        insert: bool,
+    ) -> Vec<Result<(), (Option<i32>, KvError)>> {
         let op = "multi_put";
         let mut items = RawArrayBuf::new();
         for s in statements {
@@ -526,7 +582,8 @@ impl MongoStore {
                 return statements.iter().map(|_| Err((c, e.clone()))).collect();
             }
         };
-        let mut results: Vec<Result<(), (Option<i32>, KvError)>> = statements.iter().map(|_| Ok(())).collect();
+        let mut results: Vec<Result<(), (Option<i32>, KvError)>> =
+            statements.iter().map(|_| Ok(())).collect();
         if let Ok(wce) = reply.get_document("writeConcernError") {
             let msg = format!(
                 "write concern error {}: {}",
@@ -534,7 +591,8 @@ impl MongoStore {
                 wce.get_str("errmsg").unwrap_or_default()
             );
             // The write happened on the primary but its durability is unknown: retryable.
-            let e = KvError::backend_msg(BACKEND, format!("{op} on dataset {dataset:?}"), msg).retryable();
+            let e = KvError::backend_msg(BACKEND, format!("{op} on dataset {dataset:?}"), msg)
+                .retryable();
             results.iter_mut().for_each(|r| *r = Err((None, e.clone())));
         }
         if let Ok(errors) = reply.get_array("writeErrors") {
@@ -580,7 +638,9 @@ impl MongoStore {
             let statements = Self::statements(batch, &indices, &props);
             for command in self.commands(statements, per_command) {
                 let dataset = dataset.clone();
-                work.push(Box::pin(async move { self.run_update(&dataset, command, insert_first).await }));
+                work.push(Box::pin(async move {
+                    self.run_update(&dataset, command, insert_first).await
+                }));
             }
         }
         futures::stream::iter(work)
@@ -590,7 +650,11 @@ impl MongoStore {
             .await
     }
 
-    async fn put_all(&self, batch: &PutBatch, groups: BTreeMap<String, Vec<usize>>) -> Result<Answers<()>, KvError> {
+    async fn put_all(
+        &self,
+        batch: &PutBatch,
+        groups: BTreeMap<String, Vec<usize>>,
+    ) -> Result<Answers<()>, KvError> {
         let names: Vec<&str> = groups.keys().map(String::as_str).collect();
         let props = self.resolve(&names).await?;
         let mut answers = Vec::new();
@@ -606,8 +670,14 @@ impl MongoStore {
             }
         }
         answers.extend(
-            self.write(batch, work, self.options.put_batch_size, self.options.concurrency, false)
-                .await,
+            self.write(
+                batch,
+                work,
+                self.options.put_batch_size,
+                self.options.concurrency,
+                false,
+            )
+            .await,
         );
         Ok(answers)
     }
@@ -628,9 +698,13 @@ impl KvStore for MongoStore {
     }
 
     fn capabilities(&self) -> Capabilities {
-        Capabilities::new(layout::MAX_VALUE_BYTES, self.options.get_batch_size, self.options.put_batch_size)
-            .with_native_ttl()
-            .with_persistence()
+        Capabilities::new(
+            layout::MAX_VALUE_BYTES,
+            self.options.get_batch_size,
+            self.options.put_batch_size,
+        )
+        .with_native_ttl()
+        .with_persistence()
     }
 
     async fn create(&self, dataset: &str, props: &DatasetProps) -> Result<(), KvError> {
@@ -643,8 +717,8 @@ impl KvStore for MongoStore {
                 .await
                 .map_err(|e| self.err(e, "create", dataset))?;
             let check = |d: &Document| -> Result<(), KvError> {
-                let (_, have) =
-                    layout::parse_meta(d).map_err(|m| KvError::backend_msg(BACKEND, format!("create {target}"), m))?;
+                let (_, have) = layout::parse_meta(d)
+                    .map_err(|m| KvError::backend_msg(BACKEND, format!("create {target}"), m))?;
                 if have.kind != props.kind {
                     return Err(KvError::DatasetConflict {
                         dataset: dataset.to_string(),
@@ -696,7 +770,9 @@ impl KvStore for MongoStore {
                 .await
                 .map_err(|e| self.err(e, "drop", dataset))?;
             match self.db.collection::<Document>(dataset).drop().await {
-                Err(e) if code(&e) != Some(NAMESPACE_NOT_FOUND) => Err(self.err(e, "drop", dataset)),
+                Err(e) if code(&e) != Some(NAMESPACE_NOT_FOUND) => {
+                    Err(self.err(e, "drop", dataset))
+                }
                 _ => Ok(()),
             }
         })
@@ -705,8 +781,12 @@ impl KvStore for MongoStore {
 
     async fn dataset_props(&self, dataset: &str) -> Result<DatasetProps, KvError> {
         validate::dataset_name(dataset)?;
-        self.timed("dataset_props", &format!("dataset {dataset:?}"), self.resolve_one(dataset))
-            .await
+        self.timed(
+            "dataset_props",
+            &format!("dataset {dataset:?}"),
+            self.resolve_one(dataset),
+        )
+        .await
     }
 
     async fn multi_get(&self, requests: Vec<GetRequest>) -> Vec<GetResponse> {
@@ -715,7 +795,10 @@ impl KvStore for MongoStore {
             .pending_by_dataset()
             .into_iter()
             .map(|(d, idx)| {
-                let reqs = idx.into_iter().map(|i| (i, batch.requests()[i].clone())).collect();
+                let reqs = idx
+                    .into_iter()
+                    .map(|i| (i, batch.requests()[i].clone()))
+                    .collect();
                 (d, reqs)
             })
             .collect();
@@ -737,14 +820,22 @@ impl KvStore for MongoStore {
             return batch.finish(BACKEND);
         }
         let target = groups.keys().cloned().collect::<Vec<_>>().join(",");
-        match self.timed("multi_put", &target, self.put_all(&batch, groups)).await {
+        match self
+            .timed("multi_put", &target, self.put_all(&batch, groups))
+            .await
+        {
             Ok(answers) => answers.into_iter().for_each(|(i, r)| batch.answer(i, r)),
             Err(e) => batch.fail_pending(&e),
         }
         batch.finish(BACKEND)
     }
 
-    async fn list(&self, dataset: &str, limit: usize, cursor: Option<ListCursor>) -> Result<ListPage, KvError> {
+    async fn list(
+        &self,
+        dataset: &str,
+        limit: usize,
+        cursor: Option<ListCursor>,
+    ) -> Result<ListPage, KvError> {
         validate::dataset_name(dataset)?;
         let limit = limit.max(1);
         self.timed("list", &format!("dataset {dataset:?}"), async {
@@ -767,15 +858,18 @@ impl KvStore for MongoStore {
             if let Some(c) = &cursor {
                 find = find.min(doc! { KEY: layout::bin(&c.0), TS: Bson::MinKey });
             }
-            let mut docs = find
-                .await
-                .map_err(|e| self.err(e, "list", dataset))?;
+            let mut docs = find.await.map_err(|e| self.err(e, "list", dataset))?;
             let mut entries = Vec::new();
             let mut last_key: Option<Bytes> = None;
             let mut more = false;
-            while docs.advance().await.map_err(|e| self.err(e, "list", dataset))? {
-                let (key, tv) = layout::parse_doc(docs.current(), KEY)
-                    .map_err(|m| KvError::backend_msg(BACKEND, format!("list on dataset {dataset:?}"), m))?;
+            while docs
+                .advance()
+                .await
+                .map_err(|e| self.err(e, "list", dataset))?
+            {
+                let (key, tv) = layout::parse_doc(docs.current(), KEY).map_err(|m| {
+                    KvError::backend_msg(BACKEND, format!("list on dataset {dataset:?}"), m)
+                })?;
                 if last_key.as_ref() == Some(&key) {
                     continue; // an older version of the key just handled
                 }
@@ -799,7 +893,12 @@ impl KvStore for MongoStore {
     /// Large unordered `update` commands (`bulk_batch_size` upserts each), `bulk_concurrency`
     /// in flight, the dataset resolved once; progress after every acknowledged command.
     /// Idempotent because every statement is an upsert.
-    async fn bulk_put(&self, dataset: &str, rows: BulkSource<'_>, options: BulkPutOptions) -> Result<BulkPutReport, KvError> {
+    async fn bulk_put(
+        &self,
+        dataset: &str,
+        rows: BulkSource<'_>,
+        options: BulkPutOptions,
+    ) -> Result<BulkPutReport, KvError> {
         validate::dataset_name(dataset)?;
         let (props, managed) = self
             .timed("bulk_put", &format!("dataset {dataset:?}"), async {
@@ -860,14 +959,24 @@ mod tests {
 
     #[tokio::test]
     async fn unreachable_server_is_unavailable_within_the_timeout() {
-        let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
         let uri = format!("mongodb://127.0.0.1:{port}/?directConnection=true");
         let started = std::time::Instant::now();
-        let err = MongoStore::connect(&uri, MongoOptions::default().with_timeout(Duration::from_millis(800)))
-            .await
-            .unwrap_err();
+        let err = MongoStore::connect(
+            &uri,
+            MongoOptions::default().with_timeout(Duration::from_millis(800)),
+        )
+        .await
+        .unwrap_err();
         assert!(err.is_retryable(), "{err}");
-        assert!(matches!(err, KvError::Unavailable { .. } | KvError::Timeout { .. }), "{err}");
+        assert!(
+            matches!(err, KvError::Unavailable { .. } | KvError::Timeout { .. }),
+            "{err}"
+        );
         assert!(err.to_string().contains(&port.to_string()), "{err}");
         assert!(started.elapsed() < Duration::from_secs(5));
     }

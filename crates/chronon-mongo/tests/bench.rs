@@ -38,25 +38,47 @@ async fn multi_get_10000_vs_raw_driver() -> Result<()> {
     let (chunk, concurrency) = (options.get_batch_size, options.concurrency);
     let store = MongoStore::connect(&server.uri, options).await?;
     store.create_default("BENCH_BATCH").await?;
-    let rows = futures::stream::iter((0..KEYS).map(|i| Ok(BulkRow { key: key(i).into(), value: vec![7u8; 100].into(), ts: 1_000 })));
-    store.bulk_put("BENCH_BATCH", rows.boxed(), BulkPutOptions::default()).await?;
+    let rows = futures::stream::iter((0..KEYS).map(|i| {
+        Ok(BulkRow {
+            key: key(i).into(),
+            value: vec![7u8; 100].into(),
+            ts: 1_000,
+        })
+    }));
+    store
+        .bulk_put("BENCH_BATCH", rows.boxed(), BulkPutOptions::default())
+        .await?;
 
     let mut adapter = Vec::new();
     for _ in 0..2 {
-        let requests: Vec<GetRequest> = (0..KEYS).map(|i| GetRequest::latest("BENCH_BATCH", key(i))).collect();
+        let requests: Vec<GetRequest> = (0..KEYS)
+            .map(|i| GetRequest::latest("BENCH_BATCH", key(i)))
+            .collect();
         let t = Instant::now();
         let responses = store.multi_get(requests).await;
         adapter.push(t.elapsed());
-        let found = responses.iter().filter(|r| matches!(r.latest(), Ok(Some(_)))).count();
+        let found = responses
+            .iter()
+            .filter(|r| matches!(r.latest(), Ok(Some(_))))
+            .count();
         ensure!(found == KEYS, "adapter found {found}");
     }
 
     let coll = store.database().collection::<RawDocumentBuf>("BENCH_BATCH");
-    let bin = |i: usize| Bson::Binary(Binary { subtype: BinarySubtype::Generic, bytes: key(i) });
+    let bin = |i: usize| {
+        Bson::Binary(Binary {
+            subtype: BinarySubtype::Generic,
+            bytes: key(i),
+        })
+    };
     let mut raw = Vec::new();
     for _ in 0..2 {
         let t = Instant::now();
-        let chunks: Vec<Vec<usize>> = (0..KEYS).collect::<Vec<_>>().chunks(chunk).map(<[usize]>::to_vec).collect();
+        let chunks: Vec<Vec<usize>> = (0..KEYS)
+            .collect::<Vec<_>>()
+            .chunks(chunk)
+            .map(<[usize]>::to_vec)
+            .collect();
         let counts: Vec<usize> = futures::stream::iter(chunks)
             .map(|c| {
                 let coll = coll.clone();
@@ -83,7 +105,11 @@ async fn multi_get_10000_vs_raw_driver() -> Result<()> {
     let found: Vec<bool> = futures::stream::iter(0..KEYS)
         .map(|i| {
             let coll = coll.clone();
-            async move { Ok::<_, mongodb::error::Error>(coll.find_one(doc! { "keyBytes": bin(i) }).await?.is_some()) }
+            async move {
+                Ok::<_, mongodb::error::Error>(
+                    coll.find_one(doc! { "keyBytes": bin(i) }).await?.is_some(),
+                )
+            }
         })
         .buffer_unordered(concurrency)
         .try_collect()
@@ -94,9 +120,20 @@ async fn multi_get_10000_vs_raw_driver() -> Result<()> {
     let (a, r) = (best(&adapter), best(&raw));
     println!("server: {} ({})", server.uri, server.method);
     println!("multi_get of {KEYS} keys, {chunk} keys per query, {concurrency} in flight:");
-    println!("  adapter {:.3} s, raw driver $in {:.3} s, one find per key {:.3} s", a.as_secs_f64(), r.as_secs_f64(), per_key.as_secs_f64());
-    println!("  adapter throughput / raw $in = {:.2}", r.as_secs_f64() / a.as_secs_f64());
-    println!("  adapter throughput / one find per key = {:.2}", per_key.as_secs_f64() / a.as_secs_f64());
+    println!(
+        "  adapter {:.3} s, raw driver $in {:.3} s, one find per key {:.3} s",
+        a.as_secs_f64(),
+        r.as_secs_f64(),
+        per_key.as_secs_f64()
+    );
+    println!(
+        "  adapter throughput / raw $in = {:.2}",
+        r.as_secs_f64() / a.as_secs_f64()
+    );
+    println!(
+        "  adapter throughput / one find per key = {:.2}",
+        per_key.as_secs_f64() / a.as_secs_f64()
+    );
     store.database().drop().await?;
     Ok(())
 }

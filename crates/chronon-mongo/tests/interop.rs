@@ -19,7 +19,9 @@ fn bin(b: &[u8]) -> Binary {
 }
 
 async fn store(uri: &str, db: &str) -> Result<MongoStore> {
-    let options = MongoOptions::default().with_database(db).with_timeout(Duration::from_secs(60));
+    let options = MongoOptions::default()
+        .with_database(db)
+        .with_timeout(Duration::from_secs(60));
     Ok(MongoStore::connect(uri, options).await?)
 }
 
@@ -36,16 +38,35 @@ async fn quickstart_layout_both_ways() -> Result<()> {
     // put, so a key may have several documents; the adapter answers with the newest and its ts.
     raw.create_collection("JVM_BATCH").await?;
     let jvm = raw.collection::<Document>("JVM_BATCH");
-    jvm.insert_one(doc! { "keyBytes": bin(b"user\x00\xff"), "valueBytes": bin(b"old"), "ts": 1_000i64 }).await?;
-    jvm.insert_one(doc! { "keyBytes": bin(b"user\x00\xff"), "valueBytes": bin(b"new"), "ts": 2_000i64 }).await?;
+    jvm.insert_one(
+        doc! { "keyBytes": bin(b"user\x00\xff"), "valueBytes": bin(b"old"), "ts": 1_000i64 },
+    )
+    .await?;
+    jvm.insert_one(
+        doc! { "keyBytes": bin(b"user\x00\xff"), "valueBytes": bin(b"new"), "ts": 2_000i64 },
+    )
+    .await?;
     let props = store.dataset_props("JVM_BATCH").await?;
-    ensure!(props.kind == DatasetKind::Snapshot, "adopted collection kind {props:?}");
-    let got = store.get("JVM_BATCH", &b"user\x00\xff"[..]).await?.context("JVM value not found")?;
-    ensure!(got.bytes.as_ref() == b"new" && got.millis == 2_000, "read {got:?}");
+    ensure!(
+        props.kind == DatasetKind::Snapshot,
+        "adopted collection kind {props:?}"
+    );
+    let got = store
+        .get("JVM_BATCH", &b"user\x00\xff"[..])
+        .await?
+        .context("JVM value not found")?;
+    ensure!(
+        got.bytes.as_ref() == b"new" && got.millis == 2_000,
+        "read {got:?}"
+    );
     // Rust -> JVM: exactly the three fields, ts a Long, key and value generic BinData.
     store.create_default("RUST_STREAMING").await?;
-    store.put("RUST_STREAMING", &b"k\x01"[..], &b"v1"[..], Some(5_000)).await?;
-    store.put("RUST_STREAMING", &b"k\x01"[..], &b"v2"[..], Some(6_000)).await?;
+    store
+        .put("RUST_STREAMING", &b"k\x01"[..], &b"v1"[..], Some(5_000))
+        .await?;
+    store
+        .put("RUST_STREAMING", &b"k\x01"[..], &b"v2"[..], Some(6_000))
+        .await?;
     let coll = raw.collection::<Document>("RUST_STREAMING");
     let mut docs: Vec<Document> = coll
         .find(doc! { "keyBytes": bin(b"k\x01") })
@@ -59,11 +80,24 @@ async fn quickstart_layout_both_ways() -> Result<()> {
     let last = docs.pop().context("no doc")?;
     let mut fields: Vec<&str> = last.keys().map(String::as_str).collect();
     fields.sort();
-    ensure!(fields == ["_id", "keyBytes", "ts", "valueBytes"], "fields {fields:?}");
-    ensure!(last.get("ts") == Some(&Bson::Int64(6_000)), "ts {:?}", last.get("ts"));
-    ensure!(last.get("valueBytes") == Some(&Bson::Binary(bin(b"v2"))), "{last:?}");
+    ensure!(
+        fields == ["_id", "keyBytes", "ts", "valueBytes"],
+        "fields {fields:?}"
+    );
+    ensure!(
+        last.get("ts") == Some(&Bson::Int64(6_000)),
+        "ts {:?}",
+        last.get("ts")
+    );
+    ensure!(
+        last.get("valueBytes") == Some(&Bson::Binary(bin(b"v2"))),
+        "{last:?}"
+    );
     let names: Vec<String> = coll.list_index_names().await?;
-    ensure!(names.iter().any(|n| n == "keyBytes_1_ts_-1"), "indexes {names:?}");
+    ensure!(
+        names.iter().any(|n| n == "keyBytes_1_ts_-1"),
+        "indexes {names:?}"
+    );
 
     // bulk_put twice with new values: the second load replaces (insert, then upsert on conflict).
     store.create_default("BULK_BATCH").await?;
@@ -76,19 +110,35 @@ async fn quickstart_layout_both_ways() -> Result<()> {
             })
         }))
         .boxed();
-        let report = store.bulk_put("BULK_BATCH", rows, BulkPutOptions::default()).await?;
+        let report = store
+            .bulk_put("BULK_BATCH", rows, BulkPutOptions::default())
+            .await?;
         ensure!(report.rows == 500, "{report:?}");
     }
     let responses = store
-        .multi_get((0..500).map(|i| GetRequest::latest("BULK_BATCH", format!("k{i}").into_bytes())).collect())
+        .multi_get(
+            (0..500)
+                .map(|i| GetRequest::latest("BULK_BATCH", format!("k{i}").into_bytes()))
+                .collect(),
+        )
         .await;
     for r in &responses {
-        let v = r.latest().map_err(Clone::clone)?.cloned().context("missing")?;
+        let v = r
+            .latest()
+            .map_err(Clone::clone)?
+            .cloned()
+            .context("missing")?;
         ensure!(v.bytes.as_ref() == [1, 1, 1] && v.millis == 11, "{v:?}");
     }
     ensure!(coll.estimated_document_count().await? == 2);
-    let count = raw.collection::<Document>("BULK_BATCH").count_documents(doc! {}).await?;
-    ensure!(count == 500, "{count} documents after two loads of 500 keys");
+    let count = raw
+        .collection::<Document>("BULK_BATCH")
+        .count_documents(doc! {})
+        .await?;
+    ensure!(
+        count == 500,
+        "{count} documents after two loads of 500 keys"
+    );
 
     raw.drop().await?;
     Ok(())

@@ -47,7 +47,11 @@ fn fnv1a32(bytes: &[u8]) -> u32 {
 pub fn data_key(data_prefix: &str, key: &[u8]) -> Vec<u8> {
     let mut out = Vec::with_capacity(data_prefix.len() + TAG_LEN + key.len());
     out.extend_from_slice(data_prefix.as_bytes());
-    out.extend_from_slice(format!("{{{:08x}}}", fnv1a32(key)).as_bytes());
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    let tag = fnv1a32(key);
+    out.push(b'{');
+    out.extend((0..8).rev().map(|i| HEX[((tag >> (i * 4)) & 0xf) as usize]));
+    out.push(b'}');
     out.extend_from_slice(key);
     out
 }
@@ -74,12 +78,14 @@ pub fn encode_value(ts: i64, value: &[u8]) -> Vec<u8> {
 
 /// Reverses [`encode_value`]; `None` when the bytes are too short to be ours.
 pub fn decode_value(raw: &[u8]) -> Option<TimedValue> {
-    if raw.len() < 8 {
-        return None;
-    }
-    let (ts, value) = raw.split_at(8);
-    let ts = i64::from_be_bytes(ts.try_into().ok()?);
-    Some(TimedValue::new(Bytes::copy_from_slice(value), ts))
+    let ts = i64::from_be_bytes(raw.get(..8)?.try_into().ok()?);
+    Some(TimedValue::new(Bytes::copy_from_slice(&raw[8..]), ts))
+}
+
+/// [`decode_value`] without copying the value out of a reply buffer it takes over.
+pub fn decode_owned_value(raw: Vec<u8>) -> Option<TimedValue> {
+    let ts = i64::from_be_bytes(raw.get(..8)?.try_into().ok()?);
+    Some(TimedValue::new(Bytes::from(raw).slice(8..), ts))
 }
 
 /// A dataset as the registry remembers it.
@@ -196,6 +202,9 @@ mod tests {
             assert_eq!((tv.millis, tv.bytes.as_ref()), (ts, v));
         }
         assert!(decode_value(b"short").is_none());
+        let tv = decode_owned_value(encode_value(7, b"abc")).unwrap();
+        assert_eq!((tv.millis, tv.bytes.as_ref()), (7, &b"abc"[..]));
+        assert!(decode_owned_value(b"1234567".to_vec()).is_none());
     }
 
     #[test]

@@ -97,6 +97,31 @@ struct Target {
 
 type GetAnswers = Vec<(usize, Result<Vec<TimedValue>, KvError>)>;
 type PutAnswers = Vec<(usize, Result<(), KvError>)>;
+/// Registry entries by dataset (`DatasetNotFound` or `Backend` per dataset).
+type Registry = HashMap<String, Result<Entry, KvError>>;
+/// The registry reply carried by the first pipeline of a call, if it asked for one.
+type RegistryReply = Option<Result<Value, KvError>>;
+
+/// Splits the registry reply off the front of a pipeline's replies.
+fn split_registry(
+    with_registry: bool,
+    values: Result<Vec<Value>, KvError>,
+) -> (RegistryReply, Result<Vec<Value>, KvError>) {
+    match (with_registry, values) {
+        (false, v) => (None, v),
+        (true, Err(e)) => (Some(Err(e.clone())), Err(e)),
+        (true, Ok(v)) => {
+            let mut it = v.into_iter();
+            match it.next() {
+                Some(first) => (Some(Ok(first)), Ok(it.collect())),
+                None => {
+                    let e = KvError::backend_msg(BACKEND, "pipeline", "empty reply");
+                    (Some(Err(e.clone())), Err(e))
+                }
+            }
+        }
+    }
+}
 
 impl RedisStore {
     /// Connects to the server in `opts` and checks it answers (`PING`) within the timeout.
@@ -210,14 +235,33 @@ impl RedisStore {
 
     /// Reads the registry entries of `datasets` (one `HMGET`). A missing dataset maps to
     /// `DatasetNotFound`, an unreadable entry to `Backend`, both per dataset.
-    async fn lookup(
+    async fn lookup(&self, op: &str, datasets: &[String]) -> Result<Registry, KvError> {
+        let mut cmd = redis::cmd("HMGET");
+        cmd.arg(&self.registry).arg(datasets);
+        let raw: Value = self.query(op, "the dataset registry", &cmd).await?;
+        self.parse_registry(op, datasets, raw)
+    }
+
+    /// Reads an `HMGET P:#datasets <datasets>` reply.
+    fn parse_registry(
         &self,
         op: &str,
         datasets: &[String],
-    ) -> Result<HashMap<String, Result<Entry, KvError>>, KvError> {
-        let mut cmd = redis::cmd("HMGET");
-        cmd.arg(&self.registry).arg(datasets);
-        let raw: Vec<Option<String>> = self.query(op, "the dataset registry", &cmd).await?;
+        raw: Value,
+    ) -> Result<Registry, KvError> {
+        if let Value::ServerError(e) = raw {
+            return Err(self.err(op, "the dataset registry", e.into()));
+        }
+        let raw: Vec<Option<String>> = redis::from_redis_value(raw).map_err(|e| {
+            KvError::backend(BACKEND, format!("{op}: reading the dataset registry"), e)
+        })?;
+        if raw.len() != datasets.len() {
+            return Err(KvError::backend_msg(
+                BACKEND,
+                op,
+                "registry answered a different number of datasets",
+            ));
+        }
         let mut out = HashMap::new();
         for (ds, raw) in datasets.iter().zip(raw) {
             let entry = match raw {
@@ -234,6 +278,23 @@ impl RedisStore {
             out.insert(ds.clone(), entry);
         }
         Ok(out)
+    }
+
+    fn registry_result(
+        &self,
+        op: &str,
+        datasets: &[String],
+        reply: RegistryReply,
+    ) -> Result<Registry, KvError> {
+        match reply {
+            Some(Ok(v)) => self.parse_registry(op, datasets, v),
+            Some(Err(e)) => Err(e),
+            None => Err(KvError::backend_msg(
+                BACKEND,
+                op,
+                "the dataset registry was not read (adapter bug)",
+            )),
+        }
     }
 
     async fn lookup_one(&self, op: &str, dataset: &str) -> Result<Entry, KvError> {
@@ -259,16 +320,39 @@ impl RedisStore {
     }
 
     /// Runs `chunks` through `f`, at most `max_in_flight` at once, and concatenates the answers.
-    async fn run_chunks<T, A, F, Fut>(&self, chunks: Vec<T>, f: F) -> Vec<A>
+    /// The first pipeline also reads the registry entries of `registry` (when given), so the
+    /// check costs no extra round trip.
+    async fn run_chunks<A, F, Fut>(
+        &self,
+        mut chunks: Vec<Vec<usize>>,
+        registry: Option<&[String]>,
+        f: F,
+    ) -> (RegistryReply, Vec<A>)
     where
-        F: Fn(T) -> Fut,
-        Fut: Future<Output = Vec<A>>,
+        F: Fn(Option<&[String]>, Vec<usize>) -> Fut,
+        Fut: Future<Output = (RegistryReply, Vec<A>)>,
     {
-        futures::stream::iter(chunks.into_iter().map(f))
-            .buffer_unordered(self.opts.max_in_flight)
-            .flat_map(futures::stream::iter)
-            .collect()
-            .await
+        if chunks.is_empty() && registry.is_some() {
+            chunks.push(Vec::new());
+        }
+        let outs: Vec<(RegistryReply, Vec<A>)> = futures::stream::iter(
+            chunks
+                .into_iter()
+                .enumerate()
+                .map(|(n, c)| f(registry.filter(|_| n == 0), c)),
+        )
+        .buffer_unordered(self.opts.max_in_flight)
+        .collect()
+        .await;
+        let mut reply = None;
+        let mut all = Vec::new();
+        for (r, answers) in outs {
+            if r.is_some() {
+                reply = r;
+            }
+            all.extend(answers);
+        }
+        (reply, all)
     }
 
     /// Reads requests `idxs` of `batch` from the generations in `targets`.
@@ -277,15 +361,19 @@ impl RedisStore {
         batch: &GetBatch,
         idxs: Vec<usize>,
         targets: &HashMap<String, Target>,
-    ) -> GetAnswers {
+        registry: Option<&[String]>,
+    ) -> (RegistryReply, GetAnswers) {
         let requests = batch.requests();
         let chunks: Vec<Vec<usize>> = idxs
             .chunks(self.opts.chunk_size)
             .map(<[usize]>::to_vec)
             .collect();
-        self.run_chunks(chunks, |chunk| async move {
+        self.run_chunks(chunks, registry, |registry, chunk| async move {
             let mut pipe = redis::pipe();
             pipe.ignore_errors();
+            if let Some(ds) = registry {
+                pipe.cmd("HMGET").arg(&self.registry).arg(ds);
+            }
             let mut sent = Vec::with_capacity(chunk.len());
             for i in chunk {
                 let req = &requests[i];
@@ -296,7 +384,11 @@ impl RedisStore {
                 sent.push(i);
             }
             let target = format!("{} keys", sent.len());
-            match self.pipeline("multi_get", &target, &pipe).await {
+            let (reg, values) = split_registry(
+                registry.is_some(),
+                self.pipeline("multi_get", &target, &pipe).await,
+            );
+            let answers = match values {
                 Err(e) => sent.into_iter().map(|i| (i, Err(e.clone()))).collect(),
                 Ok(values) if values.len() != sent.len() => {
                     let e = KvError::backend_msg(
@@ -320,7 +412,8 @@ impl RedisStore {
                         })
                         .collect()
                 }
-            }
+            };
+            (reg, answers)
         })
         .await
     }
@@ -352,7 +445,8 @@ impl RedisStore {
         batch: &PutBatch,
         idxs: Vec<usize>,
         targets: &HashMap<String, Target>,
-    ) -> PutAnswers {
+        registry: Option<&[String]>,
+    ) -> (RegistryReply, PutAnswers) {
         let mut chunks: Vec<Vec<usize>> = Vec::new();
         let mut bytes = 0;
         for i in idxs {
@@ -370,10 +464,13 @@ impl RedisStore {
                 }
             }
         }
-        self.run_chunks(chunks, |chunk| async move {
+        self.run_chunks(chunks, registry, |registry, chunk| async move {
             let now = now_millis();
             let mut pipe = redis::pipe();
             pipe.ignore_errors();
+            if let Some(ds) = registry {
+                pipe.cmd("HMGET").arg(&self.registry).arg(ds);
+            }
             if chunk.iter().any(|i| {
                 targets
                     .get(batch.get(*i).dataset)
@@ -393,7 +490,11 @@ impl RedisStore {
                 sent.push(i);
             }
             let target = format!("{} keys", sent.len());
-            match self.pipeline("multi_put", &target, &pipe).await {
+            let (reg, values) = split_registry(
+                registry.is_some(),
+                self.pipeline("multi_put", &target, &pipe).await,
+            );
+            let answers = match values {
                 Err(e) => sent.into_iter().map(|i| (i, Err(e.clone()))).collect(),
                 Ok(values) if values.len() != sent.len() => {
                     let e = KvError::backend_msg(
@@ -422,7 +523,8 @@ impl RedisStore {
                         (i, answer)
                     })
                     .collect(),
-            }
+            };
+            (reg, answers)
         })
         .await
     }
@@ -494,10 +596,10 @@ impl RedisStore {
             .flat_map(|(_, idxs)| idxs.iter().copied())
             .collect();
         let guess_targets = self.targets(&guesses);
-        let (fresh, mut answers) = futures::join!(
-            self.lookup("multi_get", &datasets),
-            self.read(batch, guessed, &guess_targets)
-        );
+        let (reply, mut answers) = self
+            .read(batch, guessed, &guess_targets, Some(&datasets))
+            .await;
+        let fresh = self.registry_result("multi_get", &datasets, reply);
         let fresh = match fresh {
             Ok(f) => f,
             Err(e) => return batch.fail_pending(&e),
@@ -517,7 +619,7 @@ impl RedisStore {
         }
         if !redo.is_empty() {
             let targets = self.targets(&fresh_entries);
-            answers.extend(self.read(batch, redo, &targets).await);
+            answers.extend(self.read(batch, redo, &targets, None).await.1);
             confirmed.extend(fresh_entries.into_keys());
         }
         for (i, a) in answers {
@@ -537,10 +639,10 @@ impl RedisStore {
             .flat_map(|(_, idxs)| idxs.iter().copied())
             .collect();
         let guess_targets = self.targets(&guesses);
-        let (fresh, mut answers) = futures::join!(
-            self.lookup("multi_put", &datasets),
-            self.write(batch, guessed, &guess_targets)
-        );
+        let (reply, mut answers) = self
+            .write(batch, guessed, &guess_targets, Some(&datasets))
+            .await;
+        let fresh = self.registry_result("multi_put", &datasets, reply);
         let fresh = match fresh {
             Ok(f) => f,
             Err(e) => {
@@ -575,7 +677,7 @@ impl RedisStore {
         }
         if !redo.is_empty() {
             let targets = self.targets(&fresh_entries);
-            answers.extend(self.write(batch, redo, &targets).await);
+            answers.extend(self.write(batch, redo, &targets, None).await.1);
             confirmed.extend(fresh_entries.into_keys());
         }
         for (i, a) in answers {
@@ -845,19 +947,20 @@ enum Decode {
 
 /// Stored versions (ascending ts) from a `GET` or `ZRANGE` reply.
 fn decode_versions(v: Value) -> Result<Vec<TimedValue>, Decode> {
-    let one = |raw: &[u8]| {
-        layout::decode_value(raw).ok_or_else(|| {
+    let one = |raw: Vec<u8>| {
+        let len = raw.len();
+        layout::decode_owned_value(raw).ok_or_else(|| {
             Decode::Corrupt(format!(
                 "stored value of {} bytes is too short to hold a timestamp",
-                raw.len()
+                len
             ))
         })
     };
     match v {
         Value::Nil => Ok(Vec::new()),
-        Value::BulkString(raw) => Ok(vec![one(&raw)?]),
+        Value::BulkString(raw) => Ok(vec![one(raw)?]),
         Value::Array(items) | Value::Set(items) => items
-            .iter()
+            .into_iter()
             .map(|item| match item {
                 Value::BulkString(raw) => one(raw),
                 other => Err(Decode::Corrupt(format!("unexpected member {other:?}"))),

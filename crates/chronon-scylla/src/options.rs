@@ -13,6 +13,10 @@ use crate::BACKEND;
 /// The CQL native protocol port, used when a contact point names none.
 pub const DEFAULT_PORT: u16 = 9042;
 
+/// Largest accepted [`ScyllaOptions::max_in_flight`]: one connection's CQL stream ids (32768)
+/// times two; more would only queue inside the driver.
+pub const MAX_IN_FLIGHT: usize = 65_536;
+
 /// How to reach a ScyllaDB or Cassandra cluster and how the adapter behaves on it.
 ///
 /// Every field has a documented default ([`ScyllaOptions::new`]); the URL form
@@ -146,11 +150,15 @@ impl ScyllaOptions {
                 self.keyspace
             ));
         }
-        if self.max_in_flight == 0 {
-            return bad("max_in_flight must be at least 1".into());
+        if !(1..=MAX_IN_FLIGHT).contains(&self.max_in_flight) {
+            return bad(format!("max_in_flight must be 1 to {MAX_IN_FLIGHT}"));
         }
-        if self.timeout.is_zero() || self.schema_timeout.is_zero() {
-            return bad("timeouts must be positive".into());
+        let day = Duration::from_secs(24 * 3600);
+        if [self.timeout, self.schema_timeout]
+            .iter()
+            .any(|t| t.is_zero() || *t > day)
+        {
+            return bad("timeouts must be positive and at most one day".into());
         }
         match &self.replication {
             Replication::Simple {
@@ -589,7 +597,12 @@ mod tests {
                 "cannot be combined",
             ),
             ("scylla://h/ks?max_in_flight=0", "max_in_flight"),
+            ("scylla://h/ks?max_in_flight=99999999999", "max_in_flight"),
             ("scylla://h/ks?timeout_ms=0", "timeouts"),
+            (
+                "scylla://h/ks?schema_timeout_ms=18446744073709551615",
+                "timeouts",
+            ),
             ("scylla://h/ks?create_keyspace=maybe", "create_keyspace"),
             ("scylla://h/ks?consistancy=one", "unknown parameter"),
             ("scylla://u:%zz@h/ks", "percent"),

@@ -32,7 +32,9 @@ pub mod launch;
 mod runner;
 
 pub use cases::all_cases;
-pub use runner::{run_all, run_with, Case, CaseFn, CaseResult, Ctx, FnFactory, Report, RunOptions, StoreFactory};
+pub use runner::{
+    run_all, run_with, Case, CaseFn, CaseResult, Ctx, FnFactory, Report, RunOptions, StoreFactory,
+};
 
 #[doc(no_inline)]
 pub use chronon_core::KvStore;

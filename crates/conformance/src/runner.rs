@@ -36,7 +36,10 @@ where
 {
     /// A factory named `name` that calls `open` for each new client.
     pub fn new(name: impl Into<String>, open: F) -> Self {
-        FnFactory { name: name.into(), open }
+        FnFactory {
+            name: name.into(),
+            open,
+        }
     }
 }
 
@@ -66,9 +69,12 @@ impl Ctx {
     /// The client shared by all non-exclusive cases. Exclusive cases have none and call
     /// [`open`](Ctx::open) instead (so an embedded store's lock is free for a second client).
     pub fn store(&self) -> anyhow::Result<Arc<dyn KvStore>> {
-        self.shared
-            .clone()
-            .ok_or_else(|| anyhow!("case {} is exclusive and must open its own client", self.case))
+        self.shared.clone().ok_or_else(|| {
+            anyhow!(
+                "case {} is exclusive and must open its own client",
+                self.case
+            )
+        })
     }
 
     /// A new client from the factory.
@@ -265,11 +271,17 @@ pub async fn run_all(factory: impl StoreFactory + 'static) -> Report {
 }
 
 /// Runs `cases` against `factory`'s backend.
-pub async fn run_with(factory: Arc<dyn StoreFactory>, cases: Vec<Case>, options: RunOptions) -> Report {
+pub async fn run_with(
+    factory: Arc<dyn StoreFactory>,
+    cases: Vec<Case>,
+    options: RunOptions,
+) -> Report {
     let backend = factory.name();
     let cases: Vec<(usize, Case)> = cases
         .into_iter()
-        .filter(|c| options.filter.is_empty() || options.filter.iter().any(|f| c.name.contains(f.as_str())))
+        .filter(|c| {
+            options.filter.is_empty() || options.filter.iter().any(|f| c.name.contains(f.as_str()))
+        })
         .enumerate()
         .collect();
     let mut results: Vec<(usize, CaseResult)> = Vec::new();
@@ -291,7 +303,11 @@ pub async fn run_with(factory: Arc<dyn StoreFactory>, cases: Vec<Case>, options:
         }
     };
 
-    let concurrent: Vec<_> = cases.iter().filter(|(_, c)| !c.exclusive).copied().collect();
+    let concurrent: Vec<_> = cases
+        .iter()
+        .filter(|(_, c)| !c.exclusive)
+        .copied()
+        .collect();
     let outcomes: Vec<(usize, CaseResult)> = futures::stream::iter(concurrent)
         .map(|(i, case)| {
             let factory = factory.clone();
@@ -306,7 +322,10 @@ pub async fn run_with(factory: Arc<dyn StoreFactory>, cases: Vec<Case>, options:
     drop(shared);
 
     for (i, case) in cases.iter().filter(|(_, c)| c.exclusive).copied() {
-        results.push((i, run_case(case, None, factory.clone(), options.case_timeout).await));
+        results.push((
+            i,
+            run_case(case, None, factory.clone(), options.case_timeout).await,
+        ));
     }
     results.sort_by_key(|(i, _)| *i);
     Report {
@@ -354,7 +373,8 @@ async fn run_case(
         };
         if let Some(store) = store {
             for name in names {
-                let _ = tokio::time::timeout(Duration::from_secs(30), store.drop_dataset(&name)).await;
+                let _ =
+                    tokio::time::timeout(Duration::from_secs(30), store.drop_dataset(&name)).await;
             }
         }
     }

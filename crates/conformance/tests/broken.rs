@@ -6,8 +6,8 @@ use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
 use chronon_core::{
-    BulkPutOptions, BulkPutReport, BulkSource, Capabilities, DatasetProps, GetRequest, GetResponse, KvError,
-    KvStore, ListCursor, ListPage, MemoryStore, PutRequest,
+    BulkPutOptions, BulkPutReport, BulkSource, Capabilities, DatasetProps, GetRequest, GetResponse,
+    KvError, KvStore, ListCursor, ListPage, MemoryStore, PutRequest,
 };
 
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -40,14 +40,21 @@ impl KvStore for Broken {
         let caps = self.inner.capabilities();
         if self.flaw == Flaw::AcceptsOversizedValues {
             // Claims a smaller limit than it enforces.
-            return Capabilities::new(300 * 1024, caps.get_batch_size, caps.put_batch_size).with_persistence();
+            return Capabilities::new(300 * 1024, caps.get_batch_size, caps.put_batch_size)
+                .with_persistence();
         }
         caps
     }
     async fn create(&self, dataset: &str, props: &DatasetProps) -> Result<(), KvError> {
         if self.flaw == Flaw::IgnoresTtl {
-            self.ttls.lock().unwrap().insert(dataset.to_string(), props.clone());
-            let stripped = DatasetProps { kind: props.kind, ttl: None };
+            self.ttls
+                .lock()
+                .unwrap()
+                .insert(dataset.to_string(), props.clone());
+            let stripped = DatasetProps {
+                kind: props.kind,
+                ttl: None,
+            };
             return self.inner.create(dataset, &stripped).await;
         }
         self.inner.create(dataset, props).await
@@ -75,11 +82,16 @@ impl KvStore for Broken {
                 requests.pop();
             }
             Flaw::FailsWholeBatch => {
-                let bad = requests.iter().find_map(|r| chronon_core::validate::get_request(r).err());
+                let bad = requests
+                    .iter()
+                    .find_map(|r| chronon_core::validate::get_request(r).err());
                 if let Some(e) = bad {
                     return requests
                         .into_iter()
-                        .map(|request| GetResponse { request, values: Err(e.clone()) })
+                        .map(|request| GetResponse {
+                            request,
+                            values: Err(e.clone()),
+                        })
                         .collect();
                 }
             }
@@ -90,7 +102,9 @@ impl KvStore for Broken {
             if let Ok(values) = &mut resp.values {
                 match self.flaw {
                     Flaw::NewestFirst => values.reverse(),
-                    Flaw::ReportsReadTime => values.iter_mut().for_each(|v| v.millis = chronon_core::batch::now_millis()),
+                    Flaw::ReportsReadTime => values
+                        .iter_mut()
+                        .for_each(|v| v.millis = chronon_core::batch::now_millis()),
                     _ => {}
                 }
             }
@@ -104,12 +118,19 @@ impl KvStore for Broken {
             }
             Flaw::ManglesZeroBytes => {
                 for r in &mut requests {
-                    r.value = r.value.iter().map(|b| if *b == 0 { b' ' } else { *b }).collect::<Vec<u8>>().into();
+                    r.value = r
+                        .value
+                        .iter()
+                        .map(|b| if *b == 0 { b' ' } else { *b })
+                        .collect::<Vec<u8>>()
+                        .into();
                 }
             }
             Flaw::FailsWholeBatch => {
                 let caps = self.inner.capabilities();
-                let bad = requests.iter().find_map(|r| chronon_core::validate::put_request(r, &caps).err());
+                let bad = requests
+                    .iter()
+                    .find_map(|r| chronon_core::validate::put_request(r, &caps).err());
                 if let Some(e) = bad {
                     return requests.iter().map(|_| Err(e.clone())).collect();
                 }
@@ -118,14 +139,24 @@ impl KvStore for Broken {
         }
         self.inner.multi_put(requests).await
     }
-    async fn list(&self, dataset: &str, limit: usize, cursor: Option<ListCursor>) -> Result<ListPage, KvError> {
+    async fn list(
+        &self,
+        dataset: &str,
+        limit: usize,
+        cursor: Option<ListCursor>,
+    ) -> Result<ListPage, KvError> {
         let mut page = self.inner.list(dataset, limit, cursor).await?;
         if self.flaw == Flaw::ListStopsAfterFirstPage {
             page.next = None;
         }
         Ok(page)
     }
-    async fn bulk_put(&self, dataset: &str, rows: BulkSource<'_>, options: BulkPutOptions) -> Result<BulkPutReport, KvError> {
+    async fn bulk_put(
+        &self,
+        dataset: &str,
+        rows: BulkSource<'_>,
+        options: BulkPutOptions,
+    ) -> Result<BulkPutReport, KvError> {
         chronon_core::batch::bulk_put_via_multi_put(self, dataset, rows, options, 4).await
     }
 }
@@ -134,7 +165,11 @@ async fn report_for(flaw: Flaw) -> conformance::Report {
     let db = MemoryStore::new();
     let ttls = Arc::new(Mutex::new(HashMap::new()));
     let factory = conformance::FnFactory::new(format!("{flaw:?}"), move || {
-        let inner = if flaw == Flaw::ForgetsAcrossClients { MemoryStore::new() } else { db.clone() };
+        let inner = if flaw == Flaw::ForgetsAcrossClients {
+            MemoryStore::new()
+        } else {
+            db.clone()
+        };
         let ttls = ttls.clone();
         async move { Ok(Arc::new(Broken { inner, flaw, ttls }) as Arc<dyn KvStore>) }
     });
@@ -146,7 +181,10 @@ async fn assert_caught(flaw: Flaw, by: &str) {
     let failed: Vec<&str> = report.failures().iter().map(|c| c.name).collect();
     println!("{flaw:?} caught by {failed:?}");
     assert!(!failed.is_empty(), "{flaw:?} passed the whole suite");
-    assert!(failed.contains(&by), "{flaw:?} not caught by {by}; caught by {failed:?}");
+    assert!(
+        failed.contains(&by),
+        "{flaw:?} not caught by {by}; caught by {failed:?}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -186,7 +224,11 @@ async fn catches_ignored_ttl() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn catches_list_stopping_early() {
-    assert_caught(Flaw::ListStopsAfterFirstPage, "paging_visits_every_key_once").await;
+    assert_caught(
+        Flaw::ListStopsAfterFirstPage,
+        "paging_visits_every_key_once",
+    )
+    .await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -196,7 +238,11 @@ async fn catches_data_lost_across_clients() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn catches_unenforced_value_limit() {
-    assert_caught(Flaw::AcceptsOversizedValues, "value_one_byte_over_max_rejected").await;
+    assert_caught(
+        Flaw::AcceptsOversizedValues,
+        "value_one_byte_over_max_rejected",
+    )
+    .await;
 }
 
 #[test]
@@ -208,4 +254,3 @@ fn suite_has_40_cases_with_unique_names() {
     names.dedup();
     assert_eq!(names.len(), cases.len(), "duplicate case names");
 }
-

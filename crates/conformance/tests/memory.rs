@@ -13,6 +13,10 @@ async fn memory_store_passes_the_suite() {
     });
     let report = conformance::run_all(factory).await;
     println!("{report}");
-    assert!(report.cases.len() >= 40, "only {} cases", report.cases.len());
+    assert!(
+        report.cases.len() >= 40,
+        "only {} cases",
+        report.cases.len()
+    );
     report.assert_passed();
 }

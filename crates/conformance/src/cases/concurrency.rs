@@ -16,7 +16,14 @@ pub(crate) async fn tasks_64_interleaved_lose_nothing(cx: &Ctx) -> Result<()> {
         tasks.push(tokio::spawn(async move {
             for round in 0..10i64 {
                 let puts = (0..5)
-                    .map(|k| PutRequest::new(&ds, b(format!("t{t}-k{k}")), b(format!("t{t}-r{round}")), Some(T0 + round)))
+                    .map(|k| {
+                        PutRequest::new(
+                            &ds,
+                            b(format!("t{t}-k{k}")),
+                            b(format!("t{t}-r{round}")),
+                            Some(T0 + round),
+                        )
+                    })
                     .collect();
                 for r in store.multi_put(puts).await {
                     expect_ok(r, &format!("task {t} put"))?;
@@ -34,7 +41,10 @@ pub(crate) async fn tasks_64_interleaved_lose_nothing(cx: &Ctx) -> Result<()> {
     for task in tasks {
         task.await.map_err(|e| anyhow!("task panicked: {e}"))??;
     }
-    let reqs = (0..64).flat_map(|t| (0..5).map(move |k| (t, k))).map(|(t, k)| GetRequest::range(&ds, b(format!("t{t}-k{k}")), 0, None)).collect();
+    let reqs = (0..64)
+        .flat_map(|t| (0..5).map(move |k| (t, k)))
+        .map(|(t, k)| GetRequest::range(&ds, b(format!("t{t}-k{k}")), 0, None))
+        .collect();
     for r in store.multi_get(reqs).await {
         let n = ok_values(&r)?.len();
         ensure!(n == 10, "{:?} holds {n} versions, want 10", r.request.key);
@@ -49,14 +59,23 @@ pub(crate) async fn concurrent_versions_of_one_key(cx: &Ctx) -> Result<()> {
         .map(|i| {
             let store = store.clone();
             let ds = ds.clone();
-            tokio::spawn(async move { store.put(&ds, b("hot"), b(format!("v{i}")), Some(T0 + i)).await })
+            tokio::spawn(async move {
+                store
+                    .put(&ds, b("hot"), b(format!("v{i}")), Some(T0 + i))
+                    .await
+            })
         })
         .collect();
     for t in tasks {
         t.await.map_err(|e| anyhow!("task panicked: {e}"))??;
     }
-    let got = store.multi_get(vec![GetRequest::range(&ds, b("hot"), 0, None)]).await;
+    let got = store
+        .multi_get(vec![GetRequest::range(&ds, b("hot"), 0, None)])
+        .await;
     let ts: Vec<i64> = ok_values(&got[0])?.iter().map(|v| v.millis).collect();
-    ensure!(ts == (0..32).map(|i| T0 + i).collect::<Vec<_>>(), "versions after 32 concurrent puts: {ts:?}");
+    ensure!(
+        ts == (0..32).map(|i| T0 + i).collect::<Vec<_>>(),
+        "versions after 32 concurrent puts: {ts:?}"
+    );
     Ok(())
 }

@@ -12,13 +12,34 @@ use crate::runner::Ctx;
 pub(crate) async fn valid_names_accepted(cx: &Ctx) -> Result<()> {
     let store = cx.store()?;
     let long = cx.name(&"_x".repeat(49));
-    ensure!(long.len() == 128, "test bug: long name has {} chars", long.len());
+    ensure!(
+        long.len() == 128,
+        "test bug: long name has {} chars",
+        long.len()
+    );
     // Names are dropped at the end of each iteration; `_`-prefixed is untracked so drop it here.
-    for name in [cx.name("_BATCH"), cx.name("_STREAMING"), format!("_{}", cx.name("")), long] {
-        expect_ok(store.create_default(&name).await, &format!("create {name:?}"))?;
-        expect_ok(store.put(&name, b("k"), b("v"), Some(T0)).await, &format!("put into {name:?}"))?;
-        let got = expect_ok(store.get(&name, b("k")).await, &format!("get from {name:?}"))?;
-        ensure!(got.map(|v| v.bytes) == Some(b("v")), "value written to {name:?} not read back");
+    for name in [
+        cx.name("_BATCH"),
+        cx.name("_STREAMING"),
+        format!("_{}", cx.name("")),
+        long,
+    ] {
+        expect_ok(
+            store.create_default(&name).await,
+            &format!("create {name:?}"),
+        )?;
+        expect_ok(
+            store.put(&name, b("k"), b("v"), Some(T0)).await,
+            &format!("put into {name:?}"),
+        )?;
+        let got = expect_ok(
+            store.get(&name, b("k")).await,
+            &format!("get from {name:?}"),
+        )?;
+        ensure!(
+            got.map(|v| v.bytes) == Some(b("v")),
+            "value written to {name:?} not read back"
+        );
         let _ = store.drop_dataset(&name).await;
     }
     Ok(())
@@ -28,13 +49,33 @@ pub(crate) async fn invalid_names_rejected_and_nothing_created(cx: &Ctx) -> Resu
     let store = cx.store()?;
     let too_long = format!("a{}", "b".repeat(128));
     for name in [
-        "", "1abc", "has space", "a-b", "a.b", "$where", "a;DROP", "{}", "quote\"d", "ünïcode", too_long.as_str(),
+        "",
+        "1abc",
+        "has space",
+        "a-b",
+        "a.b",
+        "$where",
+        "a;DROP",
+        "{}",
+        "quote\"d",
+        "ünïcode",
+        too_long.as_str(),
     ] {
-        expect_err(&store.create_default(name).await, "InvalidDataset", &format!("create {name:?}"))?;
+        expect_err(
+            &store.create_default(name).await,
+            "InvalidDataset",
+            &format!("create {name:?}"),
+        )?;
         let put = store.put(name, b("k"), b("v"), Some(T0)).await;
         expect_err(&put, "InvalidDataset", &format!("put into {name:?}"))?;
-        let get = store.multi_get(vec![GetRequest::latest(name, b("k"))]).await;
-        expect_err(&get[0].values, "InvalidDataset", &format!("get from {name:?}"))?;
+        let get = store
+            .multi_get(vec![GetRequest::latest(name, b("k"))])
+            .await;
+        expect_err(
+            &get[0].values,
+            "InvalidDataset",
+            &format!("get from {name:?}"),
+        )?;
     }
     Ok(())
 }
@@ -45,18 +86,35 @@ pub(crate) async fn default_kind_from_streaming_suffix(cx: &Ctx) -> Result<()> {
     let snap = cx.name("_BATCH");
     store.create_default(&ts).await?;
     store.create_default(&snap).await?;
-    ensure!(store.dataset_props(&ts).await?.kind == DatasetKind::TimeSeries, "{ts} should be TimeSeries");
-    ensure!(store.dataset_props(&snap).await?.kind == DatasetKind::Snapshot, "{snap} should be Snapshot");
+    ensure!(
+        store.dataset_props(&ts).await?.kind == DatasetKind::TimeSeries,
+        "{ts} should be TimeSeries"
+    );
+    ensure!(
+        store.dataset_props(&snap).await?.kind == DatasetKind::Snapshot,
+        "{snap} should be Snapshot"
+    );
     // And they behave that way: two versions kept vs one.
     for ds in [&ts, &snap] {
         store.put(ds, b("k"), b("v1"), Some(T0)).await?;
         store.put(ds, b("k"), b("v2"), Some(T0 + 1)).await?;
     }
     let got = store
-        .multi_get(vec![GetRequest::range(&ts, b("k"), 0, None), GetRequest::range(&snap, b("k"), 0, None)])
+        .multi_get(vec![
+            GetRequest::range(&ts, b("k"), 0, None),
+            GetRequest::range(&snap, b("k"), 0, None),
+        ])
         .await;
-    ensure!(ok_values(&got[0])?.len() == 2, "TimeSeries kept {} versions, want 2", ok_values(&got[0])?.len());
-    ensure!(ok_values(&got[1])?.len() == 1, "Snapshot kept {} versions, want 1", ok_values(&got[1])?.len());
+    ensure!(
+        ok_values(&got[0])?.len() == 2,
+        "TimeSeries kept {} versions, want 2",
+        ok_values(&got[0])?.len()
+    );
+    ensure!(
+        ok_values(&got[1])?.len() == 1,
+        "Snapshot kept {} versions, want 1",
+        ok_values(&got[1])?.len()
+    );
     Ok(())
 }
 
@@ -64,10 +122,16 @@ pub(crate) async fn explicit_kind_overrides_suffix(cx: &Ctx) -> Result<()> {
     let store = cx.store()?;
     let name = cx.name("_STREAMING");
     store.create(&name, &DatasetProps::snapshot()).await?;
-    ensure!(store.dataset_props(&name).await?.kind == DatasetKind::Snapshot, "explicit Snapshot ignored");
+    ensure!(
+        store.dataset_props(&name).await?.kind == DatasetKind::Snapshot,
+        "explicit Snapshot ignored"
+    );
     let other = cx.name("_BATCH");
     store.create(&other, &DatasetProps::time_series()).await?;
-    ensure!(store.dataset_props(&other).await?.kind == DatasetKind::TimeSeries, "explicit TimeSeries ignored");
+    ensure!(
+        store.dataset_props(&other).await?.kind == DatasetKind::TimeSeries,
+        "explicit TimeSeries ignored"
+    );
     Ok(())
 }
 
@@ -75,9 +139,15 @@ pub(crate) async fn create_is_idempotent_and_keeps_data(cx: &Ctx) -> Result<()> 
     let store = cx.store()?;
     let ds = cx.time_series().await?;
     store.put(&ds, b("k"), b("v"), Some(T0)).await?;
-    expect_ok(store.create(&ds, &DatasetProps::time_series()).await, "second create of the same kind")?;
+    expect_ok(
+        store.create(&ds, &DatasetProps::time_series()).await,
+        "second create of the same kind",
+    )?;
     let got = store.get(&ds, b("k")).await?;
-    ensure!(got.map(|v| v.bytes) == Some(b("v")), "second create lost the data");
+    ensure!(
+        got.map(|v| v.bytes) == Some(b("v")),
+        "second create lost the data"
+    );
     Ok(())
 }
 
@@ -86,9 +156,19 @@ pub(crate) async fn create_with_other_kind_conflicts(cx: &Ctx) -> Result<()> {
     let ds = cx.snapshot().await?;
     store.put(&ds, b("k"), b("v"), Some(T0)).await?;
     let again = store.create(&ds, &DatasetProps::time_series()).await;
-    expect_err(&again, "DatasetConflict", "create as TimeSeries over a Snapshot")?;
-    ensure!(store.dataset_props(&ds).await?.kind == DatasetKind::Snapshot, "conflicting create changed the kind");
-    ensure!(store.get(&ds, b("k")).await?.is_some(), "conflicting create lost data");
+    expect_err(
+        &again,
+        "DatasetConflict",
+        "create as TimeSeries over a Snapshot",
+    )?;
+    ensure!(
+        store.dataset_props(&ds).await?.kind == DatasetKind::Snapshot,
+        "conflicting create changed the kind"
+    );
+    ensure!(
+        store.get(&ds, b("k")).await?.is_some(),
+        "conflicting create lost data"
+    );
     Ok(())
 }
 
@@ -96,8 +176,15 @@ const HOUR: Duration = Duration::from_secs(3600);
 
 async fn ttl_dataset(cx: &Ctx, kind: DatasetKind) -> Result<String> {
     let store = cx.store()?;
-    let name = cx.name(if kind == DatasetKind::TimeSeries { "_STREAMING" } else { "_BATCH" });
-    let props = DatasetProps { kind, ttl: Some(HOUR) };
+    let name = cx.name(if kind == DatasetKind::TimeSeries {
+        "_STREAMING"
+    } else {
+        "_BATCH"
+    });
+    let props = DatasetProps {
+        kind,
+        ttl: Some(HOUR),
+    };
     store.create(&name, &props).await?;
     let got = store.dataset_props(&name).await?;
     ensure!(got.ttl == Some(HOUR), "TTL not remembered: {got:?}");
@@ -118,8 +205,14 @@ pub(crate) async fn ttl_hides_expired_latest(cx: &Ctx) -> Result<()> {
         for r in res {
             expect_ok(r, "put into TTL dataset")?;
         }
-        ensure!(store.get(&ds, b("old")).await?.is_none(), "{kind:?}: value older than the TTL returned");
-        ensure!(store.get(&ds, b("fresh")).await?.is_some(), "{kind:?}: value within the TTL hidden");
+        ensure!(
+            store.get(&ds, b("old")).await?.is_none(),
+            "{kind:?}: value older than the TTL returned"
+        );
+        ensure!(
+            store.get(&ds, b("fresh")).await?.is_some(),
+            "{kind:?}: value within the TTL hidden"
+        );
     }
     Ok(())
 }
@@ -139,8 +232,14 @@ pub(crate) async fn ttl_hides_expired_versions_in_ranges(cx: &Ctx) -> Result<()>
     {
         expect_ok(r, "put")?;
     }
-    let got = store.multi_get(vec![GetRequest::range(&ds, b("k"), 0, None)]).await;
-    ensure!(pairs(&ok_values(&got[0])?) == vec![(b("fresh"), fresh)], "range returned expired versions: {:?}", got[0].values);
+    let got = store
+        .multi_get(vec![GetRequest::range(&ds, b("k"), 0, None)])
+        .await;
+    ensure!(
+        pairs(&ok_values(&got[0])?) == vec![(b("fresh"), fresh)],
+        "range returned expired versions: {:?}",
+        got[0].values
+    );
     Ok(())
 }
 
@@ -148,11 +247,16 @@ pub(crate) async fn ttl_hides_expired_in_list(cx: &Ctx) -> Result<()> {
     let store = cx.store()?;
     let now = now_millis();
     let ds = ttl_dataset(cx, DatasetKind::Snapshot).await?;
-    store.put(&ds, b("old"), b("v"), Some(now - 2 * 3_600_000)).await?;
+    store
+        .put(&ds, b("old"), b("v"), Some(now - 2 * 3_600_000))
+        .await?;
     store.put(&ds, b("fresh"), b("v"), Some(now)).await?;
     let all = store.list_all(&ds, 10).await?;
     let keys: Vec<_> = all.iter().map(|(k, _)| k.clone()).collect();
-    ensure!(keys == vec![b("fresh")], "list returned {keys:?}, want only the fresh key");
+    ensure!(
+        keys == vec![b("fresh")],
+        "list returned {keys:?}, want only the fresh key"
+    );
     Ok(())
 }
 
@@ -161,9 +265,16 @@ pub(crate) async fn drop_removes_dataset_and_data(cx: &Ctx) -> Result<()> {
     let ds = cx.snapshot().await?;
     store.put(&ds, b("k"), b("v"), Some(T0)).await?;
     store.drop_dataset(&ds).await?;
-    expect_err(&store.get(&ds, b("k")).await, "DatasetNotFound", "get after drop")?;
+    expect_err(
+        &store.get(&ds, b("k")).await,
+        "DatasetNotFound",
+        "get after drop",
+    )?;
     store.create_default(&ds).await?;
-    ensure!(store.get(&ds, b("k")).await?.is_none(), "re-created dataset still holds dropped data");
+    ensure!(
+        store.get(&ds, b("k")).await?.is_none(),
+        "re-created dataset still holds dropped data"
+    );
     Ok(())
 }
 
@@ -171,9 +282,17 @@ pub(crate) async fn missing_dataset_is_not_found(cx: &Ctx) -> Result<()> {
     let store = cx.store()?;
     let ds = cx.name("_BATCH");
     expect_err(&store.get(&ds, b("k")).await, "DatasetNotFound", "get")?;
-    expect_err(&store.put(&ds, b("k"), b("v"), Some(T0)).await, "DatasetNotFound", "put")?;
+    expect_err(
+        &store.put(&ds, b("k"), b("v"), Some(T0)).await,
+        "DatasetNotFound",
+        "put",
+    )?;
     expect_err(&store.list(&ds, 10, None).await, "DatasetNotFound", "list")?;
-    expect_err(&store.dataset_props(&ds).await, "DatasetNotFound", "dataset_props")?;
+    expect_err(
+        &store.dataset_props(&ds).await,
+        "DatasetNotFound",
+        "dataset_props",
+    )?;
     Ok(())
 }
 
@@ -182,10 +301,16 @@ pub(crate) async fn errors_name_the_dataset(cx: &Ctx) -> Result<()> {
     let missing = cx.name("_BATCH");
     let err = store.get(&missing, b("k")).await.err();
     let msg = err.map(|e| e.to_string()).unwrap_or_default();
-    ensure!(msg.contains(&missing), "error message {msg:?} does not name dataset {missing}");
+    ensure!(
+        msg.contains(&missing),
+        "error message {msg:?} does not name dataset {missing}"
+    );
     let ds = cx.snapshot().await?;
     let err = store.put(&ds, b(""), b("v"), Some(T0)).await.err();
     let msg = err.map(|e| e.to_string()).unwrap_or_default();
-    ensure!(msg.contains(&ds), "InvalidKey message {msg:?} does not name dataset {ds}");
+    ensure!(
+        msg.contains(&ds),
+        "InvalidKey message {msg:?} does not name dataset {ds}"
+    );
     Ok(())
 }

@@ -21,25 +21,49 @@ async fn versions(cx: &Ctx, ds: &str, key: &str, n: usize) -> Result<()> {
 
 pub(crate) async fn empty_get_batch_returns_at_once(cx: &Ctx) -> Result<()> {
     let got = cx.store()?.multi_get(vec![]).await;
-    ensure!(got.is_empty(), "empty batch answered with {} responses", got.len());
+    ensure!(
+        got.is_empty(),
+        "empty batch answered with {} responses",
+        got.len()
+    );
     Ok(())
 }
 
 pub(crate) async fn responses_in_request_order(cx: &Ctx) -> Result<()> {
     let store = cx.store()?;
     let ds = cx.snapshot().await?;
-    let puts = (0..50).map(|i| PutRequest::new(&ds, b(format!("k{i}")), b(format!("v{i}")), Some(T0 + i))).collect();
+    let puts = (0..50)
+        .map(|i| PutRequest::new(&ds, b(format!("k{i}")), b(format!("v{i}")), Some(T0 + i)))
+        .collect();
     for r in store.multi_put(puts).await {
         expect_ok(r, "put")?;
     }
     let order: Vec<i64> = (0..50).rev().chain((0..50).step_by(3)).collect();
     let got = store
-        .multi_get(order.iter().map(|i| GetRequest::latest(&ds, b(format!("k{i}")))).collect())
+        .multi_get(
+            order
+                .iter()
+                .map(|i| GetRequest::latest(&ds, b(format!("k{i}"))))
+                .collect(),
+        )
         .await;
-    ensure!(got.len() == order.len(), "{} responses for {} requests", got.len(), order.len());
+    ensure!(
+        got.len() == order.len(),
+        "{} responses for {} requests",
+        got.len(),
+        order.len()
+    );
     for (i, resp) in order.iter().zip(&got) {
-        ensure!(resp.request.key == b(format!("k{i}")), "response carries request for {:?}", resp.request.key);
-        ensure!(pairs(&ok_values(resp)?) == vec![(b(format!("v{i}")), T0 + i)], "k{i} answered {:?}", resp.values);
+        ensure!(
+            resp.request.key == b(format!("k{i}")),
+            "response carries request for {:?}",
+            resp.request.key
+        );
+        ensure!(
+            pairs(&ok_values(resp)?) == vec![(b(format!("v{i}")), T0 + i)],
+            "k{i} answered {:?}",
+            resp.values
+        );
     }
     Ok(())
 }
@@ -57,9 +81,17 @@ pub(crate) async fn duplicates_each_answered(cx: &Ctx) -> Result<()> {
     let got = store.multi_get(reqs).await;
     ensure!(got.len() == 4, "{} responses for 4 requests", got.len());
     for i in [0, 1, 3] {
-        ensure!(ok_values(&got[i])?.len() == 1, "duplicate {i} answered {:?}", got[i].values);
+        ensure!(
+            ok_values(&got[i])?.len() == 1,
+            "duplicate {i} answered {:?}",
+            got[i].values
+        );
     }
-    ensure!(ok_values(&got[2])?.len() == 3, "range among duplicates answered {:?}", got[2].values);
+    ensure!(
+        ok_values(&got[2])?.len() == 3,
+        "range among duplicates answered {:?}",
+        got[2].values
+    );
     Ok(())
 }
 
@@ -67,10 +99,17 @@ pub(crate) async fn missing_key_is_empty_not_error(cx: &Ctx) -> Result<()> {
     let store = cx.store()?;
     for ds in [cx.snapshot().await?, cx.time_series().await?] {
         let got = store
-            .multi_get(vec![GetRequest::latest(&ds, b("nope")), GetRequest::range(&ds, b("nope"), 0, None)])
+            .multi_get(vec![
+                GetRequest::latest(&ds, b("nope")),
+                GetRequest::range(&ds, b("nope"), 0, None),
+            ])
             .await;
         for r in &got {
-            ensure!(ok_values(r)?.is_empty(), "missing key answered {:?}", r.values);
+            ensure!(
+                ok_values(r)?.is_empty(),
+                "missing key answered {:?}",
+                r.values
+            );
         }
     }
     Ok(())
@@ -88,9 +127,17 @@ pub(crate) async fn missing_dataset_isolated(cx: &Ctx) -> Result<()> {
             GetRequest::latest(&ds, b("k")),
         ])
         .await;
-    expect_err(&got[1].values, "DatasetNotFound", "get from a missing dataset")?;
+    expect_err(
+        &got[1].values,
+        "DatasetNotFound",
+        "get from a missing dataset",
+    )?;
     for i in [0, 2] {
-        ensure!(pairs(&ok_values(&got[i])?) == vec![(b("v"), T0)], "request {i} next to a missing dataset: {:?}", got[i].values);
+        ensure!(
+            pairs(&ok_values(&got[i])?) == vec![(b("v"), T0)],
+            "request {i} next to a missing dataset: {:?}",
+            got[i].values
+        );
     }
     Ok(())
 }
@@ -102,7 +149,12 @@ pub(crate) async fn invalid_range_isolated(cx: &Ctx) -> Result<()> {
     let got = store
         .multi_get(vec![
             GetRequest::range(&ds, b("k"), T0 + 100, Some(T0)),
-            GetRequest { key: b("k"), dataset: ds.clone(), start_ts: None, end_ts: Some(T0) },
+            GetRequest {
+                key: b("k"),
+                dataset: ds.clone(),
+                start_ts: None,
+                end_ts: Some(T0),
+            },
             GetRequest::latest(&ds, b("")),
             GetRequest::range(&ds, b("k"), 0, None),
         ])
@@ -110,7 +162,11 @@ pub(crate) async fn invalid_range_isolated(cx: &Ctx) -> Result<()> {
     expect_err(&got[0].values, "InvalidRequest", "start_ts > end_ts")?;
     expect_err(&got[1].values, "InvalidRequest", "end_ts without start_ts")?;
     expect_err(&got[2].values, "InvalidKey", "empty key")?;
-    ensure!(ok_values(&got[3])?.len() == 2, "good request next to bad ones: {:?}", got[3].values);
+    ensure!(
+        ok_values(&got[3])?.len() == 2,
+        "good request next to bad ones: {:?}",
+        got[3].values
+    );
     Ok(())
 }
 
@@ -127,7 +183,11 @@ pub(crate) async fn latest_only_returns_newest_version(cx: &Ctx) -> Result<()> {
         expect_ok(r, "put")?;
     }
     let got = store.multi_get(vec![GetRequest::latest(&ds, b("k"))]).await;
-    ensure!(pairs(&ok_values(&got[0])?) == vec![(b("new"), T0 + 9)], "latest answered {:?}", got[0].values);
+    ensure!(
+        pairs(&ok_values(&got[0])?) == vec![(b("new"), T0 + 9)],
+        "latest answered {:?}",
+        got[0].values
+    );
     Ok(())
 }
 
@@ -141,9 +201,18 @@ pub(crate) async fn range_returns_versions_oldest_first(cx: &Ctx) -> Result<()> 
     for r in store.multi_put(puts).await {
         expect_ok(r, "put")?;
     }
-    let got = store.multi_get(vec![GetRequest::range(&ds, b("k"), T0, None)]).await;
-    let want: Vec<_> = [0, 2, 4, 7, 9].iter().map(|i| (b(format!("v{i}")), T0 + i)).collect();
-    ensure!(pairs(&ok_values(&got[0])?) == want, "range answered {:?}", got[0].values);
+    let got = store
+        .multi_get(vec![GetRequest::range(&ds, b("k"), T0, None)])
+        .await;
+    let want: Vec<_> = [0, 2, 4, 7, 9]
+        .iter()
+        .map(|i| (b(format!("v{i}")), T0 + i))
+        .collect();
+    ensure!(
+        pairs(&ok_values(&got[0])?) == want,
+        "range answered {:?}",
+        got[0].values
+    );
     Ok(())
 }
 
@@ -159,8 +228,14 @@ pub(crate) async fn range_bounds_inclusive(cx: &Ctx) -> Result<()> {
             GetRequest::range(&ds, b("k"), T0 + 41, None),
         ])
         .await;
-    let ts = |i: usize| -> Result<Vec<i64>> { Ok(ok_values(&got[i])?.iter().map(|v| v.millis).collect()) };
-    ensure!(ts(0)? == vec![T0 + 10, T0 + 20, T0 + 30], "[+10,+30] answered {:?}", ts(0)?);
+    let ts = |i: usize| -> Result<Vec<i64>> {
+        Ok(ok_values(&got[i])?.iter().map(|v| v.millis).collect())
+    };
+    ensure!(
+        ts(0)? == vec![T0 + 10, T0 + 20, T0 + 30],
+        "[+10,+30] answered {:?}",
+        ts(0)?
+    );
     ensure!(ts(1)? == vec![T0 + 20], "[+11,+29] answered {:?}", ts(1)?);
     ensure!(ts(2)? == vec![T0 + 40], "[+40,+40] answered {:?}", ts(2)?);
     ensure!(ts(3)?.is_empty(), "[+41,..] answered {:?}", ts(3)?);
@@ -171,9 +246,15 @@ pub(crate) async fn range_with_end_ts(cx: &Ctx) -> Result<()> {
     let store = cx.store()?;
     let ds = cx.time_series().await?;
     versions(cx, &ds, "k", 4).await?;
-    let got = store.multi_get(vec![GetRequest::range(&ds, b("k"), 0, Some(T0 + 15))]).await;
+    let got = store
+        .multi_get(vec![GetRequest::range(&ds, b("k"), 0, Some(T0 + 15))])
+        .await;
     let want = vec![(b("v0"), T0), (b("v1"), T0 + 10)];
-    ensure!(pairs(&ok_values(&got[0])?) == want, "range up to +15 answered {:?}", got[0].values);
+    ensure!(
+        pairs(&ok_values(&got[0])?) == want,
+        "range up to +15 answered {:?}",
+        got[0].values
+    );
     Ok(())
 }
 
@@ -182,7 +263,10 @@ pub(crate) async fn stored_ts_returned_not_read_time(cx: &Ctx) -> Result<()> {
     for ds in [cx.snapshot().await?, cx.time_series().await?] {
         store.put(&ds, b("k"), b("v"), Some(T0 + 123)).await?;
         let got = store.get(&ds, b("k")).await?;
-        ensure!(got.map(|v| v.millis) == Some(T0 + 123), "returned ts is not the stored one");
+        ensure!(
+            got.map(|v| v.millis) == Some(T0 + 123),
+            "returned ts is not the stored one"
+        );
     }
     Ok(())
 }
@@ -196,7 +280,10 @@ pub(crate) async fn put_without_ts_gets_now(cx: &Ctx) -> Result<()> {
     let got = store.get(&ds, b("k")).await?.map(|v| v.millis);
     // Allow for clock skew between client and server of a few seconds.
     let ok = got.is_some_and(|ts| ts >= before - 5_000 && ts <= after + 5_000);
-    ensure!(ok, "put without ts stored ts {got:?}, want about now ({before}..{after})");
+    ensure!(
+        ok,
+        "put without ts stored ts {got:?}, want about now ({before}..{after})"
+    );
     Ok(())
 }
 
@@ -205,9 +292,15 @@ pub(crate) async fn same_ts_replaces_that_version_only(cx: &Ctx) -> Result<()> {
     let ds = cx.time_series().await?;
     versions(cx, &ds, "k", 3).await?;
     store.put(&ds, b("k"), b("again"), Some(T0 + 10)).await?;
-    let got = store.multi_get(vec![GetRequest::range(&ds, b("k"), 0, None)]).await;
+    let got = store
+        .multi_get(vec![GetRequest::range(&ds, b("k"), 0, None)])
+        .await;
     let want = vec![(b("v0"), T0), (b("again"), T0 + 10), (b("v2"), T0 + 20)];
-    ensure!(pairs(&ok_values(&got[0])?) == want, "after rewriting one version: {:?}", got[0].values);
+    ensure!(
+        pairs(&ok_values(&got[0])?) == want,
+        "after rewriting one version: {:?}",
+        got[0].values
+    );
     Ok(())
 }
 
@@ -216,9 +309,18 @@ pub(crate) async fn snapshot_put_replaces_value(cx: &Ctx) -> Result<()> {
     let ds = cx.snapshot().await?;
     store.put(&ds, b("k"), b("first"), Some(T0 + 50)).await?;
     store.put(&ds, b("k"), b("second"), Some(T0 + 10)).await?;
-    let got = store.multi_get(vec![GetRequest::range(&ds, b("k"), 0, None), GetRequest::latest(&ds, b("k"))]).await;
+    let got = store
+        .multi_get(vec![
+            GetRequest::range(&ds, b("k"), 0, None),
+            GetRequest::latest(&ds, b("k")),
+        ])
+        .await;
     for r in &got {
-        ensure!(pairs(&ok_values(r)?) == vec![(b("second"), T0 + 10)], "snapshot kept {:?}", r.values);
+        ensure!(
+            pairs(&ok_values(r)?) == vec![(b("second"), T0 + 10)],
+            "snapshot kept {:?}",
+            r.values
+        );
     }
     Ok(())
 }
@@ -234,28 +336,61 @@ pub(crate) async fn snapshot_range_filters_its_one_value(cx: &Ctx) -> Result<()>
             GetRequest::range(&ds, b("k"), 0, Some(T0 + 49)),
         ])
         .await;
-    ensure!(ok_values(&got[0])?.len() == 1, "in range: {:?}", got[0].values);
-    ensure!(ok_values(&got[1])?.is_empty(), "after range: {:?}", got[1].values);
-    ensure!(ok_values(&got[2])?.is_empty(), "before range: {:?}", got[2].values);
+    ensure!(
+        ok_values(&got[0])?.len() == 1,
+        "in range: {:?}",
+        got[0].values
+    );
+    ensure!(
+        ok_values(&got[1])?.is_empty(),
+        "after range: {:?}",
+        got[1].values
+    );
+    ensure!(
+        ok_values(&got[2])?.is_empty(),
+        "before range: {:?}",
+        got[2].values
+    );
     Ok(())
 }
 
 pub(crate) async fn get_batch_of_10000(cx: &Ctx) -> Result<()> {
     let store = cx.store()?;
     let ds = cx.snapshot().await?;
-    let puts = (0..10_000).map(|i| PutRequest::new(&ds, b(format!("key-{i}")), b(format!("value-{i}")), Some(T0 + i))).collect();
+    let puts = (0..10_000)
+        .map(|i| {
+            PutRequest::new(
+                &ds,
+                b(format!("key-{i}")),
+                b(format!("value-{i}")),
+                Some(T0 + i),
+            )
+        })
+        .collect();
     for r in store.multi_put(puts).await {
         expect_ok(r, "put")?;
     }
     // Every other key missing, so hits and misses interleave.
     let got = store
-        .multi_get((0..10_000).map(|i| GetRequest::latest(&ds, b(format!("key-{}", i * 2)))).collect())
+        .multi_get(
+            (0..10_000)
+                .map(|i| GetRequest::latest(&ds, b(format!("key-{}", i * 2))))
+                .collect(),
+        )
         .await;
     ensure!(got.len() == 10_000, "{} responses", got.len());
     for (i, resp) in got.iter().enumerate() {
         let k = i * 2;
-        let want = if k < 10_000 { vec![(b(format!("value-{k}")), T0 + k as i64)] } else { vec![] };
-        ensure!(pairs(&ok_values(resp)?) == want, "key-{k} answered {:?}", resp.values);
+        let want = if k < 10_000 {
+            vec![(b(format!("value-{k}")), T0 + k as i64)]
+        } else {
+            vec![]
+        };
+        ensure!(
+            pairs(&ok_values(resp)?) == want,
+            "key-{k} answered {:?}",
+            resp.values
+        );
     }
     Ok(())
 }

@@ -11,7 +11,9 @@ use crate::runner::Ctx;
 pub(crate) async fn paging_visits_every_key_once(cx: &Ctx) -> Result<()> {
     let store = cx.store()?;
     for ds in [cx.snapshot().await?, cx.time_series().await?] {
-        let puts = (0..257).map(|i| PutRequest::new(&ds, b(format!("key{i}")), b("v"), Some(T0))).collect();
+        let puts = (0..257)
+            .map(|i| PutRequest::new(&ds, b(format!("key{i}")), b("v"), Some(T0)))
+            .collect();
         for r in store.multi_put(puts).await {
             expect_ok(r, "put")?;
         }
@@ -24,7 +26,11 @@ pub(crate) async fn paging_visits_every_key_once(cx: &Ctx) -> Result<()> {
                 bail!("list did not finish after 1000 pages of 10");
             }
             let page = store.list(&ds, 10, cursor).await?;
-            ensure!(page.entries.len() <= 10, "page of {} entries for limit 10", page.entries.len());
+            ensure!(
+                page.entries.len() <= 10,
+                "page of {} entries for limit 10",
+                page.entries.len()
+            );
             for (k, _) in page.entries {
                 *seen.entry(k.to_vec()).or_default() += 1;
             }
@@ -33,8 +39,16 @@ pub(crate) async fn paging_visits_every_key_once(cx: &Ctx) -> Result<()> {
                 None => break,
             }
         }
-        ensure!(seen.len() == 257, "list visited {} distinct keys, want 257", seen.len());
-        let twice: Vec<_> = seen.iter().filter(|(_, n)| **n > 1).map(|(k, _)| String::from_utf8_lossy(k).into_owned()).collect();
+        ensure!(
+            seen.len() == 257,
+            "list visited {} distinct keys, want 257",
+            seen.len()
+        );
+        let twice: Vec<_> = seen
+            .iter()
+            .filter(|(_, n)| **n > 1)
+            .map(|(k, _)| String::from_utf8_lossy(k).into_owned())
+            .collect();
         ensure!(twice.is_empty(), "keys listed more than once: {twice:?}");
     }
     Ok(())
@@ -47,8 +61,16 @@ pub(crate) async fn returns_latest_value_per_key(cx: &Ctx) -> Result<()> {
         store.put(&ds, b("k"), b(v), Some(ts)).await?;
     }
     let all = store.list_all(&ds, 100).await?;
-    ensure!(all.len() == 1, "list returned {} entries for one key", all.len());
-    ensure!(all[0].1.bytes == b("new") && all[0].1.millis == T0 + 5, "list returned {:?}", all[0]);
+    ensure!(
+        all.len() == 1,
+        "list returned {} entries for one key",
+        all.len()
+    );
+    ensure!(
+        all[0].1.bytes == b("new") && all[0].1.millis == T0 + 5,
+        "list returned {:?}",
+        all[0]
+    );
     Ok(())
 }
 
@@ -56,11 +78,18 @@ pub(crate) async fn empty_dataset_has_no_entries(cx: &Ctx) -> Result<()> {
     let store = cx.store()?;
     let ds = cx.snapshot().await?;
     let page = store.list(&ds, 10, None).await?;
-    ensure!(page.entries.is_empty() && page.next.is_none(), "empty dataset listed {page:?}");
+    ensure!(
+        page.entries.is_empty() && page.next.is_none(),
+        "empty dataset listed {page:?}"
+    );
     Ok(())
 }
 
 pub(crate) async fn list_of_missing_dataset_is_not_found(cx: &Ctx) -> Result<()> {
     let store = cx.store()?;
-    expect_err(&store.list(&cx.name("_BATCH"), 10, None).await, "DatasetNotFound", "list of a missing dataset")
+    expect_err(
+        &store.list(&cx.name("_BATCH"), 10, None).await,
+        "DatasetNotFound",
+        "list of a missing dataset",
+    )
 }

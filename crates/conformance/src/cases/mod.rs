@@ -41,7 +41,11 @@ pub(crate) fn pairs(values: &[TimedValue]) -> Vec<(Bytes, i64)> {
 }
 
 /// Checks that `result` failed with the error variant named `kind` (see [`KvError::kind`]).
-pub(crate) fn expect_err<T: std::fmt::Debug>(result: &Result<T, KvError>, kind: &str, what: &str) -> Result<()> {
+pub(crate) fn expect_err<T: std::fmt::Debug>(
+    result: &Result<T, KvError>,
+    kind: &str,
+    what: &str,
+) -> Result<()> {
     match result {
         Err(e) if e.kind() == kind => Ok(()),
         Err(e) => bail!("{what}: expected {kind}, got {} ({e})", e.kind()),

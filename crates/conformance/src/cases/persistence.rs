@@ -18,8 +18,14 @@ pub(crate) async fn new_client_sees_writes(cx: &Ctx) -> Result<()> {
         old.put(&ds, b("k"), b("v2"), Some(T0 + 1)).await?;
     }
     let new = cx.open().await?;
-    let got = new.multi_get(vec![GetRequest::range(&ds, b("k"), 0, None)]).await;
-    ensure!(ok_values(&got[0])?.len() == 2, "new client sees {:?}", got[0].values);
+    let got = new
+        .multi_get(vec![GetRequest::range(&ds, b("k"), 0, None)])
+        .await;
+    ensure!(
+        ok_values(&got[0])?.len() == 2,
+        "new client sees {:?}",
+        got[0].values
+    );
     Ok(())
 }
 
@@ -29,14 +35,21 @@ pub(crate) async fn kind_and_ttl_survive_new_client(cx: &Ctx) -> Result<()> {
     let ttl = Duration::from_secs(7 * 24 * 3600);
     {
         let old = cx.open().await?;
-        old.create(&ts, &DatasetProps::time_series().with_ttl(ttl)).await?;
+        old.create(&ts, &DatasetProps::time_series().with_ttl(ttl))
+            .await?;
         old.create(&snap, &DatasetProps::snapshot()).await?;
     }
     let new = cx.open().await?;
     let p = new.dataset_props(&ts).await?;
-    ensure!(p.kind == DatasetKind::TimeSeries && p.ttl == Some(ttl), "new client sees {p:?}");
+    ensure!(
+        p.kind == DatasetKind::TimeSeries && p.ttl == Some(ttl),
+        "new client sees {p:?}"
+    );
     let p = new.dataset_props(&snap).await?;
-    ensure!(p.kind == DatasetKind::Snapshot && p.ttl.is_none(), "new client sees {p:?}");
+    ensure!(
+        p.kind == DatasetKind::Snapshot && p.ttl.is_none(),
+        "new client sees {p:?}"
+    );
     Ok(())
 }
 
@@ -45,15 +58,29 @@ pub(crate) async fn dropped_client_loses_nothing_acknowledged(cx: &Ctx) -> Resul
     {
         let old = cx.open().await?;
         old.create_default(&ds).await?;
-        let puts = (0..2000).map(|i| PutRequest::new(&ds, b(format!("k{i}")), b(format!("v{i}")), Some(T0))).collect();
+        let puts = (0..2000)
+            .map(|i| PutRequest::new(&ds, b(format!("k{i}")), b(format!("v{i}")), Some(T0)))
+            .collect();
         for r in old.multi_put(puts).await {
             expect_ok(r, "put")?;
         }
         // Dropped without any explicit flush or close.
     }
     let new = cx.open().await?;
-    let got = new.multi_get((0..2000).map(|i| GetRequest::latest(&ds, b(format!("k{i}")))).collect()).await;
-    let missing = got.iter().filter(|r| ok_values(r).map(|v| v.is_empty()).unwrap_or(true)).count();
-    ensure!(missing == 0, "{missing} of 2000 acknowledged writes missing in a new client");
+    let got = new
+        .multi_get(
+            (0..2000)
+                .map(|i| GetRequest::latest(&ds, b(format!("k{i}"))))
+                .collect(),
+        )
+        .await;
+    let missing = got
+        .iter()
+        .filter(|r| ok_values(r).map(|v| v.is_empty()).unwrap_or(true))
+        .count();
+    ensure!(
+        missing == 0,
+        "{missing} of 2000 acknowledged writes missing in a new client"
+    );
     Ok(())
 }

@@ -9,7 +9,11 @@ use crate::runner::Ctx;
 
 pub(crate) async fn empty_put_batch_returns_at_once(cx: &Ctx) -> Result<()> {
     let got = cx.store()?.multi_put(vec![]).await;
-    ensure!(got.is_empty(), "empty batch answered with {} results", got.len());
+    ensure!(
+        got.is_empty(),
+        "empty batch answered with {} results",
+        got.len()
+    );
     Ok(())
 }
 
@@ -31,9 +35,15 @@ pub(crate) async fn results_one_per_request_in_order(cx: &Ctx) -> Result<()> {
     expect_err(&got[3], "InvalidRequest", "request 3")?;
     expect_ok(got[4].clone(), "request 4")?;
     for k in ["a", "b", "d"] {
-        ensure!(store.get(&ds, b(k)).await?.is_some(), "accepted put of {k} not stored");
+        ensure!(
+            store.get(&ds, b(k)).await?.is_some(),
+            "accepted put of {k} not stored"
+        );
     }
-    ensure!(store.get(&ds, b("c")).await?.is_none(), "rejected put of c stored");
+    ensure!(
+        store.get(&ds, b("c")).await?.is_none(),
+        "rejected put of c stored"
+    );
     Ok(())
 }
 
@@ -57,9 +67,21 @@ pub(crate) async fn mixed_datasets_in_one_call(cx: &Ctx) -> Result<()> {
             GetRequest::latest(&snap, b("k2")),
         ])
         .await;
-    ensure!(ok_values(&got[0])?.len() == 1, "snapshot: {:?}", got[0].values);
-    ensure!(ok_values(&got[1])?.len() == 2, "time series: {:?}", got[1].values);
-    ensure!(ok_values(&got[2])?.len() == 1, "snapshot k2: {:?}", got[2].values);
+    ensure!(
+        ok_values(&got[0])?.len() == 1,
+        "snapshot: {:?}",
+        got[0].values
+    );
+    ensure!(
+        ok_values(&got[1])?.len() == 2,
+        "time series: {:?}",
+        got[1].values
+    );
+    ensure!(
+        ok_values(&got[2])?.len() == 1,
+        "snapshot k2: {:?}",
+        got[2].values
+    );
     Ok(())
 }
 
@@ -76,13 +98,23 @@ pub(crate) async fn oversized_value_among_good_ones(cx: &Ctx) -> Result<()> {
     expect_ok(got[0].clone(), "request 0")?;
     match &got[1] {
         Err(chronon_core::KvError::ValueTooLarge { size, max: m, .. }) => {
-            ensure!(*size == max + 1 && *m == max, "ValueTooLarge reports size {size} max {m}, want {} {max}", max + 1)
+            ensure!(
+                *size == max + 1 && *m == max,
+                "ValueTooLarge reports size {size} max {m}, want {} {max}",
+                max + 1
+            )
         }
         other => anyhow::bail!("oversized value answered {other:?}"),
     }
     expect_ok(got[2].clone(), "request 2")?;
-    ensure!(store.get(&ds, b("a")).await?.is_some() && store.get(&ds, b("c")).await?.is_some(), "good puts lost");
-    ensure!(store.get(&ds, b("big")).await?.is_none(), "oversized value stored");
+    ensure!(
+        store.get(&ds, b("a")).await?.is_some() && store.get(&ds, b("c")).await?.is_some(),
+        "good puts lost"
+    );
+    ensure!(
+        store.get(&ds, b("big")).await?.is_none(),
+        "oversized value stored"
+    );
     Ok(())
 }
 
@@ -113,7 +145,11 @@ pub(crate) async fn missing_dataset_among_good_ones(cx: &Ctx) -> Result<()> {
     expect_ok(got[0].clone(), "request 0")?;
     expect_err(&got[1], "DatasetNotFound", "put into missing dataset")?;
     expect_ok(got[2].clone(), "request 2")?;
-    expect_err(&store.dataset_props(&missing).await, "DatasetNotFound", "a put must not create a dataset")?;
+    expect_err(
+        &store.dataset_props(&missing).await,
+        "DatasetNotFound",
+        "a put must not create a dataset",
+    )?;
     Ok(())
 }
 
@@ -122,14 +158,27 @@ pub(crate) async fn put_batch_of_10000(cx: &Ctx) -> Result<()> {
     let ds = cx.time_series().await?;
     // 2,000 keys x 5 versions, interleaved so one key's versions are spread over the batch.
     let puts = (0..10_000i64)
-        .map(|i| PutRequest::new(&ds, b(format!("k{}", i % 2000)), b(format!("v{i}")), Some(T0 + i / 2000)))
+        .map(|i| {
+            PutRequest::new(
+                &ds,
+                b(format!("k{}", i % 2000)),
+                b(format!("v{i}")),
+                Some(T0 + i / 2000),
+            )
+        })
         .collect();
     let got = store.multi_put(puts).await;
     ensure!(got.len() == 10_000, "{} results", got.len());
     for (i, r) in got.into_iter().enumerate() {
         expect_ok(r, &format!("request {i}"))?;
     }
-    let resp = store.multi_get((0..2000).map(|k| GetRequest::range(&ds, b(format!("k{k}")), 0, None)).collect()).await;
+    let resp = store
+        .multi_get(
+            (0..2000)
+                .map(|k| GetRequest::range(&ds, b(format!("k{k}")), 0, None))
+                .collect(),
+        )
+        .await;
     for (k, r) in resp.iter().enumerate() {
         let v = ok_values(r)?;
         let want: Vec<Bytes> = (0..5).map(|j| b(format!("v{}", j * 2000 + k))).collect();

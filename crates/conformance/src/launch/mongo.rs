@@ -98,8 +98,16 @@ async fn secantus() -> Result<MongoServer, String> {
             "--log-level".to_string(),
             "WARNING".to_string(),
         ];
-        let child = ChildServer::start("secantus", "python3", args, vec![], port, dir, Duration::from_secs(60))
-            .map_err(|e| format!("starting SecantusDB failed: {e:#}"))?;
+        let child = ChildServer::start(
+            "secantus",
+            "python3",
+            args,
+            vec![],
+            port,
+            dir,
+            Duration::from_secs(60),
+        )
+        .map_err(|e| format!("starting SecantusDB failed: {e:#}"))?;
         Ok(MongoServer {
             uri: format!("mongodb://127.0.0.1:{port}/?directConnection=true"),
             method: LaunchMethod::ChildProcess,
