@@ -27,6 +27,10 @@ fn memory_stores() -> &'static Mutex<HashMap<String, MemoryStore>> {
 /// `memory://NAME` returns clients sharing one in-process store per name, so "a new client sees
 /// what an old one wrote" holds for it as for a server.
 pub async fn open_store(url: &str) -> Result<Arc<dyn KvStore>> {
+    // `host1:9042,host2:9042` is not a valid URL authority, so Scylla parses its own URLs.
+    if url.starts_with("scylla://") {
+        return Ok(Arc::new(chronon_scylla::ScyllaStore::open_str(url).await?));
+    }
     let parsed =
         url::Url::parse(url).with_context(|| format!("{url:?} is not a URL\n{URL_HELP}"))?;
     let store: Arc<dyn KvStore> = match parsed.scheme() {

@@ -28,9 +28,7 @@ use futures::{StreamExt, TryStreamExt};
 use tokio::sync::Semaphore;
 
 use crate::error::{code_of, map_sdk_err, message_of, Op};
-use crate::layout::{
-    self, KEY_ATTR, META_DATASET_ATTR, META_KIND_ATTR, META_TTL_ATTR, TS_ATTR, VALUE_ATTR,
-};
+use crate::layout::{self, KEY_ATTR, META_DATASET_ATTR, META_KIND_ATTR, META_TTL_ATTR, TS_ATTR};
 use crate::options::DynamoOptions;
 use crate::retry::{until_processed, Round};
 use crate::SCHEME;
@@ -567,10 +565,6 @@ impl DynamoStore {
                     .collect(),
             ))
             .consistent_read(true)
-            .projection_expression("#k, #v, #t")
-            .expression_attribute_names("#k", KEY_ATTR)
-            .expression_attribute_names("#v", VALUE_ATTR)
-            .expression_attribute_names("#t", TS_ATTR)
             .build()
             .map_err(|e| build_err(&ctx, e))?;
         let first = HashMap::from([(table.to_string(), request)]);

@@ -113,19 +113,18 @@ async fn raw_multi_put(raw: &Client, table: &str, n: usize, round: usize) {
         .await;
 }
 
-/// Best of `reps` runs of `f`.
-async fn best<F, Fut>(reps: usize, mut f: F) -> Duration
-where
-    F: FnMut(usize) -> Fut,
-    Fut: std::future::Future<Output = ()>,
-{
-    let mut best = Duration::MAX;
-    for r in 0..reps {
-        let started = Instant::now();
-        f(r).await;
-        best = best.min(started.elapsed());
-    }
-    best
+/// Prints medians and the adapter's throughput relative to the raw SDK.
+fn report(what: &str, adapter: &mut [Duration], raw: &mut [Duration]) {
+    adapter.sort();
+    raw.sort();
+    let (a, r) = (adapter[adapter.len() / 2], raw[raw.len() / 2]);
+    println!(
+        "{what}: adapter {:>8.1} ms, raw SDK {:>8.1} ms (medians of {}), adapter throughput = {:.2} x raw",
+        a.as_secs_f64() * 1e3,
+        r.as_secs_f64() * 1e3,
+        adapter.len(),
+        r.as_secs_f64() / a.as_secs_f64()
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -152,50 +151,51 @@ async fn adapter_vs_raw_sdk() {
 
     let (raw, table, store_ref) = (&raw, table.as_str(), &store);
     for n in [100usize, 10_000] {
-        let reps = if n == 100 { 20 } else { 3 };
-        // Warm both paths once.
+        let reps = if n == 100 { 30 } else { 5 };
+        // Warm both paths once, then alternate them so load on the shared machine hits both alike.
         raw_multi_get(raw, table, n).await;
-        let _ = store
+        let _ = store_ref
             .multi_get((0..n).map(|i| GetRequest::latest(ds, key(i))).collect())
             .await;
-        let raw_t = best(reps, |_| async move {
+        let (mut raw_t, mut adapter_t) = (Vec::new(), Vec::new());
+        for _ in 0..reps {
+            let started = Instant::now();
             assert_eq!(raw_multi_get(raw, table, n).await, n);
-        })
-        .await;
-        let adapter_t = best(reps, |_| async move {
+            raw_t.push(started.elapsed());
+            let started = Instant::now();
             let got = store_ref
                 .multi_get((0..n).map(|i| GetRequest::latest(ds, key(i))).collect())
                 .await;
+            adapter_t.push(started.elapsed());
             assert!(got
                 .iter()
                 .all(|r| matches!(&r.values, Ok(v) if v.len() == 1)));
-        })
-        .await;
-        println!(
-            "multi_get {n:>6} keys: adapter {:>8.1} ms, raw SDK {:>8.1} ms, adapter throughput = {:.2} x raw",
-            adapter_t.as_secs_f64() * 1e3,
-            raw_t.as_secs_f64() * 1e3,
-            raw_t.as_secs_f64() / adapter_t.as_secs_f64()
+        }
+        report(
+            &format!("multi_get {n:>6} keys"),
+            &mut adapter_t,
+            &mut raw_t,
         );
     }
 
     let n = 1_000;
-    let raw_t = best(5, |r| raw_multi_put(raw, table, n, r)).await;
-    let adapter_t = best(5, |r| {
-        let store = store.clone();
-        async move {
-            let puts: Vec<PutRequest> = (0..n)
-                .map(|i| PutRequest::new(ds, key(i), vec![r as u8; 100], Some(T0)))
-                .collect();
-            assert!(store.multi_put(puts).await.iter().all(Result::is_ok));
-        }
-    })
-    .await;
-    println!(
-        "multi_put {n:>6} vals: adapter {:>8.1} ms, raw SDK {:>8.1} ms, adapter throughput = {:.2} x raw",
-        adapter_t.as_secs_f64() * 1e3,
-        raw_t.as_secs_f64() * 1e3,
-        raw_t.as_secs_f64() / adapter_t.as_secs_f64()
+    let (mut raw_t, mut adapter_t) = (Vec::new(), Vec::new());
+    for r in 0..7 {
+        let started = Instant::now();
+        raw_multi_put(raw, table, n, r).await;
+        raw_t.push(started.elapsed());
+        let puts: Vec<PutRequest> = (0..n)
+            .map(|i| PutRequest::new(ds, key(i), vec![r as u8; 100], Some(T0)))
+            .collect();
+        let started = Instant::now();
+        let results = store_ref.multi_put(puts).await;
+        adapter_t.push(started.elapsed());
+        assert!(results.iter().all(Result::is_ok));
+    }
+    report(
+        &format!("multi_put {n:>6} vals"),
+        &mut adapter_t,
+        &mut raw_t,
     );
     store.drop_dataset(ds).await.unwrap();
     drop(server);
