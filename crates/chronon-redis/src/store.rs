@@ -322,14 +322,14 @@ impl RedisStore {
     /// Runs `chunks` through `f`, at most `max_in_flight` at once, and concatenates the answers.
     /// The first pipeline also reads the registry entries of `registry` (when given), so the
     /// check costs no extra round trip.
-    async fn run_chunks<A, F, Fut>(
+    async fn run_chunks<'r, A, F, Fut>(
         &self,
         mut chunks: Vec<Vec<usize>>,
-        registry: Option<&[String]>,
+        registry: Option<&'r [String]>,
         f: F,
     ) -> (RegistryReply, Vec<A>)
     where
-        F: Fn(Option<&[String]>, Vec<usize>) -> Fut,
+        F: Fn(Option<&'r [String]>, Vec<usize>) -> Fut,
         Fut: Future<Output = (RegistryReply, Vec<A>)>,
     {
         if chunks.is_empty() && registry.is_some() {
