@@ -50,7 +50,7 @@ impl KvStore for Broken {
             self.ttls
                 .lock()
                 .unwrap()
-                .insert(dataset.to_string(), props.clone());
+                .insert(dataset.to_string(), *props);
             let stripped = DatasetProps {
                 kind: props.kind,
                 ttl: None,
@@ -65,7 +65,7 @@ impl KvStore for Broken {
     async fn dataset_props(&self, dataset: &str) -> Result<DatasetProps, KvError> {
         let props = self.inner.dataset_props(dataset).await?;
         match self.ttls.lock().unwrap().get(dataset) {
-            Some(p) if self.flaw == Flaw::IgnoresTtl => Ok(p.clone()),
+            Some(p) if self.flaw == Flaw::IgnoresTtl => Ok(*p),
             _ => Ok(props),
         }
     }
