@@ -34,3 +34,8 @@ mod store;
 
 pub use options::{Compression, RocksOptions, SCHEME};
 pub use store::RocksStore;
+
+/// The workspace README's example, compiled and run as a doctest so it works as copied.
+#[cfg(doctest)]
+#[doc = include_str!("../../../README.md")]
+struct ReadmeExample;

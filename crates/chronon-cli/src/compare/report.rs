@@ -69,6 +69,14 @@ pub fn print_table(report: &CompareReport) {
         if let Some(e) = &b.error {
             println!("{:<8} ERROR: {e}", b.name);
         }
+        if b.skipped_cells > 0 {
+            println!(
+                "{:<8} {} cells skipped: over the profile's time budget of {} s per backend",
+                b.name,
+                b.skipped_cells,
+                report.profile.backend_budget.as_secs()
+            );
+        }
         for c in &b.cells {
             println!(
                 "{:<8} {:<11} {:>5} {:>3} {:>6} {:>10} {:>9} {:>9} {:>9} {:>10} {:>6}",
@@ -387,6 +395,14 @@ fn conformance_table(backends: &[BackendResult]) -> String {
         }
         if let Some(e) = &b.error {
             let _ = write!(s, "<p class=\"fail\">{}: {}</p>", esc(&b.name), esc(e));
+        }
+        if b.skipped_cells > 0 {
+            let _ = write!(
+                s,
+                "<p class=\"fail\">{}: {} matrix cells skipped (over the profile's time budget per backend)</p>",
+                esc(&b.name),
+                b.skipped_cells
+            );
         }
     }
     s

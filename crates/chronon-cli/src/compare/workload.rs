@@ -40,6 +40,10 @@ pub struct Profile {
     pub cell_time: Duration,
     /// Rows in the `bulk_put` load.
     pub bulk_rows: usize,
+    /// Time one backend's matrix may take: cells not started by then are skipped and counted
+    /// (`BackendResult::skipped_cells`), so one slow server cannot stretch the whole run.
+    /// Cells run from the smallest batch up, so what is skipped is the most expensive part.
+    pub backend_budget: Duration,
 }
 
 impl Profile {
@@ -54,6 +58,7 @@ impl Profile {
             keys_per_cell: 4_000,
             cell_time: Duration::from_millis(400),
             bulk_rows: 20_000,
+            backend_budget: Duration::from_secs(90),
         }
     }
 
@@ -68,6 +73,7 @@ impl Profile {
             keys_per_cell: 100_000,
             cell_time: Duration::from_secs(4),
             bulk_rows: 200_000,
+            backend_budget: Duration::from_secs(30 * 60),
         }
     }
 }
