@@ -3,6 +3,8 @@
 use std::time::Duration;
 
 use aws_sdk_dynamodb::config::http::HttpResponse;
+use aws_sdk_dynamodb::config::interceptors::InterceptorContext;
+use aws_sdk_dynamodb::config::retry::{ClassifyRetry, RetryAction};
 use aws_sdk_dynamodb::error::{ProvideErrorMetadata, SdkError};
 use chronon_core::KvError;
 
@@ -91,4 +93,44 @@ pub(crate) fn code_of<E: ProvideErrorMetadata>(err: &SdkError<E, HttpResponse>) 
 /// The message of an SDK error (`""` when there is none).
 pub(crate) fn message_of<E: ProvideErrorMetadata>(err: &SdkError<E, HttpResponse>) -> &str {
     err.message().unwrap_or_default()
+}
+
+/// An SDK retry classifier that forbids retrying a request whose connection was refused, so the
+/// call fails at once with `Unavailable` (see [`map_sdk_err`]) instead of retrying until the
+/// operation timeout and surfacing as `Timeout`. Found by the fault tests (issue 12): with the
+/// SDK's standard retries, a stopped DynamoDB Local gave `Timeout` for every call.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct RefusedIsFinal;
+
+impl ClassifyRetry for RefusedIsFinal {
+    fn classify_retry(&self, ctx: &InterceptorContext) -> RetryAction {
+        let refused = ctx
+            .output_or_error()
+            .and_then(|r| r.err())
+            .and_then(|e| e.as_connector_error())
+            .is_some_and(|e| e.is_io() && is_refused(e));
+        if refused {
+            RetryAction::RetryForbidden
+        } else {
+            RetryAction::NoActionIndicated
+        }
+    }
+
+    fn name(&self) -> &'static str {
+        "chronon: connection refused is final"
+    }
+}
+
+/// Whether an error's source chain holds an `io::Error` of kind `ConnectionRefused`.
+fn is_refused(err: &(dyn std::error::Error + 'static)) -> bool {
+    let mut next = Some(err);
+    while let Some(e) = next {
+        if let Some(io) = e.downcast_ref::<std::io::Error>() {
+            if io.kind() == std::io::ErrorKind::ConnectionRefused {
+                return true;
+            }
+        }
+        next = e.source();
+    }
+    false
 }

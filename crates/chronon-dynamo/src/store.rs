@@ -27,7 +27,7 @@ use chronon_core::{
 use futures::{StreamExt, TryStreamExt};
 use tokio::sync::Semaphore;
 
-use crate::error::{code_of, map_sdk_err, message_of, Op};
+use crate::error::{code_of, map_sdk_err, message_of, Op, RefusedIsFinal};
 use crate::layout::{self, KEY_ATTR, META_DATASET_ATTR, META_KIND_ATTR, META_TTL_ATTR, TS_ATTR};
 use crate::options::DynamoOptions;
 use crate::retry::{until_processed, Round};
@@ -147,7 +147,13 @@ impl DynamoStore {
             ));
         }
         let config = loader.load().await;
-        Ok(Self::from_client(Client::new(&config), options))
+        // Connection refused is final for one call: the SDK would otherwise retry it until the
+        // operation timeout and report `Timeout`, hiding that nothing listens (SPEC: refused is
+        // `Unavailable`, naming the address). Throttling and 5xx are still retried.
+        let conf = aws_sdk_dynamodb::config::Builder::from(&config)
+            .retry_classifier(RefusedIsFinal)
+            .build();
+        Ok(Self::from_client(Client::from_conf(conf), options))
     }
 
     /// A store on an SDK client you configured yourself (`options.endpoint`/`region`/`credentials`

@@ -264,3 +264,69 @@ mod tests {
         assert_eq!(dataset_of_cf(META_CF), None);
     }
 }
+
+/// Property tests of the encodings (issue 12: a fuzz target for key encodings and decoders).
+#[cfg(test)]
+mod fuzz {
+    use super::*;
+    use proptest::prelude::*;
+
+    const MAX_TS: i64 = chronon_core::validate::MAX_TS;
+
+    fn key() -> impl Strategy<Value = Vec<u8>> {
+        // Zero bytes and 0xFF are the interesting ones for the escaping.
+        prop::collection::vec(
+            prop_oneof![Just(0u8), Just(0xFFu8), Just(1u8), any::<u8>()],
+            1..64,
+        )
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(2000))]
+
+        #[test]
+        fn version_key_round_trips(k in key(), ts in 0..=MAX_TS) {
+            let enc = version_key(&k, ts);
+            prop_assert_eq!(split_version_key(&enc), Some((k.clone(), ts)));
+            prop_assert_eq!(version_key_ts(&enc), Some(ts));
+            prop_assert!(enc.starts_with(&version_prefix(&k)));
+            prop_assert!(after_versions(&version_prefix(&k)) > enc);
+        }
+
+        #[test]
+        fn version_keys_sort_like_raw_keys_then_ts(
+            a in key(), b in key(), ta in 0..=MAX_TS, tb in 0..=MAX_TS
+        ) {
+            let (ea, eb) = (version_key(&a, ta), version_key(&b, tb));
+            prop_assert_eq!(ea.cmp(&eb), a.cmp(&b).then(ta.cmp(&tb)));
+            if a != b {
+                // One key's versions never fall in another key's prefix range.
+                prop_assert!(!eb.starts_with(&version_prefix(&a)));
+                let after = after_versions(&version_prefix(&a));
+                prop_assert_eq!(eb < after, b < a);
+            }
+        }
+
+        #[test]
+        fn snapshot_value_round_trips(ts in 0..=MAX_TS, v in prop::collection::vec(any::<u8>(), 0..256)) {
+            let enc = snapshot_value(ts, &v);
+            prop_assert_eq!(split_snapshot_value(&enc), Some((ts, &v[..])));
+        }
+
+        #[test]
+        fn decoders_never_panic(raw in prop::collection::vec(any::<u8>(), 0..64)) {
+            let _ = split_version_key(&raw);
+            let _ = version_key_ts(&raw);
+            let _ = split_snapshot_value(&raw);
+            let _ = decode_meta(&raw);
+            let _ = dataset_of_cf(&String::from_utf8_lossy(&raw));
+        }
+
+        #[test]
+        fn meta_round_trips(series in any::<bool>(), ttl in proptest::option::of(0u64..1 << 40)) {
+            let kind = if series { DatasetKind::TimeSeries } else { DatasetKind::Snapshot };
+            let props = DatasetProps { kind, ttl: ttl.map(Duration::from_millis) };
+            prop_assert_eq!(decode_meta(&encode_meta(&props)), Ok(props));
+        }
+    }
+}

@@ -28,6 +28,7 @@
 #![deny(missing_docs)]
 
 mod cases;
+pub mod faults;
 pub mod launch;
 mod runner;
 

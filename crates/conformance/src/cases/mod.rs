@@ -11,6 +11,7 @@ mod concurrency;
 mod datasets;
 mod get;
 mod helpers;
+mod hostile;
 mod keys;
 mod list;
 mod persistence;
@@ -157,6 +158,13 @@ registry! {
     "concurrency": [
         concurrency::tasks_64_interleaved_lose_nothing,
         concurrency::concurrent_versions_of_one_key,
+    ],
+    "bad_input": [
+        hostile::bad_input_keys_and_values_in_batches,
+        hostile::bad_input_dataset_names,
+        hostile::bad_input_keyword_dataset_names,
+        hostile::bad_input_timestamps_and_ranges,
+        hostile::bad_input_dropped_dataset,
     ],
     "persistence": [
         #[exclusive] persistence::new_client_sees_writes,

@@ -68,7 +68,7 @@ pub async fn dynamo() -> Option<DynamoServer> {
         },
         Err(e) => format!("{e}"),
     };
-    match tokio::task::spawn_blocking(start_child).await {
+    match tokio::task::spawn_blocking(|| start_child(false)).await {
         Ok(Ok(child)) => Some(DynamoServer {
             endpoint: format!("http://127.0.0.1:{}", child.port),
             method: LaunchMethod::ChildProcess,
@@ -148,15 +148,32 @@ fn jar_dir() -> Result<PathBuf> {
     })
 }
 
-/// Starts DynamoDB Local in memory on a free loopback port.
-fn start_child() -> Result<ChildServer> {
+/// Always a DynamoDB Local child process keeping its tables on disk (`-dbPath` in its temporary
+/// directory), never the environment's endpoint or a container: the fault tests kill it and
+/// restart it on the same data. `Err` says why it could not start.
+pub async fn durable_child() -> Result<DynamoServer, String> {
+    match tokio::task::spawn_blocking(|| start_child(true)).await {
+        Ok(Ok(child)) => Ok(DynamoServer {
+            endpoint: format!("http://127.0.0.1:{}", child.port),
+            method: LaunchMethod::ChildProcess,
+            child: Some(child),
+            _container: None,
+        }),
+        Ok(Err(e)) => Err(format!("DynamoDB Local could not start: {e:#}")),
+        Err(e) => Err(format!("the launcher task failed: {e}")),
+    }
+}
+
+/// Starts DynamoDB Local on a free loopback port: in memory, or with `durable` its SQLite file
+/// in the temporary directory (`-dbPath`), kept across [`ChildServer::restart`].
+fn start_child(durable: bool) -> Result<ChildServer> {
     if !on_path("java") {
         bail!("java is not on PATH (DynamoDB Local needs Java 17+)");
     }
     let jar = jar_dir()?;
     let port = free_port()?;
     let data = ChildServer::temp_dir("dynamodb")?;
-    let args = vec![
+    let mut args = vec![
         format!(
             "-Djava.library.path={}",
             jar.join("DynamoDBLocal_lib").display()
@@ -165,14 +182,21 @@ fn start_child() -> Result<ChildServer> {
         "-Xmx512m".to_string(),
         "-jar".to_string(),
         jar.join("DynamoDBLocal.jar").display().to_string(),
-        "-inMemory".to_string(),
+    ];
+    if durable {
+        args.push("-dbPath".to_string());
+        args.push(data.path().display().to_string());
+    } else {
+        args.push("-inMemory".to_string());
+    }
+    args.extend([
         // One database for every access key and region, so clients configured differently (the
         // adapter, a raw SDK client, a JVM Chronon) see the same tables, as on real DynamoDB.
         "-sharedDb".to_string(),
         "-disableTelemetry".to_string(),
         "-port".to_string(),
         port.to_string(),
-    ];
+    ]);
     ChildServer::start(
         "dynamodb-local",
         "java",

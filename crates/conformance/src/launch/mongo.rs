@@ -78,6 +78,13 @@ fn secantus_installed() -> bool {
         .unwrap_or(false)
 }
 
+/// Always a SecantusDB child process with its storage in a temporary directory (durable across
+/// [`ChildServer::restart`]), never the environment's server or a container: the fault tests
+/// kill, pause and restart it. `Err` says why it could not start.
+pub async fn child() -> Result<MongoServer, String> {
+    secantus().await
+}
+
 async fn secantus() -> Result<MongoServer, String> {
     tokio::task::spawn_blocking(|| {
         if !secantus_installed() {
