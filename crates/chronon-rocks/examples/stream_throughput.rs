@@ -53,7 +53,9 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     opts.batch_size = 5_000;
     let writer = StreamingWriter::new(Arc::new(CsvDecoder::new(schema)), store, opts)?;
     let started = Instant::now();
-    let summary = writer.run(Box::new(LineSource::file(&events, None)?)).await?;
+    let summary = writer
+        .run(Box::new(LineSource::file(&events, None)?))
+        .await?;
     let secs = started.elapsed().as_secs_f64();
     if summary.written != n as u64 {
         return Err(format!("wrote {} of {n} events", summary.written).into());
