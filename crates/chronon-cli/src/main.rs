@@ -4,6 +4,7 @@ mod bytes_arg;
 mod check;
 mod compare;
 mod kv;
+mod soak;
 mod store_url;
 mod stream_cmd;
 
@@ -40,13 +41,22 @@ enum Command {
     /// Compare backends: the conformance suite plus a workload matrix with raw-driver baselines;
     /// writes reports/compare.json and reports/compare.html.
     Compare(compare::CompareArgs),
+    /// Bounded load with a checker: mixed writes and reads from many workers; reports ops,
+    /// errors by kind, lost or wrong values (exit 1 if any) and memory at the start and end.
+    Soak(soak::SoakArgs),
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
     tracing_subscriber::fmt()
         .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "warn".into()),
+            // Our own warnings only by default: drivers log connection failures that the
+            // command reports itself, as one line. RUST_LOG=... shows everything.
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| {
+                "off,chronon=warn,chronon_core=warn,chronon_rocks=warn,chronon_redis=warn,\
+                 chronon_dynamo=warn,chronon_mongo=warn,chronon_scylla=warn,conformance=warn"
+                    .into()
+            }),
         )
         .with_writer(std::io::stderr)
         .init();
@@ -69,14 +79,31 @@ fn main() -> ExitCode {
                 stream_cmd::run(args, store).await.map(|()| true)
             }
             Command::Compare(args) => compare::run(args).await,
+            Command::Soak(args) => soak::run(args).await,
         }
     });
     match outcome {
         Ok(true) => ExitCode::SUCCESS,
         Ok(false) => ExitCode::FAILURE,
         Err(e) => {
-            eprintln!("error: {e:#}");
+            eprintln!("error: {}", error_line(&e));
             ExitCode::FAILURE
         }
     }
+}
+
+/// The error and its causes on one line, leaving out a cause whose text the line already holds
+/// (drivers often repeat their source in their own message).
+fn error_line(e: &anyhow::Error) -> String {
+    let mut line = String::new();
+    for cause in e.chain() {
+        let text = cause.to_string();
+        if !line.contains(&text) {
+            if !line.is_empty() {
+                line.push_str(": ");
+            }
+            line.push_str(&text);
+        }
+    }
+    line
 }
