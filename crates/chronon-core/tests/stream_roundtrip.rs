@@ -86,8 +86,23 @@ fn value_of(dt: &DataType) -> BoxedStrategy<Value> {
         DataType::List(e) => prop::collection::vec(value_of(e), 0..4)
             .prop_map(Value::List)
             .boxed(),
+        // Distinct keys: an Avro map (like Chronon's Java maps) holds each key once, so a row
+        // with a repeated key cannot round-trip and is not a valid map value.
         DataType::Map(k, v) => prop::collection::vec((value_of(k), value_of(v)), 0..4)
-            .prop_map(Value::Map)
+            .prop_map(|entries| {
+                let mut seen = Vec::new();
+                let distinct = entries
+                    .into_iter()
+                    .filter(|(key, _)| {
+                        let new = !seen.contains(key);
+                        if new {
+                            seen.push(key.clone());
+                        }
+                        new
+                    })
+                    .collect();
+                Value::Map(distinct)
+            })
             .boxed(),
         DataType::Struct(st) => row_of(st).prop_map(Value::Struct).boxed(),
     }

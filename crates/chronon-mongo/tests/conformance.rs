@@ -28,7 +28,7 @@ async fn mongo_store_passes_the_suite() {
         // Index-ordered scans (`list`) materialise the whole collection (~3 s per page at
         // 30,000 documents), so the 100,000-row case needs more than the default 180 s per
         // case; smaller bulk commands keep the server fair to the cases running alongside.
-        options.timeout = Duration::from_secs(120);
+        options.timeout = Duration::from_secs(300);
         options.get_batch_size = 100;
         options.bulk_batch_size = 1_000;
         options.bulk_concurrency = 2;
