@@ -34,7 +34,7 @@ mod layout;
 mod options;
 mod store;
 
-pub use options::{open_url, MongoOptions};
+pub use options::{durable_write_concern, open_url, MongoOptions};
 pub use store::MongoStore;
 
 /// The URL scheme this adapter answers to (`mongodb://host:port/...`).

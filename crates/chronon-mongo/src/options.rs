@@ -3,9 +3,22 @@
 use std::time::Duration;
 
 use chronon_core::KvError;
-use mongodb::options::{ReadConcern, ReadPreference, SelectionCriteria, WriteConcern};
+use mongodb::options::{
+    Acknowledgment, ReadConcern, ReadPreference, SelectionCriteria, WriteConcern,
+};
 
 use crate::store::MongoStore;
+
+/// The default write concern: `{w: "majority", j: true}`. Replica sets with the server default
+/// `writeConcernMajorityJournalDefault` journal majority writes anyway; asking for `j` explicitly
+/// makes a standalone server (or a MongoDB-compatible one) flush its journal before it
+/// acknowledges, so "acknowledged" means "on disk" on every deployment.
+pub fn durable_write_concern() -> WriteConcern {
+    WriteConcern::builder()
+        .w(Acknowledgment::Majority)
+        .journal(true)
+        .build()
+}
 
 /// How a [`MongoStore`] talks to MongoDB. Every field has a documented default
 /// ([`MongoOptions::default`]); change them with struct update syntax or the `with_*` methods.
@@ -18,8 +31,10 @@ pub struct MongoOptions {
     /// The collection that remembers each dataset's kind and TTL. Default `chronon.datasets`: the
     /// dot cannot appear in a dataset name, so no dataset can ever collide with it.
     pub metadata_collection: String,
-    /// Write concern of every write. Default `majority`, so a put that returned `Ok` survives a
-    /// failover and is seen by every majority/primary reader (SPEC: read-your-writes).
+    /// Write concern of every write. Default `majority` with `j: true` ([`durable_write_concern`]):
+    /// a put that returned `Ok` survives a failover, is seen by every majority/primary reader
+    /// (SPEC: read-your-writes), and is in the on-disk journal, so it also survives `kill -9` of
+    /// a standalone server, where `majority` alone does not imply a journal flush.
     pub write_concern: WriteConcern,
     /// Where reads go. Default the primary: reads from secondaries could miss a write that
     /// returned `Ok` a moment ago.
@@ -50,7 +65,7 @@ impl Default for MongoOptions {
         MongoOptions {
             database: "chronon".to_string(),
             metadata_collection: "chronon.datasets".to_string(),
-            write_concern: WriteConcern::majority(),
+            write_concern: durable_write_concern(),
             read_preference: SelectionCriteria::ReadPreference(ReadPreference::Primary),
             read_concern: None,
             timeout: Duration::from_millis(10_000),
@@ -82,8 +97,8 @@ impl MongoOptions {
 ///
 /// Database: `chronon_db=` if given, else the URI's path (`mongodb://host/chronon`, which the
 /// driver also uses as the default auth database), else `chronon`. Write concern and read
-/// preference come from the URI's standard `w=` / `readPreference=` when present, else majority
-/// and primary (see [`MongoOptions`]).
+/// preference come from the URI's standard `w=` / `journal=` / `readPreference=` when present, else
+/// [`durable_write_concern`] and primary (see [`MongoOptions`]).
 pub(crate) fn split_url(url: &url::Url) -> Result<(String, MongoOptions), KvError> {
     let bad =
         |msg: String| KvError::backend_msg("mongodb", format!("parsing URL {}", redact(url)), msg);
@@ -175,7 +190,8 @@ mod tests {
         let (uri, o) = split("mongodb://127.0.0.1:27017");
         assert_eq!(uri, "mongodb://127.0.0.1:27017");
         assert_eq!(o.database, "chronon");
-        assert_eq!(o.write_concern, WriteConcern::majority());
+        assert_eq!(o.write_concern, durable_write_concern());
+        assert_eq!(o.write_concern.journal, Some(true));
         assert_eq!(o.timeout, Duration::from_secs(10));
     }
 
