@@ -3,10 +3,12 @@
 mod bytes_arg;
 mod check;
 mod compare;
+mod fetch_cmd;
 mod kv;
 mod soak;
 mod store_url;
 mod stream_cmd;
+mod upload;
 
 use std::process::ExitCode;
 
@@ -44,6 +46,21 @@ enum Command {
     /// Bounded load with a checker: mixed writes and reads from many workers; reports ops,
     /// errors by kind, lost or wrong values (exit 1 if any) and memory at the start and end.
     Soak(soak::SoakArgs),
+    /// Upload batch IRs to a group-by's `<NAME>_BATCH` dataset (from an upload table or raw
+    /// events) and store group-by / join definitions in CHRONON_METADATA.
+    Upload {
+        /// Store URL (see `chronon --help`).
+        url: String,
+        #[command(flatten)]
+        args: upload::UploadArgs,
+    },
+    /// Fetch a join's or group-by's features for one set of keys and print them as JSON.
+    Fetch {
+        /// Store URL (see `chronon --help`).
+        url: String,
+        #[command(flatten)]
+        args: fetch_cmd::FetchArgs,
+    },
 }
 
 fn main() -> ExitCode {
@@ -80,6 +97,12 @@ fn main() -> ExitCode {
             }
             Command::Compare(args) => compare::run(args).await,
             Command::Soak(args) => soak::run(args).await,
+            Command::Upload { url, args } => upload::run(args, store_url::open_store(&url).await?)
+                .await
+                .map(|()| true),
+            Command::Fetch { url, args } => {
+                fetch_cmd::run(args, store_url::open_store(&url).await?).await
+            }
         }
     });
     match outcome {

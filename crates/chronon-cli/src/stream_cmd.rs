@@ -7,6 +7,9 @@
 //!     --dead-letter bad.jsonl --checkpoint purchases.cp events.csv
 //! ```
 //!
+//! When the group-by was stored by `chronon upload`, its definition in `CHRONON_METADATA` sets
+//! the time and value columns written (so the fetcher can decode them); `--keys` must match it.
+//!
 //! With `--checkpoint`, a restart resumes after the last position whose writes the store
 //! acknowledged (at-least-once; re-written rows replace themselves). `--dead-letter FILE` appends
 //! bad messages as JSON lines, `--dead-letter dataset:NAME` puts them in a store dataset, and
@@ -22,7 +25,7 @@ use chronon_core::stream::{
     CsvDecoder, DatasetDeadLetter, DeadLetterSink, DebeziumDecoder, FileDeadLetter, JsonDecoder,
     LineSource, Source, StreamDecoder, StreamSummary, StreamingWriter, StructType, WriterOptions,
 };
-use chronon_core::KvStore;
+use chronon_core::{metadata, KvStore};
 
 /// The message formats `chronon stream` reads.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -128,6 +131,25 @@ pub async fn run(args: StreamArgs, store: Arc<dyn KvStore>) -> anyhow::Result<()
         args.time_column.clone(),
     );
     opts.value_columns = args.values.clone();
+    // A group-by stored in CHRONON_METADATA (by `chronon upload`) decides the columns the
+    // fetcher will decode, so its keys, time column and value columns are the ones written.
+    if let Some(gb) = metadata::get_group_by(&*store, &args.group_by).await? {
+        if gb.keys != args.keys {
+            bail!(
+                "--keys {} differ from the keys {} of group-by {} stored in {}",
+                args.keys.join(","),
+                gb.keys.join(","),
+                gb.name,
+                chronon_core::groupby::METADATA_DATASET
+            );
+        }
+        let stored = gb.writer_options();
+        opts.time_column = stored.time_column;
+        opts.data_model = stored.data_model;
+        if args.values.is_none() {
+            opts.value_columns = stored.value_columns;
+        }
+    }
     opts.strict = args.strict;
     opts.batch_size = args.batch_size;
     opts.batch_interval = Duration::from_millis(args.batch_interval_ms);

@@ -21,9 +21,15 @@
 
 #![deny(missing_docs)]
 
+pub mod aggregation;
+pub mod api;
 pub mod batch;
 pub mod error;
+pub mod fetcher;
+pub mod groupby;
+pub mod logging;
 mod memory;
+pub mod metadata;
 mod store;
 pub mod stream;
 pub mod string_array;

@@ -1,0 +1,562 @@
+//! Aggregations as Chronon computes them online: an intermediate result (IR) per operation that
+//! can be updated with a row, reversed (where the operation allows), merged with another IR and
+//! finalized into the feature value (Chronon's `ColumnAggregator`s), plus the batch IR with its
+//! tail hops and the lambda merge at fetch time ([`plan`], Chronon's `SawtoothOnlineAggregator`).
+//!
+//! Null inputs are skipped, as Chronon's aggregators skip them, and a feature with no input in its
+//! window is null (Chronon's IR is null then), for every operation.
+
+pub mod plan;
+
+use std::cmp::Ordering;
+use std::collections::BTreeSet;
+
+use crate::groupby::Operation;
+use crate::stream::{DataType, StructField, StructType, Value};
+
+pub use plan::{BatchState, GroupByAggregator, StreamingRow};
+
+/// The intermediate result of one operation.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Ir {
+    /// `count`: inputs seen.
+    Count(i64),
+    /// `sum` of integer inputs, with how many were added.
+    SumLong {
+        /// The sum (wrapping on overflow, like the JVM's `long`).
+        sum: i64,
+        /// Inputs added.
+        n: i64,
+    },
+    /// `sum` of floating inputs, with how many were added.
+    SumDouble {
+        /// The sum.
+        sum: f64,
+        /// Inputs added.
+        n: i64,
+    },
+    /// `average`: sum and count.
+    Average {
+        /// The sum.
+        sum: f64,
+        /// Inputs added.
+        count: i64,
+    },
+    /// `variance`: Welford's running count, mean and sum of squared deviations.
+    Variance {
+        /// Inputs added.
+        count: i64,
+        /// Running mean.
+        mean: f64,
+        /// Sum of squared deviations from the mean.
+        m2: f64,
+    },
+    /// `min` so far.
+    Min(Option<Value>),
+    /// `max` so far.
+    Max(Option<Value>),
+    /// `first`: the earliest `(ts, value)`.
+    First(Option<(i64, Value)>),
+    /// `last`: the latest `(ts, value)`.
+    Last(Option<(i64, Value)>),
+    /// `last_k`: up to `k` `(ts, value)`, newest first.
+    LastK(Vec<(i64, Value)>),
+    /// `unique_count`: the distinct inputs (their canonical JSON text).
+    UniqueCount(BTreeSet<String>),
+}
+
+/// One operation on one input column: how its IR is built, reversed, merged, stored and
+/// finalized.
+#[derive(Debug, Clone)]
+pub struct ColumnAggregator {
+    /// The operation.
+    pub operation: Operation,
+    /// `k` of `last_k`.
+    pub k: usize,
+    /// The input column's type.
+    pub input_type: DataType,
+    integral: bool,
+}
+
+fn as_f64(v: &Value) -> Option<f64> {
+    match v {
+        Value::Byte(x) => Some(f64::from(*x)),
+        Value::Short(x) => Some(f64::from(*x)),
+        Value::Int(x) => Some(f64::from(*x)),
+        Value::Long(x) => Some(*x as f64),
+        Value::Float(x) => Some(f64::from(*x)),
+        Value::Double(x) => Some(*x),
+        _ => None,
+    }
+}
+
+fn as_i64(v: &Value) -> Option<i64> {
+    match v {
+        Value::Byte(x) => Some(i64::from(*x)),
+        Value::Short(x) => Some(i64::from(*x)),
+        Value::Int(x) => Some(i64::from(*x)),
+        Value::Long(x) | Value::Timestamp(x) => Some(*x),
+        Value::Date(x) => Some(i64::from(*x)),
+        _ => None,
+    }
+}
+
+/// Orders two inputs of the same column (numbers numerically, strings by bytes); `None` when
+/// they cannot be compared (NaN, mixed kinds).
+pub fn compare_values(a: &Value, b: &Value) -> Option<Ordering> {
+    match (a, b) {
+        (Value::String(x), Value::String(y)) => Some(x.cmp(y)),
+        (Value::Float(_) | Value::Double(_), _) | (_, Value::Float(_) | Value::Double(_)) => {
+            as_f64(a)?.partial_cmp(&as_f64(b)?)
+        }
+        _ => Some(as_i64(a)?.cmp(&as_i64(b)?)),
+    }
+}
+
+fn canonical(v: &Value) -> String {
+    v.to_json().to_string()
+}
+
+impl ColumnAggregator {
+    /// The aggregator of `operation` over a column of `input_type`.
+    pub fn new(operation: Operation, k: Option<usize>, input_type: DataType) -> Self {
+        let integral = matches!(
+            input_type,
+            DataType::Byte | DataType::Short | DataType::Int | DataType::Long
+        );
+        ColumnAggregator {
+            operation,
+            k: k.unwrap_or(1).max(1),
+            input_type,
+            integral,
+        }
+    }
+
+    /// The empty IR.
+    pub fn init(&self) -> Ir {
+        match self.operation {
+            Operation::Count => Ir::Count(0),
+            Operation::Sum if self.integral => Ir::SumLong { sum: 0, n: 0 },
+            Operation::Sum => Ir::SumDouble { sum: 0.0, n: 0 },
+            Operation::Average => Ir::Average { sum: 0.0, count: 0 },
+            Operation::Variance => Ir::Variance {
+                count: 0,
+                mean: 0.0,
+                m2: 0.0,
+            },
+            Operation::Min => Ir::Min(None),
+            Operation::Max => Ir::Max(None),
+            Operation::First => Ir::First(None),
+            Operation::Last => Ir::Last(None),
+            Operation::LastK => Ir::LastK(Vec::new()),
+            Operation::UniqueCount => Ir::UniqueCount(BTreeSet::new()),
+        }
+    }
+
+    /// Adds one input with event time `ts` (nulls and non-numbers for numeric ops are skipped).
+    pub fn update(&self, ir: &mut Ir, ts: i64, v: &Value) {
+        if matches!(v, Value::Null) {
+            return;
+        }
+        match ir {
+            Ir::Count(n) => *n += 1,
+            Ir::SumLong { sum, n } => {
+                if let Some(x) = as_i64(v) {
+                    *sum = sum.wrapping_add(x);
+                    *n += 1;
+                }
+            }
+            Ir::SumDouble { sum, n } => {
+                if let Some(x) = as_f64(v) {
+                    *sum += x;
+                    *n += 1;
+                }
+            }
+            Ir::Average { sum, count } => {
+                if let Some(x) = as_f64(v) {
+                    *sum += x;
+                    *count += 1;
+                }
+            }
+            Ir::Variance { count, mean, m2 } => {
+                if let Some(x) = as_f64(v) {
+                    *count += 1;
+                    let delta = x - *mean;
+                    *mean += delta / *count as f64;
+                    *m2 += delta * (x - *mean);
+                }
+            }
+            Ir::Min(cur) => {
+                if cur
+                    .as_ref()
+                    .is_none_or(|c| compare_values(v, c) == Some(Ordering::Less))
+                {
+                    *cur = Some(v.clone());
+                }
+            }
+            Ir::Max(cur) => {
+                if cur
+                    .as_ref()
+                    .is_none_or(|c| compare_values(v, c) == Some(Ordering::Greater))
+                {
+                    *cur = Some(v.clone());
+                }
+            }
+            Ir::First(cur) => {
+                if cur.as_ref().is_none_or(|(t, _)| ts < *t) {
+                    *cur = Some((ts, v.clone()));
+                }
+            }
+            Ir::Last(cur) => {
+                if cur.as_ref().is_none_or(|(t, _)| ts >= *t) {
+                    *cur = Some((ts, v.clone()));
+                }
+            }
+            Ir::LastK(items) => {
+                let pos = items.partition_point(|(t, _)| *t >= ts);
+                if pos < self.k {
+                    items.insert(pos, (ts, v.clone()));
+                    items.truncate(self.k);
+                }
+            }
+            Ir::UniqueCount(set) => {
+                set.insert(canonical(v));
+            }
+        }
+    }
+
+    /// Takes one input back out (a mutation's before-image). Only reversible operations
+    /// (count, sum, average, variance) do anything; definitions with others are rejected for
+    /// mutation sources when loaded.
+    pub fn delete(&self, ir: &mut Ir, v: &Value) {
+        if matches!(v, Value::Null) {
+            return;
+        }
+        match ir {
+            Ir::Count(n) => *n -= 1,
+            Ir::SumLong { sum, n } => {
+                if let Some(x) = as_i64(v) {
+                    *sum = sum.wrapping_sub(x);
+                    *n -= 1;
+                }
+            }
+            Ir::SumDouble { sum, n } => {
+                if let Some(x) = as_f64(v) {
+                    *sum -= x;
+                    *n -= 1;
+                }
+            }
+            Ir::Average { sum, count } => {
+                if let Some(x) = as_f64(v) {
+                    *sum -= x;
+                    *count -= 1;
+                }
+            }
+            Ir::Variance { count, mean, m2 } => {
+                if let Some(x) = as_f64(v) {
+                    if *count <= 1 {
+                        *count -= 1;
+                        *mean = 0.0;
+                        *m2 = 0.0;
+                    } else {
+                        let n = *count as f64;
+                        let prev_mean = (n * *mean - x) / (n - 1.0);
+                        *m2 -= (x - prev_mean) * (x - *mean);
+                        *mean = prev_mean;
+                        *count -= 1;
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+
+    /// Merges `other` into `ir` (both of this aggregator).
+    pub fn merge(&self, ir: &mut Ir, other: &Ir) {
+        // Merging one kept value is updating with it (same comparison, same tie rule).
+        match other {
+            Ir::Min(Some(v)) | Ir::Max(Some(v)) => return self.update(ir, 0, v),
+            Ir::First(Some((t, v))) | Ir::Last(Some((t, v))) => return self.update(ir, *t, v),
+            _ => {}
+        }
+        match (ir, other) {
+            (Ir::Count(a), Ir::Count(b)) => *a += b,
+            (Ir::SumLong { sum, n }, Ir::SumLong { sum: s2, n: n2 }) => {
+                *sum = sum.wrapping_add(*s2);
+                *n += n2;
+            }
+            (Ir::SumDouble { sum, n }, Ir::SumDouble { sum: s2, n: n2 }) => {
+                *sum += s2;
+                *n += n2;
+            }
+            (Ir::Average { sum, count }, Ir::Average { sum: s2, count: c2 }) => {
+                *sum += s2;
+                *count += c2;
+            }
+            (
+                Ir::Variance { count, mean, m2 },
+                Ir::Variance {
+                    count: c2,
+                    mean: mean2,
+                    m2: m22,
+                },
+            ) => {
+                if *c2 == 0 {
+                    return;
+                }
+                if *count == 0 {
+                    (*count, *mean, *m2) = (*c2, *mean2, *m22);
+                    return;
+                }
+                let n = (*count + c2) as f64;
+                let delta = mean2 - *mean;
+                *m2 += m22 + delta * delta * (*count as f64) * (*c2 as f64) / n;
+                *mean += delta * (*c2 as f64) / n;
+                *count += c2;
+            }
+            (Ir::LastK(a), Ir::LastK(b)) => {
+                for (t, v) in b {
+                    let pos = a.partition_point(|(ta, _)| ta >= t);
+                    if pos < self.k {
+                        a.insert(pos, (*t, v.clone()));
+                        a.truncate(self.k);
+                    }
+                }
+            }
+            (Ir::UniqueCount(a), Ir::UniqueCount(b)) => a.extend(b.iter().cloned()),
+            _ => {}
+        }
+    }
+
+    /// The feature value; null when nothing was aggregated.
+    pub fn finalize(&self, ir: &Ir) -> Value {
+        match ir {
+            Ir::Count(n) if *n > 0 => Value::Long(*n),
+            Ir::SumLong { sum, n } if *n > 0 => Value::Long(*sum),
+            Ir::SumDouble { sum, n } if *n > 0 => Value::Double(*sum),
+            Ir::Average { sum, count } if *count > 0 => Value::Double(*sum / *count as f64),
+            Ir::Variance { count, m2, .. } if *count > 0 => {
+                Value::Double((*m2 / *count as f64).max(0.0))
+            }
+            Ir::Min(Some(v)) | Ir::Max(Some(v)) => v.clone(),
+            Ir::First(Some((_, v))) | Ir::Last(Some((_, v))) => v.clone(),
+            Ir::LastK(items) if !items.is_empty() => {
+                Value::List(items.iter().map(|(_, v)| v.clone()).collect())
+            }
+            Ir::UniqueCount(set) if !set.is_empty() => Value::Long(set.len() as i64),
+            _ => Value::Null,
+        }
+    }
+
+    /// The feature's type once finalized.
+    pub fn output_type(&self) -> DataType {
+        match self.operation {
+            Operation::Count | Operation::UniqueCount => DataType::Long,
+            Operation::Sum if self.integral => DataType::Long,
+            Operation::Sum | Operation::Average | Operation::Variance => DataType::Double,
+            Operation::Min | Operation::Max | Operation::First | Operation::Last => {
+                self.input_type.clone()
+            }
+            Operation::LastK => DataType::list(self.input_type.clone()),
+        }
+    }
+
+    /// The IR's stored type (a column of the batch IR's Avro record; null is the empty IR).
+    pub fn ir_type(&self, name: &str) -> DataType {
+        let timed = || {
+            DataType::Struct(StructType::new(
+                format!("{name}_timed"),
+                vec![
+                    StructField::new("ts", DataType::Long),
+                    StructField::new("value", self.input_type.clone()),
+                ],
+            ))
+        };
+        let rec = |fields: Vec<(&str, DataType)>| {
+            DataType::Struct(StructType::new(
+                format!("{name}_ir"),
+                fields
+                    .into_iter()
+                    .map(|(n, t)| StructField::new(n, t))
+                    .collect(),
+            ))
+        };
+        match self.operation {
+            Operation::Count => DataType::Long,
+            Operation::Sum if self.integral => {
+                rec(vec![("sum", DataType::Long), ("n", DataType::Long)])
+            }
+            Operation::Sum => rec(vec![("sum", DataType::Double), ("n", DataType::Long)]),
+            Operation::Average => rec(vec![("sum", DataType::Double), ("count", DataType::Long)]),
+            Operation::Variance => rec(vec![
+                ("count", DataType::Long),
+                ("mean", DataType::Double),
+                ("m2", DataType::Double),
+            ]),
+            Operation::Min | Operation::Max => self.input_type.clone(),
+            Operation::First | Operation::Last => timed(),
+            Operation::LastK => DataType::list(timed()),
+            Operation::UniqueCount => DataType::list(DataType::String),
+        }
+    }
+
+    /// The IR as a value of [`ColumnAggregator::ir_type`] (null when empty).
+    pub fn ir_to_value(&self, ir: &Ir) -> Value {
+        let timed = |(t, v): &(i64, Value)| Value::Struct(vec![Value::Long(*t), v.clone()]);
+        match ir {
+            Ir::Count(n) => {
+                if *n == 0 {
+                    Value::Null
+                } else {
+                    Value::Long(*n)
+                }
+            }
+            Ir::SumLong { n: 0, .. } | Ir::SumDouble { n: 0, .. } => Value::Null,
+            Ir::Average { count: 0, .. } | Ir::Variance { count: 0, .. } => Value::Null,
+            Ir::SumLong { sum, n } => Value::Struct(vec![Value::Long(*sum), Value::Long(*n)]),
+            Ir::SumDouble { sum, n } => Value::Struct(vec![Value::Double(*sum), Value::Long(*n)]),
+            Ir::Average { sum, count } => {
+                Value::Struct(vec![Value::Double(*sum), Value::Long(*count)])
+            }
+            Ir::Variance { count, mean, m2 } => Value::Struct(vec![
+                Value::Long(*count),
+                Value::Double(*mean),
+                Value::Double(*m2),
+            ]),
+            Ir::Min(v) | Ir::Max(v) => v.clone().unwrap_or(Value::Null),
+            Ir::First(v) | Ir::Last(v) => v.as_ref().map(timed).unwrap_or(Value::Null),
+            Ir::LastK(items) if items.is_empty() => Value::Null,
+            Ir::LastK(items) => Value::List(items.iter().map(timed).collect()),
+            Ir::UniqueCount(set) if set.is_empty() => Value::Null,
+            Ir::UniqueCount(set) => Value::List(set.iter().cloned().map(Value::String).collect()),
+        }
+    }
+
+    /// The IR back from a stored value; `Err` names what does not fit.
+    pub fn ir_from_value(&self, v: &Value) -> Result<Ir, String> {
+        let mut ir = self.init();
+        if matches!(v, Value::Null) {
+            return Ok(ir);
+        }
+        let bad = || {
+            format!(
+                "stored IR {} does not fit {:?}",
+                v.to_json(),
+                self.operation
+            )
+        };
+        let long = |v: Option<&Value>| match v {
+            Some(Value::Long(x)) => Ok(*x),
+            _ => Err(bad()),
+        };
+        let double = |v: Option<&Value>| match v {
+            Some(Value::Double(x)) => Ok(*x),
+            _ => Err(bad()),
+        };
+        let timed = |v: &Value| match v {
+            Value::Struct(f) if f.len() == 2 => Ok((long(f.first())?, f[1].clone())),
+            _ => Err(bad()),
+        };
+        match (&mut ir, v) {
+            (Ir::Count(n), Value::Long(x)) => *n = *x,
+            (Ir::SumLong { sum, n }, Value::Struct(f)) => {
+                (*sum, *n) = (long(f.first())?, long(f.get(1))?)
+            }
+            (Ir::SumDouble { sum, n }, Value::Struct(f)) => {
+                (*sum, *n) = (double(f.first())?, long(f.get(1))?)
+            }
+            (Ir::Average { sum, count }, Value::Struct(f)) => {
+                (*sum, *count) = (double(f.first())?, long(f.get(1))?)
+            }
+            (Ir::Variance { count, mean, m2 }, Value::Struct(f)) => {
+                (*count, *mean, *m2) = (long(f.first())?, double(f.get(1))?, double(f.get(2))?)
+            }
+            (Ir::Min(cur) | Ir::Max(cur), x) => *cur = Some(x.clone()),
+            (Ir::First(cur) | Ir::Last(cur), x) => *cur = Some(timed(x)?),
+            (Ir::LastK(items), Value::List(xs)) => {
+                *items = xs.iter().map(timed).collect::<Result<_, _>>()?
+            }
+            (Ir::UniqueCount(set), Value::List(xs)) => {
+                for x in xs {
+                    match x {
+                        Value::String(s) => {
+                            set.insert(s.clone());
+                        }
+                        _ => return Err(bad()),
+                    }
+                }
+            }
+            _ => return Err(bad()),
+        }
+        Ok(ir)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reversible_ops_undo_their_updates() {
+        for op in [
+            Operation::Count,
+            Operation::Sum,
+            Operation::Average,
+            Operation::Variance,
+        ] {
+            let agg = ColumnAggregator::new(op, None, DataType::Double);
+            let mut ir = agg.init();
+            for x in [1.0, 4.0, 9.5] {
+                agg.update(&mut ir, 0, &Value::Double(x));
+            }
+            let before = agg.finalize(&ir);
+            agg.update(&mut ir, 0, &Value::Double(100.0));
+            agg.delete(&mut ir, &Value::Double(100.0));
+            match (agg.finalize(&ir), before) {
+                (Value::Double(a), Value::Double(b)) => assert!((a - b).abs() < 1e-9, "{op:?}"),
+                (a, b) => assert_eq!(a, b, "{op:?}"),
+            }
+        }
+    }
+
+    #[test]
+    fn ir_values_round_trip_and_merge() {
+        let ops = [
+            Operation::Count,
+            Operation::Sum,
+            Operation::Average,
+            Operation::Variance,
+            Operation::Min,
+            Operation::Max,
+            Operation::First,
+            Operation::Last,
+            Operation::LastK,
+            Operation::UniqueCount,
+        ];
+        for op in ops {
+            let agg = ColumnAggregator::new(op, Some(2), DataType::Long);
+            let mut a = agg.init();
+            let mut b = agg.init();
+            let mut all = agg.init();
+            for (t, x) in [(5, 3), (1, 7), (9, 2), (3, 7)] {
+                let target = if t < 4 { &mut a } else { &mut b };
+                agg.update(target, t, &Value::Long(x));
+                agg.update(&mut all, t, &Value::Long(x));
+            }
+            agg.merge(&mut a, &b);
+            assert_eq!(agg.finalize(&a), agg.finalize(&all), "{op:?}");
+            let back = agg.ir_from_value(&agg.ir_to_value(&all)).unwrap();
+            assert_eq!(back, all, "{op:?}");
+            assert_eq!(agg.finalize(&agg.init()), Value::Null, "{op:?}");
+        }
+        let lk = ColumnAggregator::new(Operation::LastK, Some(2), DataType::Long);
+        let mut ir = lk.init();
+        for (t, x) in [(5, 3), (1, 7), (9, 2)] {
+            lk.update(&mut ir, t, &Value::Long(x));
+        }
+        assert_eq!(
+            lk.finalize(&ir),
+            Value::List(vec![Value::Long(2), Value::Long(3)])
+        );
+    }
+}

@@ -1,0 +1,335 @@
+//! A group-by's aggregations laid out as Chronon's `SawtoothOnlineAggregator` lays them out: one
+//! collapsed IR per feature (aggregation × window), tail hops per hop size holding one IR per
+//! aggregation, the batch IR as of the batch end `B`, and the lambda merge at query time `q`.
+//!
+//! Batch IR (per `shared/FETCHER.md`): a row with `t < B` goes, for each windowed feature with
+//! tail `T = B - w` and `T <= t`, into the collapsed IR when `t >= T + tail_buffer`, else into
+//! the tail hop `round_down(t, tail_hop(w))` of that hop size (each hop updated once per row even
+//! when several windows share a hop size); unbounded features take every row. One deliberate
+//! difference from Chronon's `update`, which keeps only `t > T`: a row exactly at `T` is kept, so
+//! the served value matches the window rule (`round_down(q - w, hop) <= t < q`) for every
+//! `q` in `[B, B + tail_buffer)` when `B` and the windows align to their hops. Chronon drops that
+//! row and then counts it out for `q` in `[B, B + hop)` only.
+//!
+//! Lambda (Chronon's `lambdaAggregateIr`): start from the collapsed IRs, add each streaming row
+//! with `B <= t < q` (mutations: `B <= mutation_ts`, `t < q`, `mutation_ts < q`; before-images
+//! reversed) whose `t` is inside the feature's window at `q`, merge the tail hops with
+//! `round_down(q - w, hop) <= start < (B - w) + tail_buffer`, then finalize.
+
+use std::collections::BTreeMap;
+
+use super::{ColumnAggregator, Ir};
+use crate::groupby::{GroupBy, Window, TAIL_BUFFER_MILLIS};
+use crate::stream::writer::clean_name;
+use crate::stream::{DataType, RowCodec, StructField, StructType, Value};
+
+/// One served feature: which aggregation, which window, which hop size.
+#[derive(Debug, Clone)]
+struct Feature {
+    name: String,
+    agg: usize,
+    window: Option<Window>,
+    hop_index: Option<usize>,
+}
+
+/// The IR state of one key as of the batch end: collapsed IR per feature, and per hop size the
+/// hops by start time with one IR per aggregation.
+#[derive(Debug, Clone, PartialEq)]
+pub struct BatchState {
+    /// One IR per feature.
+    pub collapsed: Vec<Ir>,
+    /// Per hop size: hop start → one IR per aggregation.
+    pub hops: Vec<BTreeMap<i64, Vec<Ir>>>,
+}
+
+/// A streaming row as the fetcher reads it from `<NAME>_STREAMING`.
+#[derive(Debug, Clone)]
+pub struct StreamingRow {
+    /// The row's event time (`ts`).
+    pub ts: i64,
+    /// The mutation time (the put timestamp); equals `ts` for events.
+    pub mutation_ts: i64,
+    /// A before-image, reversed out of the IR.
+    pub is_before: bool,
+    /// The value columns ([`GroupBy::value_columns`] order).
+    pub values: Vec<Value>,
+}
+
+/// A group-by's aggregations, ready to build batch IRs and serve features.
+#[derive(Debug, Clone)]
+pub struct GroupByAggregator {
+    aggs: Vec<ColumnAggregator>,
+    /// Index of each aggregation's input among the value columns.
+    inputs: Vec<usize>,
+    features: Vec<Feature>,
+    hop_sizes: Vec<i64>,
+    batch_codec: RowCodec,
+    tail_buffer: i64,
+}
+
+impl GroupByAggregator {
+    /// The aggregator of a validated group-by.
+    pub fn new(gb: &GroupBy) -> Result<Self, crate::groupby::DefinitionError> {
+        let err = |r: String| crate::groupby::DefinitionError::new(gb.name.clone(), r);
+        let value_columns = gb.value_columns();
+        let mut aggs = Vec::new();
+        let mut inputs = Vec::new();
+        for a in &gb.aggregations {
+            let t = gb.schema.type_of(&a.input_column).ok_or_else(|| {
+                err(format!(
+                    "input column {:?} is not in the schema",
+                    a.input_column
+                ))
+            })?;
+            let i = value_columns
+                .iter()
+                .position(|c| *c == a.input_column)
+                .ok_or_else(|| {
+                    err(format!(
+                        "input column {:?} is not a value column",
+                        a.input_column
+                    ))
+                })?;
+            aggs.push(ColumnAggregator::new(a.operation, a.k, t.clone()));
+            inputs.push(i);
+        }
+        let mut hop_sizes: Vec<i64> = gb
+            .features()
+            .filter_map(|(_, w)| w.map(|w| w.tail_hop_millis()))
+            .collect();
+        hop_sizes.sort_unstable_by(|a, b| b.cmp(a));
+        hop_sizes.dedup();
+        let mut features = Vec::new();
+        for (ai, a) in gb.aggregations.iter().enumerate() {
+            for w in a.window_list() {
+                features.push(Feature {
+                    name: a.feature_name(w),
+                    agg: ai,
+                    window: w,
+                    hop_index: w
+                        .and_then(|w| hop_sizes.iter().position(|h| *h == w.tail_hop_millis())),
+                });
+            }
+        }
+        let clean = clean_name(&gb.name);
+        let mut fields = Vec::new();
+        for (i, f) in features.iter().enumerate() {
+            fields.push(StructField::new(
+                format!("collapsed_{i}"),
+                aggs[f.agg].ir_type(&format!("collapsed_{i}")),
+            ));
+        }
+        for (h, size) in hop_sizes.iter().enumerate() {
+            let mut hop_fields = vec![StructField::new("start", DataType::Long)];
+            for (ai, agg) in aggs.iter().enumerate() {
+                hop_fields.push(StructField::new(
+                    format!("agg_{ai}"),
+                    agg.ir_type(&format!("hop{h}_agg_{ai}")),
+                ));
+            }
+            fields.push(StructField::new(
+                format!("hops_{size}"),
+                DataType::list(DataType::Struct(StructType::new(
+                    format!("hop_{size}"),
+                    hop_fields,
+                ))),
+            ));
+        }
+        let batch_codec = RowCodec::new(&StructType::new(format!("{clean}_BATCH_IR"), fields))
+            .map_err(|e| err(format!("batch IR schema: {e}")))?;
+        Ok(GroupByAggregator {
+            aggs,
+            inputs,
+            features,
+            hop_sizes,
+            batch_codec,
+            tail_buffer: TAIL_BUFFER_MILLIS,
+        })
+    }
+
+    /// The feature names, in the order [`GroupByAggregator::lambda`] returns values.
+    pub fn feature_names(&self) -> Vec<&str> {
+        self.features.iter().map(|f| f.name.as_str()).collect()
+    }
+
+    /// The codec of the batch value (an Avro record `<NAME>_BATCH_IR`: `collapsed_<i>` per
+    /// feature, then `hops_<size>` arrays of `{start, agg_<j>...}` per hop size).
+    pub fn batch_codec(&self) -> &RowCodec {
+        &self.batch_codec
+    }
+
+    /// An empty batch state.
+    pub fn empty_state(&self) -> BatchState {
+        BatchState {
+            collapsed: self
+                .features
+                .iter()
+                .map(|f| self.aggs[f.agg].init())
+                .collect(),
+            hops: vec![BTreeMap::new(); self.hop_sizes.len()],
+        }
+    }
+
+    fn input<'a>(&self, agg: usize, values: &'a [Value]) -> &'a Value {
+        values.get(self.inputs[agg]).unwrap_or(&Value::Null)
+    }
+
+    /// Adds one source row (event time `ts`, value columns `values`) to a key's batch state as
+    /// of `batch_end`. Rows at or after `batch_end` are ignored (the stream serves them).
+    pub fn update_batch(&self, state: &mut BatchState, batch_end: i64, ts: i64, values: &[Value]) {
+        if ts >= batch_end {
+            return;
+        }
+        let mut hop_updated = vec![false; self.hop_sizes.len()];
+        for (i, f) in self.features.iter().enumerate() {
+            let agg = &self.aggs[f.agg];
+            match (f.window, f.hop_index) {
+                (Some(w), Some(h)) => {
+                    let tail = batch_end - w.millis();
+                    if ts < tail {
+                        continue;
+                    }
+                    if ts >= tail + self.tail_buffer {
+                        agg.update(&mut state.collapsed[i], ts, self.input(f.agg, values));
+                    } else if !hop_updated[h] {
+                        hop_updated[h] = true;
+                        let start = crate::groupby::round_down(ts, self.hop_sizes[h]);
+                        let hop = state.hops[h]
+                            .entry(start)
+                            .or_insert_with(|| self.aggs.iter().map(|a| a.init()).collect());
+                        for (ai, a) in self.aggs.iter().enumerate() {
+                            a.update(&mut hop[ai], ts, self.input(ai, values));
+                        }
+                    }
+                }
+                _ => agg.update(&mut state.collapsed[i], ts, self.input(f.agg, values)),
+            }
+        }
+    }
+
+    /// Encodes a batch state as the `<NAME>_BATCH` value.
+    pub fn encode_batch(&self, state: &BatchState) -> Result<Vec<u8>, String> {
+        let mut row: Vec<Value> = Vec::with_capacity(self.features.len() + self.hop_sizes.len());
+        for (i, f) in self.features.iter().enumerate() {
+            row.push(self.aggs[f.agg].ir_to_value(&state.collapsed[i]));
+        }
+        for hops in &state.hops {
+            let items = hops
+                .iter()
+                .map(|(start, irs)| {
+                    let mut fields = vec![Value::Long(*start)];
+                    fields.extend(self.aggs.iter().zip(irs).map(|(a, ir)| a.ir_to_value(ir)));
+                    Value::Struct(fields)
+                })
+                .collect();
+            row.push(Value::List(items));
+        }
+        self.batch_codec.encode(&row).map_err(|e| e.to_string())
+    }
+
+    /// Decodes a `<NAME>_BATCH` value; `Err` when it was written for another definition.
+    pub fn decode_batch(&self, bytes: &[u8]) -> Result<BatchState, String> {
+        let row = self
+            .batch_codec
+            .decode(bytes)
+            .map_err(|e| format!("batch value does not match the group-by's IR schema: {e}"))?;
+        let mut state = self.empty_state();
+        for (i, f) in self.features.iter().enumerate() {
+            state.collapsed[i] =
+                self.aggs[f.agg].ir_from_value(row.get(i).unwrap_or(&Value::Null))?;
+        }
+        for h in 0..self.hop_sizes.len() {
+            let items = match row.get(self.features.len() + h) {
+                Some(Value::List(items)) => items.as_slice(),
+                _ => &[],
+            };
+            for item in items {
+                let Value::Struct(fields) = item else {
+                    return Err("a tail hop is not a record".into());
+                };
+                let Some(Value::Long(start)) = fields.first() else {
+                    return Err("a tail hop has no start".into());
+                };
+                let irs = self
+                    .aggs
+                    .iter()
+                    .enumerate()
+                    .map(|(ai, a)| a.ir_from_value(fields.get(ai + 1).unwrap_or(&Value::Null)))
+                    .collect::<Result<Vec<_>, _>>()?;
+                state.hops[h].insert(*start, irs);
+            }
+        }
+        Ok(state)
+    }
+
+    /// The features at query time `q` from the batch state (`None`: no batch value) and the
+    /// streaming rows, finalized in [`GroupByAggregator::feature_names`] order. `q < batch_end`
+    /// is an error, as in Chronon.
+    pub fn lambda<'a>(
+        &self,
+        batch: Option<&BatchState>,
+        batch_end: i64,
+        rows: impl IntoIterator<Item = &'a StreamingRow>,
+        q: i64,
+        has_reversal: bool,
+    ) -> Result<Vec<Value>, String> {
+        if q < batch_end {
+            return Err(format!(
+                "request time {q} is before the batch end time {batch_end}"
+            ));
+        }
+        let empty;
+        let batch = match batch {
+            Some(b) => b,
+            None => {
+                empty = self.empty_state();
+                &empty
+            }
+        };
+        let mut ir = batch.collapsed.clone();
+        let starts: Vec<Option<i64>> = self
+            .features
+            .iter()
+            .map(|f| {
+                f.window
+                    .zip(f.hop_index)
+                    .map(|(w, h)| crate::groupby::round_down(q - w.millis(), self.hop_sizes[h]))
+            })
+            .collect();
+        for row in rows {
+            let select = if has_reversal {
+                q > row.ts && q > row.mutation_ts && row.mutation_ts >= batch_end
+            } else {
+                q > row.ts && row.ts >= batch_end
+            };
+            if !select {
+                continue;
+            }
+            for (i, f) in self.features.iter().enumerate() {
+                if starts[i].is_none_or(|s| row.ts >= s) {
+                    let agg = &self.aggs[f.agg];
+                    let v = self.input(f.agg, &row.values);
+                    if has_reversal && row.is_before {
+                        agg.delete(&mut ir[i], v);
+                    } else {
+                        agg.update(&mut ir[i], row.ts, v);
+                    }
+                }
+            }
+        }
+        for (i, f) in self.features.iter().enumerate() {
+            if let (Some(w), Some(h), Some(query_tail)) = (f.window, f.hop_index, starts[i]) {
+                let limit = batch_end - w.millis() + self.tail_buffer;
+                for (_, irs) in batch.hops[h].range(query_tail..limit.max(query_tail)) {
+                    self.aggs[f.agg].merge(&mut ir[i], &irs[f.agg]);
+                }
+            }
+        }
+        Ok(self
+            .features
+            .iter()
+            .zip(&ir)
+            .map(|(f, ir)| self.aggs[f.agg].finalize(ir))
+            .collect())
+    }
+}
