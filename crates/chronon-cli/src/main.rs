@@ -20,7 +20,7 @@ use clap::{Parser, Subcommand};
     version,
     about = "Chronon's online KV stores from the command line: read and write, check a store \
              against the contract, compare backends.",
-    after_help = store_url::URL_HELP
+    after_help = store_url::url_help()
 )]
 struct Cli {
     #[command(subcommand)]

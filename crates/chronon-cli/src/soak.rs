@@ -51,7 +51,8 @@ pub struct SoakArgs {
     #[arg(long, default_value_t = 0.01)]
     pub max_error_rate: f64,
     /// Start a local server with the conformance launchers instead of a URL: `redis`, `dynamo`
-    /// or `mongo` (whatever `CHRONON_*` variables, Docker or a child process give).
+    /// or `mongo` (whatever `CHRONON_*` variables, Docker or a child process give), if compiled
+    /// into this build.
     #[arg(long)]
     pub launch: Option<String>,
     /// Print the report as JSON on stdout (progress still goes to stderr).
@@ -214,6 +215,8 @@ enum Launched {
 
 async fn launch(backend: &str) -> Result<(String, Launched)> {
     use conformance::launch;
+    // Before starting a server the build could not talk to.
+    crate::store_url::ensure_compiled_in(backend)?;
     let unavailable =
         || anyhow::anyhow!("{backend} could not be started here (see the SKIPPED line)");
     Ok(match backend {

@@ -3,6 +3,13 @@
 //! would type. Each backend is skipped loudly when it cannot start, and fails when named in
 //! `CHRONON_REQUIRE_BACKENDS`.
 
+#![cfg(any(
+    feature = "redis",
+    feature = "dynamo",
+    feature = "mongo",
+    feature = "scylla"
+))]
+
 use std::process::Command;
 
 fn run(args: &[&str]) -> (i32, String, String) {
@@ -18,6 +25,7 @@ fn run(args: &[&str]) -> (i32, String, String) {
 }
 
 /// create, put (binary key), get, list and drop through the binary on `url`.
+#[cfg(any(feature = "redis", feature = "dynamo", feature = "mongo"))]
 fn kv_round_trip(url: &str) {
     let ds = "CLI_ROUND_TRIP";
     // A previous run on an env-provided server may have left it behind.
@@ -48,6 +56,7 @@ fn kv_round_trip(url: &str) {
     assert!(err.contains(ds), "{err}");
 }
 
+#[cfg(feature = "redis")]
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn kv_on_redis() {
     let Some(server) = conformance::launch::redis::redis().await else {
@@ -56,6 +65,7 @@ async fn kv_on_redis() {
     kv_round_trip(&server.url);
 }
 
+#[cfg(feature = "dynamo")]
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn kv_on_dynamodb_local() {
     let Some(server) = conformance::launch::dynamo::dynamo().await else {
@@ -70,6 +80,7 @@ async fn kv_on_dynamodb_local() {
     kv_round_trip(&url);
 }
 
+#[cfg(feature = "mongo")]
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn kv_on_mongodb() {
     let Some(server) = conformance::launch::mongo::mongo().await else {
@@ -78,6 +89,7 @@ async fn kv_on_mongodb() {
     kv_round_trip(&server.uri);
 }
 
+#[cfg(feature = "scylla")]
 #[test]
 fn check_on_scylla_without_a_server_is_a_clear_connection_error() {
     // Nothing listens on port 1 of the loopback address.

@@ -1,6 +1,8 @@
 //! The `chronon` binary end to end: kv round trips, clear errors, and the shape of `compare`'s
 //! reports (never a timing threshold).
 
+#![cfg(feature = "rocks")]
+
 use std::process::Command;
 
 fn chronon() -> Command {
@@ -61,6 +63,18 @@ fn bad_input_is_one_clear_line() {
     assert_eq!(code, 1);
     assert!(err.contains("unknown store scheme"), "{err}");
     assert_eq!(run(&["kv", "get", &url]).0, 2, "bad usage exits 2");
+}
+
+/// A build without the `redis` feature names the feature to turn on, in one line.
+#[cfg(not(feature = "redis"))]
+#[test]
+fn a_compiled_out_backend_is_one_clear_line() {
+    let (code, _, err) = run(&["kv", "get", "redis://127.0.0.1:1/0", "DS", "k"]);
+    assert_eq!(code, 1);
+    assert_eq!(
+        err.trim(),
+        "error: redis:// support is not compiled in (build chronon-cli with --features redis)"
+    );
 }
 
 #[test]

@@ -3,6 +3,8 @@
 //! `fetch` again and see the features change, with the files in `examples/serving/`. Feature
 //! values are checked against sums worked out by hand from those events.
 
+#![cfg(feature = "rocks")]
+
 use std::path::Path;
 use std::process::Command;
 

@@ -38,6 +38,7 @@ fn short_soak_on_memory_loses_nothing() {
     assert_eq!(report["concurrency"], 64);
 }
 
+#[cfg(feature = "rocks")]
 #[test]
 fn short_soak_on_rocks_loses_nothing() {
     let dir = tempfile::tempdir().unwrap();

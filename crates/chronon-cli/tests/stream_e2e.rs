@@ -2,6 +2,8 @@
 //! through `StreamingWriter`, then read back with `multi_get` ranges. The ignored
 //! `throughput_on_rocksdb` measures decode + encode + write events/s (run it with `--release`).
 
+#![cfg(feature = "rocks")]
+
 use std::io::Write;
 use std::path::Path;
 use std::sync::Arc;

@@ -16,6 +16,7 @@
 
 use std::collections::BTreeMap;
 use std::future::Future;
+use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use bytes::Bytes;
@@ -56,7 +57,8 @@ where
 /// A `multi_get` in progress: requests validated up front, answers filled in by index.
 #[derive(Debug)]
 pub struct GetBatch {
-    requests: Vec<GetRequest>,
+    /// Shared so that [`GetBatch::standby`] costs no copy of the requests.
+    requests: Arc<Vec<GetRequest>>,
     results: Vec<Option<Result<Vec<TimedValue>, KvError>>>,
 }
 
@@ -67,7 +69,21 @@ impl GetBatch {
             .iter()
             .map(|r| validate::get_request(r).err().map(Err))
             .collect();
-        GetBatch { requests, results }
+        GetBatch {
+            requests: Arc::new(requests),
+            results,
+        }
+    }
+
+    /// A second batch over the same requests (shared, not copied) with the same answers so far:
+    /// what an adapter keeps to answer every request with an error if the call times out while
+    /// this batch is busy on another thread. Drop it before [`GetBatch::finish`] on the batch
+    /// that completed, so the requests are handed back without a copy.
+    pub fn standby(&self) -> GetBatch {
+        GetBatch {
+            requests: self.requests.clone(),
+            results: self.results.clone(),
+        }
     }
 
     /// All requests, valid or not.
@@ -85,11 +101,7 @@ impl GetBatch {
 
     /// Pending request indexes grouped by dataset (datasets in name order, indexes ascending).
     pub fn pending_by_dataset(&self) -> BTreeMap<String, Vec<usize>> {
-        let mut groups: BTreeMap<String, Vec<usize>> = BTreeMap::new();
-        for (i, r) in self.pending() {
-            groups.entry(r.dataset.clone()).or_default().push(i);
-        }
-        groups
+        group_by_dataset(self.pending().map(|(i, r)| (i, r.dataset.as_str())))
     }
 
     /// Whether nothing is left to ask the database.
@@ -121,7 +133,8 @@ impl GetBatch {
     /// The responses in request order. A request the adapter forgot to answer gets a `Backend`
     /// error naming `backend`, so a bug shows up as an error, never as a missing value.
     pub fn finish(self, backend: &str) -> Vec<GetResponse> {
-        self.requests
+        Arc::try_unwrap(self.requests)
+            .unwrap_or_else(|shared| shared.as_ref().clone())
             .into_iter()
             .zip(self.results)
             .map(|(request, result)| {
@@ -136,6 +149,23 @@ impl GetBatch {
             })
             .collect()
     }
+}
+
+/// Indexes grouped by dataset name, allocating one name per dataset (not one per request: a
+/// batch usually names one dataset many times).
+fn group_by_dataset<'a>(
+    pending: impl Iterator<Item = (usize, &'a str)>,
+) -> BTreeMap<String, Vec<usize>> {
+    let mut groups: BTreeMap<String, Vec<usize>> = BTreeMap::new();
+    for (i, dataset) in pending {
+        match groups.get_mut(dataset) {
+            Some(idxs) => idxs.push(i),
+            None => {
+                groups.insert(dataset.to_string(), vec![i]);
+            }
+        }
+    }
+    groups
 }
 
 /// A valid put, with its timestamp resolved ("now" when the request had none).
@@ -157,7 +187,8 @@ pub struct PendingPut<'a> {
 /// one result per request filled in by index.
 #[derive(Debug)]
 pub struct PutBatch {
-    requests: Vec<PutRequest>,
+    /// Shared so that [`PutBatch::standby`] costs no copy of the requests.
+    requests: Arc<Vec<PutRequest>>,
     ts: Vec<i64>,
     results: Vec<Option<Result<(), KvError>>>,
 }
@@ -172,9 +203,20 @@ impl PutBatch {
             .map(|r| validate::put_request(r, caps).err().map(Err))
             .collect();
         PutBatch {
-            requests,
+            requests: Arc::new(requests),
             ts,
             results,
+        }
+    }
+
+    /// A second batch over the same requests (shared, not copied) with the same results so far,
+    /// to fail every pending put if the call times out while this batch is busy on another
+    /// thread (see [`GetBatch::standby`]).
+    pub fn standby(&self) -> PutBatch {
+        PutBatch {
+            requests: self.requests.clone(),
+            ts: self.ts.clone(),
+            results: self.results.clone(),
         }
     }
 
@@ -195,14 +237,7 @@ impl PutBatch {
 
     /// Pending indexes grouped by dataset.
     pub fn pending_by_dataset(&self) -> BTreeMap<String, Vec<usize>> {
-        let mut groups: BTreeMap<String, Vec<usize>> = BTreeMap::new();
-        for p in self.pending() {
-            groups
-                .entry(p.dataset.to_string())
-                .or_default()
-                .push(p.index);
-        }
-        groups
+        group_by_dataset(self.pending().map(|p| (p.index, p.dataset)))
     }
 
     /// The pending put at `index` (which must be pending or at least valid).
@@ -242,7 +277,7 @@ impl PutBatch {
     pub fn finish(self, backend: &str) -> Vec<Result<(), KvError>> {
         self.results
             .into_iter()
-            .zip(self.requests)
+            .zip(self.requests.iter())
             .map(|(r, req)| {
                 r.unwrap_or_else(|| {
                     Err(KvError::backend_msg(

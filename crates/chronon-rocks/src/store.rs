@@ -281,21 +281,26 @@ impl RocksStore {
     {
         let inner = self.inner.clone();
         let permits = self.permits.clone();
-        let target = format!("{target:?} in {}", self.target);
-        let context = format!("{operation} on {target}");
-        with_timeout(timeout, operation, &target, async move {
-            let permit = permits
-                .acquire_owned()
-                .await
-                .map_err(|e| KvError::backend(BACKEND, context.clone(), e))?;
+        // Error messages are formatted only when there is an error: this is every call's path.
+        let target = || format!("{target:?} in {}", self.target);
+        let work = async move {
+            let permit = permits.acquire_owned().await.map_err(|e| e.to_string())?;
             tokio::task::spawn_blocking(move || {
                 let _permit = permit;
                 f(&inner)
             })
             .await
-            .map_err(|e| KvError::backend(BACKEND, context, e))?
-        })
-        .await
+            .map_err(|e| e.to_string())
+        };
+        match tokio::time::timeout(timeout, work).await {
+            Ok(Ok(result)) => result,
+            Ok(Err(e)) => Err(KvError::backend_msg(
+                BACKEND,
+                format!("{operation} on {}", target()),
+                e,
+            )),
+            Err(_) => Err(KvError::timeout(operation, target(), timeout)),
+        }
     }
 }
 
@@ -808,22 +813,21 @@ impl KvStore for RocksStore {
             return batch.finish(BACKEND);
         }
         // Kept to answer every request if the call times out (the batch is on the blocking pool).
-        let requests = batch.requests().to_vec();
-        let target = requests
-            .first()
-            .map(|r| r.dataset.clone())
-            .unwrap_or_default();
+        let mut standby = batch.standby();
+        let target = standby.requests()[0].dataset.clone();
         match self
             .blocking("multi_get", &target, move |inner| {
                 Ok(multi_get_blocking(inner, batch))
             })
             .await
         {
-            Ok(batch) => batch.finish(BACKEND),
-            Err(e) => {
-                let mut batch = GetBatch::new(requests);
-                batch.fail_pending(&e);
+            Ok(batch) => {
+                drop(standby);
                 batch.finish(BACKEND)
+            }
+            Err(e) => {
+                standby.fail_pending(&e);
+                standby.finish(BACKEND)
             }
         }
     }
@@ -832,27 +836,26 @@ impl KvStore for RocksStore {
         if requests.is_empty() {
             return Vec::new();
         }
-        let caps = self.capabilities();
-        let batch = PutBatch::new(requests.clone(), &caps);
+        let target = requests[0].dataset.clone();
+        let batch = PutBatch::new(requests, &self.capabilities());
         if batch.pending().next().is_none() {
             return batch.finish(BACKEND);
         }
-        let target = requests
-            .first()
-            .map(|r| r.dataset.clone())
-            .unwrap_or_default();
+        let mut standby = batch.standby();
         match self
             .blocking("multi_put", &target, move |inner| {
                 Ok(multi_put_blocking(inner, batch))
             })
             .await
         {
-            Ok(batch) => batch.finish(BACKEND),
+            Ok(batch) => {
+                drop(standby);
+                batch.finish(BACKEND)
+            }
             Err(e) => {
                 // Timed out: the write may still land, but it was not acknowledged.
-                let mut batch = PutBatch::new(requests, &caps);
-                batch.fail_pending(&e);
-                batch.finish(BACKEND)
+                standby.fail_pending(&e);
+                standby.finish(BACKEND)
             }
         }
     }

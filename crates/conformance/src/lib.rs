@@ -30,6 +30,7 @@
 mod cases;
 pub mod faults;
 pub mod launch;
+pub mod resources;
 mod runner;
 
 pub use cases::all_cases;

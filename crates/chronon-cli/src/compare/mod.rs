@@ -21,7 +21,8 @@ use workload::{Figures, Op, Profile};
 #[derive(Debug, Args)]
 pub struct CompareArgs {
     /// Store URLs to compare. None: the embedded RocksDB in a temporary directory, the memory
-    /// store, and every backend the conformance launchers can start on this machine.
+    /// store, and every backend the conformance launchers can start on this machine, among those
+    /// compiled into this build (each backend is a cargo feature of chronon-cli).
     pub urls: Vec<String>,
     /// The short profile (well under two minutes per backend); CI runs this.
     #[arg(long)]
@@ -105,54 +106,80 @@ enum Guard {
     Scylla(conformance::launch::scylla::ScyllaServer),
 }
 
+/// Whether the backend with this cargo feature is in this build (see `store_url::BACKENDS`).
+fn compiled_in(feature: &str) -> bool {
+    crate::store_url::by_name(feature).is_some_and(|b| b.compiled_in)
+}
+
 async fn default_targets(guards: &mut Vec<Guard>) -> Result<Vec<(String, String, String)>> {
-    let dir = tempfile::Builder::new()
-        .prefix("chronon-compare-")
-        .tempdir()?;
-    let mut out = vec![
-        (
+    let mut out = Vec::new();
+    if compiled_in("rocks") {
+        let dir = tempfile::Builder::new()
+            .prefix("chronon-compare-")
+            .tempdir()?;
+        out.push((
             "rocks".to_string(),
             format!("rocks://{}", dir.path().display()),
             "embedded, temp dir".to_string(),
-        ),
-        (
-            "memory".to_string(),
-            "memory://compare".to_string(),
-            "in process (reference)".to_string(),
-        ),
-    ];
-    guards.push(Guard::Dir(dir));
-    if let Some(s) = conformance::launch::redis::redis().await {
-        out.push(("redis".into(), s.url.clone(), s.method.to_string()));
-        guards.push(Guard::Redis(s));
-    }
-    if let Some(s) = conformance::launch::dynamo::dynamo().await {
-        out.push((
-            "dynamo".into(),
-            format!("dynamodb://?endpoint={}&region=us-west-2", s.endpoint),
-            s.method.to_string(),
         ));
-        guards.push(Guard::Dynamo(s));
+        guards.push(Guard::Dir(dir));
     }
-    if let Some(s) = conformance::launch::mongo::mongo().await {
-        let (mut uri, mut method) = (s.uri.clone(), s.method.to_string());
-        if s.method == conformance::launch::LaunchMethod::ChildProcess {
-            // SecantusDB, a Python server (crates/chronon-mongo/README.md, "SecantusDB notes"):
-            // ~1,600 inserts/s and `$in` costs that grow with the square of the list, so the
-            // 20,000-row load needs more than the default 10 s call timeout, and reads go in
-            // chunks of 100 keys. Real MongoDB needs neither; the report names the server.
-            let sep = if uri.contains('?') { '&' } else { '?' };
-            uri.push_str(&format!(
-                "{sep}chronon_timeout_ms=120000&chronon_get_batch=100"
-            ));
-            method.push_str(" (SecantusDB)");
+    out.push((
+        "memory".to_string(),
+        "memory://compare".to_string(),
+        "in process (reference)".to_string(),
+    ));
+    let left_out: Vec<&str> = crate::store_url::BACKENDS
+        .iter()
+        .filter(|b| !b.compiled_in)
+        .map(|b| b.feature)
+        .collect();
+    if !left_out.is_empty() {
+        eprintln!(
+            "== not compiled into this build, so not compared: {} (cargo features of chronon-cli)",
+            left_out.join(", ")
+        );
+    }
+    if compiled_in("redis") {
+        if let Some(s) = conformance::launch::redis::redis().await {
+            out.push(("redis".into(), s.url.clone(), s.method.to_string()));
+            guards.push(Guard::Redis(s));
         }
-        out.push(("mongo".into(), uri, method));
-        guards.push(Guard::Mongo(s));
     }
-    if let Some(s) = conformance::launch::scylla::scylla().await {
-        out.push(("scylla".into(), s.uri.clone(), s.method.to_string()));
-        guards.push(Guard::Scylla(s));
+    if compiled_in("dynamo") {
+        if let Some(s) = conformance::launch::dynamo::dynamo().await {
+            out.push((
+                "dynamo".into(),
+                format!("dynamodb://?endpoint={}&region=us-west-2", s.endpoint),
+                s.method.to_string(),
+            ));
+            guards.push(Guard::Dynamo(s));
+        }
+    }
+    if compiled_in("mongo") {
+        if let Some(s) = conformance::launch::mongo::mongo().await {
+            let (mut uri, mut method) = (s.uri.clone(), s.method.to_string());
+            if s.method == conformance::launch::LaunchMethod::ChildProcess {
+                // SecantusDB, a Python server (crates/chronon-mongo/README.md, "SecantusDB
+                // notes"): ~1,600 inserts/s and `$in` costs that grow with the square of the
+                // list, so the 20,000-row load needs more than the default 10 s call timeout,
+                // and reads go in chunks of 100 keys. Real MongoDB needs neither; the report
+                // names the server.
+                let sep = if uri.contains('?') { '&' } else { '?' };
+                uri.push_str(&format!(
+                    "{sep}chronon_timeout_ms=120000&chronon_get_batch=100"
+                ));
+                method.push_str(" (SecantusDB)");
+            }
+            out.push(("mongo".into(), uri, method));
+            guards.push(Guard::Mongo(s));
+        }
+    }
+    if compiled_in("scylla") {
+        if let Some(s) = conformance::launch::scylla::scylla().await {
+            out.push(("scylla".into(), s.uri.clone(), s.method.to_string()));
+            guards.push(Guard::Scylla(s));
+        }
     }
     Ok(out)
 }

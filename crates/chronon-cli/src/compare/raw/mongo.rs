@@ -1,0 +1,107 @@
+//! The `mongodb` baseline on the adapter's own client: one `find` with `$in` per chunk of the
+//! adapter's read size, and unordered `update` commands of upserts per chunk of its write size,
+//! as many in flight as the adapter allows, on a plain collection keyed by `_id`.
+
+use std::sync::Arc;
+
+use anyhow::Result;
+use mongodb::bson::spec::BinarySubtype;
+use mongodb::bson::{doc, Binary, Bson, Document, RawDocumentBuf};
+
+use super::super::workload::{key, value};
+use super::chunked::Chunked;
+
+/// What the MongoDB baseline needs.
+pub struct MongoRaw {
+    db: mongodb::Database,
+    collection: String,
+    coll: mongodb::Collection<RawDocumentBuf>,
+    get_chunk_len: usize,
+    put_chunk_len: usize,
+    in_flight: usize,
+}
+
+impl MongoRaw {
+    /// Opens the adapter on `url` for its client and limits.
+    pub async fn open(url: &str) -> Result<Arc<Self>> {
+        let parsed = url::Url::parse(url)?;
+        let store = chronon_mongo::open_url(&parsed).await?;
+        let options = store.options();
+        let db = store.database().clone();
+        let collection = format!("rawbaseline_{}", rand::random::<u32>());
+        Ok(Arc::new(MongoRaw {
+            coll: db.collection(&collection),
+            db,
+            collection,
+            get_chunk_len: options.get_batch_size.max(1),
+            put_chunk_len: options.put_batch_size.max(1),
+            in_flight: options.concurrency.max(1),
+        }))
+    }
+
+    fn bin(i: usize) -> Bson {
+        Bson::Binary(Binary {
+            subtype: BinarySubtype::Generic,
+            bytes: key(i).to_vec(),
+        })
+    }
+}
+
+impl Chunked for MongoRaw {
+    fn get_chunk_len(&self) -> usize {
+        self.get_chunk_len
+    }
+
+    fn put_chunk_len(&self) -> usize {
+        self.put_chunk_len
+    }
+
+    fn in_flight(&self) -> usize {
+        self.in_flight
+    }
+
+    /// One `find` with `$in`; returns the keys found.
+    async fn get_chunk(&self, chunk: Vec<usize>) -> u64 {
+        let keys: Vec<Bson> = chunk.iter().map(|i| Self::bin(*i)).collect();
+        let Ok(mut cursor) = self.coll.find(doc! { "_id": { "$in": keys } }).await else {
+            return 0;
+        };
+        let mut count = 0;
+        while let Ok(true) = cursor.advance().await {
+            count += 1;
+        }
+        count
+    }
+
+    /// One unordered `update` command of upserts; returns the values not written.
+    async fn put_chunk(&self, chunk: Vec<usize>, value_size: usize) -> u64 {
+        let updates: Vec<Document> = chunk
+            .iter()
+            .map(|i| {
+                let v = Bson::Binary(Binary {
+                    subtype: BinarySubtype::Generic,
+                    bytes: value(*i, value_size).to_vec(),
+                });
+                doc! {
+                    "q": { "_id": Self::bin(*i) },
+                    "u": { "$set": { "valueBytes": v } },
+                    "upsert": true,
+                }
+            })
+            .collect();
+        let command = doc! {
+            "update": &self.collection,
+            "updates": updates,
+            "ordered": false,
+        };
+        match self.db.run_command(command).await {
+            Ok(reply) if !reply.contains_key("writeErrors") => 0,
+            _ => chunk.len() as u64,
+        }
+    }
+
+    /// Drops the baseline's collection.
+    async fn cleanup(&self) {
+        let _ = self.coll.drop().await;
+    }
+}
