@@ -50,6 +50,12 @@ pub struct RocksOptions {
     /// Size of the LRU block cache shared by every dataset, in bytes. Default 64 MiB: enough to
     /// keep index and filter blocks plus the hot data blocks of a small feature set in memory.
     pub block_cache_bytes: usize,
+    /// Memory all datasets' memtables (writes not yet flushed to SST files) may use together, in
+    /// bytes. Default 64 MiB. RocksDB's own default is 64 MiB *per column family*, times two
+    /// while one flushes, so a process with many datasets grew by hundreds of MiB under steady
+    /// writes (measured in the soak, see RELIABILITY.md); a shared write-buffer manager flushes
+    /// the largest memtable once the total reaches this budget.
+    pub memtable_budget_bytes: usize,
     /// Bloom filter bits per key (0 turns filters off). Default 10 (about 1% false positives), so
     /// a lookup of a missing key usually touches no data block: Chronon's fetcher asks for many
     /// keys that have no features.
@@ -82,6 +88,7 @@ impl RocksOptions {
             path: path.into(),
             create_if_missing: true,
             block_cache_bytes: 64 << 20,
+            memtable_budget_bytes: 64 << 20,
             bloom_bits_per_key: 10.0,
             compression: Compression::Lz4,
             timeout: Duration::from_secs(10),
@@ -95,6 +102,12 @@ impl RocksOptions {
     /// Sets the block cache size in bytes.
     pub fn with_block_cache_bytes(mut self, bytes: usize) -> Self {
         self.block_cache_bytes = bytes;
+        self
+    }
+
+    /// Sets the memory budget shared by every dataset's memtables, in bytes.
+    pub fn with_memtable_budget_bytes(mut self, bytes: usize) -> Self {
+        self.memtable_budget_bytes = bytes.max(1 << 20);
         self
     }
 

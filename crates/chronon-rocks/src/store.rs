@@ -14,7 +14,7 @@ use chronon_core::{
 use rocksdb::compaction_filter::Decision;
 use rocksdb::{
     BlockBasedOptions, BoundColumnFamily, Cache, ColumnFamilyDescriptor, DBCompressionType,
-    MultiThreaded, Options, ReadOptions, WriteBatch, WriteOptions,
+    MultiThreaded, Options, ReadOptions, WriteBatch, WriteBufferManager, WriteOptions,
 };
 use tokio::sync::Semaphore;
 
@@ -98,6 +98,11 @@ fn cf_options(opts: &RocksOptions, cache: &Cache, ttl_cell: Option<PropsCell>) -
     let mut o = Options::default();
     let mut table = BlockBasedOptions::default();
     table.set_block_cache(cache);
+    // Index and filter blocks live in the block cache (bounded by `block_cache_bytes`) instead of
+    // on the heap per open SST file, which grew without bound with the data; L0's stay pinned so
+    // the newest files never pay a cache miss for them.
+    table.set_cache_index_and_filter_blocks(true);
+    table.set_pin_l0_filter_and_index_blocks_in_cache(true);
     if opts.bloom_bits_per_key > 0.0 {
         table.set_bloom_filter(opts.bloom_bits_per_key, false);
     }
@@ -310,6 +315,12 @@ fn db_options(opts: &RocksOptions) -> Options {
     o.create_missing_column_families(true);
     o.set_max_background_jobs(4);
     o.set_keep_log_file_num(4);
+    // One memtable budget for every column family (RocksOptions::memtable_budget_bytes); writes
+    // are not stalled at the budget, the largest memtable is flushed instead.
+    o.set_write_buffer_manager(&WriteBufferManager::new_write_buffer_manager(
+        opts.memtable_budget_bytes,
+        false,
+    ));
     o
 }
 
