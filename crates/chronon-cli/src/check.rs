@@ -30,6 +30,15 @@ pub async fn run(args: CheckArgs) -> Result<bool> {
 
 /// The suite on `url`, each case in fresh datasets that it drops afterwards.
 pub async fn run_suite(url: &str, filter: Vec<String>) -> Result<conformance::Report> {
+    run_cases(url, conformance::all_cases(), filter).await
+}
+
+/// Runs `cases` (a subset of the suite) against the store at `url`.
+pub async fn run_cases(
+    url: &str,
+    cases: Vec<conformance::Case>,
+    filter: Vec<String>,
+) -> Result<conformance::Report> {
     // Fail early, with the store's own error, if it cannot be opened at all.
     drop(open_store(url).await?);
     let owned = url.to_string();
@@ -41,12 +50,7 @@ pub async fn run_suite(url: &str, filter: Vec<String>) -> Result<conformance::Re
     if !filter.is_empty() {
         options.filter = filter;
     }
-    Ok(conformance::run_with(
-        std::sync::Arc::new(factory),
-        conformance::all_cases(),
-        options,
-    )
-    .await)
+    Ok(conformance::run_with(std::sync::Arc::new(factory), cases, options).await)
 }
 
 fn scheme(url: &str) -> String {

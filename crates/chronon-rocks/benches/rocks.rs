@@ -7,7 +7,15 @@
 //!   options and rows and copies each value out, on the calling thread.
 //! - `multi_put/1000`: 1,000 snapshot values in one `WriteBatch`, either way.
 //!
-//! Run: `cargo bench -p chronon-rocks -- --warm-up-time 1 --measurement-time 3`.
+//! Each raw call is measured twice: `raw` on the benchmark's own thread, and `raw_blocking_pool`
+//! the same call sent to tokio's blocking pool and awaited, which is what any async service must
+//! do with a blocking RocksDB call (and what the adapter does). The gap between the two is the
+//! thread hop: mostly the lookup running on another core whose caches do not hold the memtable's
+//! upper skiplist levels (seen in `perf`: the same `FindGreaterOrEqual` work takes longer), not
+//! the adapter's own code; `adapter / raw_blocking_pool` is the adapter's overhead.
+//!
+//! Run: `cargo bench -p chronon-rocks --bench rocks -- --warm-up-time 1 --measurement-time 3`
+//! (release, as `cargo bench` builds; add `--profile dev` to reuse the test build).
 
 use std::hint::black_box;
 
@@ -73,6 +81,8 @@ fn raw_db(path: &std::path::Path) -> DB {
 }
 
 fn benches(c: &mut Criterion) {
+    // Shared with tokio's blocking pool by the `raw_blocking_pool` runs.
+    let raw_shared;
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
@@ -96,7 +106,8 @@ fn benches(c: &mut Criterion) {
         }
         store
     });
-    let raw = raw_db(&dir.path().join("raw"));
+    raw_shared = std::sync::Arc::new(raw_db(&dir.path().join("raw")));
+    let raw = &*raw_shared;
     {
         let cf = raw.cf_handle("ds").unwrap();
         for start in (0..ROWS).step_by(10_000) {
@@ -141,6 +152,24 @@ fn benches(c: &mut Criterion) {
                 black_box(out)
             })
         });
+        group.bench_function("raw_blocking_pool", |b| {
+            b.to_async(&rt).iter_batched(
+                || (raw_shared.clone(), raw_keys.clone()),
+                |(db, keys)| async move {
+                    let out = tokio::task::spawn_blocking(move || {
+                        let cf = db.cf_handle("ds").unwrap();
+                        db.batched_multi_get_cf(&cf, keys.iter(), false)
+                            .into_iter()
+                            .map(|r| Bytes::copy_from_slice(&r.unwrap().unwrap()[8..]))
+                            .collect::<Vec<Bytes>>()
+                    })
+                    .await
+                    .unwrap();
+                    black_box(out)
+                },
+                BatchSize::SmallInput,
+            )
+        });
         group.finish();
     }
 
@@ -183,6 +212,33 @@ fn benches(c: &mut Criterion) {
                     wb.put_cf(&cf, k, stored);
                 }
                 raw.write(wb).unwrap();
+            },
+            BatchSize::SmallInput,
+        )
+    });
+    let mut round = 0u64;
+    group.bench_function("raw_blocking_pool", |b| {
+        b.to_async(&rt).iter_batched(
+            || {
+                round += 1;
+                let puts = (0..1000u64)
+                    .map(|i| (key((round * 1000 + i) % ROWS), Bytes::from(value(i))))
+                    .collect::<Vec<_>>();
+                (raw_shared.clone(), puts)
+            },
+            |(db, puts)| async move {
+                tokio::task::spawn_blocking(move || {
+                    let cf = db.cf_handle("ds").unwrap();
+                    let mut wb = WriteBatch::default();
+                    for (k, v) in &puts {
+                        let mut stored = (TS as u64).to_be_bytes().to_vec();
+                        stored.extend_from_slice(v);
+                        wb.put_cf(&cf, k, stored);
+                    }
+                    db.write(wb).unwrap();
+                })
+                .await
+                .unwrap()
             },
             BatchSize::SmallInput,
         )

@@ -156,7 +156,7 @@ impl RocksOptions {
     /// Options from a `rocks:///abs/path/to/dir?key=value&...` URL.
     ///
     /// Query keys (all optional; defaults as on the fields): `cache_mb` (block cache, MiB),
-    /// `bloom_bits` (bits per key, 0 = off), `compression` (`none`, `lz4`, `zstd`),
+    /// `memtable_mb` (memtable budget of all datasets, MiB), `bloom_bits` (bits per key, 0 = off), `compression` (`none`, `lz4`, `zstd`),
     /// `timeout_ms`, `blocking_threads`, `sync` (`true`/`false`), `create` (`true`/`false`),
     /// `bulk_chunk_mb`. Unknown keys are an error, so a typo is not silently ignored.
     ///
@@ -204,6 +204,9 @@ impl RocksOptions {
             };
             match k.as_ref() {
                 "cache_mb" => opts.block_cache_bytes = (num("cache_mb")? as usize) << 20,
+                "memtable_mb" => {
+                    opts.memtable_budget_bytes = ((num("memtable_mb")? as usize) << 20).max(1 << 20)
+                }
                 "bloom_bits" => {
                     opts.bloom_bits_per_key = v
                         .parse::<f64>()
@@ -219,7 +222,7 @@ impl RocksOptions {
                 "bulk_chunk_mb" => opts.bulk_chunk_bytes = ((num("bulk_chunk_mb")? as usize) << 20).max(1),
                 other => {
                     return Err(bad(format!(
-                        "unknown option {other:?} (known: cache_mb, bloom_bits, compression, timeout_ms, \
+                        "unknown option {other:?} (known: cache_mb, memtable_mb, bloom_bits, compression, timeout_ms, \
                          blocking_threads, sync, create, bulk_chunk_mb)"
                     )))
                 }

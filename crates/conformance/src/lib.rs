@@ -33,7 +33,7 @@ pub mod launch;
 pub mod resources;
 mod runner;
 
-pub use cases::all_cases;
+pub use cases::{all_cases, LOAD_CASES};
 pub use runner::{
     run_all, run_with, Case, CaseFn, CaseResult, Ctx, FnFactory, Report, RunOptions, StoreFactory,
 };

@@ -77,6 +77,8 @@ pub struct BackendResult {
     pub cells: Vec<Cell>,
     /// Cells not run because the backend used up the profile's `backend_budget`.
     pub skipped_cells: usize,
+    /// Conformance cases the profile left out (`--quick`: `conformance::LOAD_CASES`).
+    pub suite_left_out: Vec<&'static str>,
     /// Why the workloads could not run, if they could not.
     pub error: Option<String>,
 }
@@ -140,46 +142,66 @@ async fn default_targets(guards: &mut Vec<Guard>) -> Result<Vec<(String, String,
             left_out.join(", ")
         );
     }
-    if compiled_in("redis") {
-        if let Some(s) = conformance::launch::redis::redis().await {
-            out.push(("redis".into(), s.url.clone(), s.method.to_string()));
-            guards.push(Guard::Redis(s));
-        }
-    }
-    if compiled_in("dynamo") {
-        if let Some(s) = conformance::launch::dynamo::dynamo().await {
-            out.push((
-                "dynamo".into(),
-                format!("dynamodb://?endpoint={}&region=us-west-2", s.endpoint),
-                s.method.to_string(),
-            ));
-            guards.push(Guard::Dynamo(s));
-        }
-    }
-    if compiled_in("mongo") {
-        if let Some(s) = conformance::launch::mongo::mongo().await {
-            let (mut uri, mut method) = (s.uri.clone(), s.method.to_string());
-            if s.method == conformance::launch::LaunchMethod::ChildProcess {
-                // SecantusDB, a Python server (crates/chronon-mongo/README.md, "SecantusDB
-                // notes"): ~1,600 inserts/s and `$in` costs that grow with the square of the
-                // list, so the 20,000-row load needs more than the default 10 s call timeout,
-                // and reads go in chunks of 100 keys. Real MongoDB needs neither; the report
-                // names the server.
-                let sep = if uri.contains('?') { '&' } else { '?' };
-                uri.push_str(&format!(
-                    "{sep}chronon_timeout_ms=120000&chronon_get_batch=100"
-                ));
-                method.push_str(" (SecantusDB)");
+    // The servers start at the same time (DynamoDB Local's JVM alone takes seconds); each
+    // launcher prints its own SKIPPED line when it finds no way to start its server.
+    let (redis, dynamo, mongo, scylla) = tokio::join!(
+        async {
+            match compiled_in("redis") {
+                true => conformance::launch::redis::redis().await,
+                false => None,
             }
-            out.push(("mongo".into(), uri, method));
-            guards.push(Guard::Mongo(s));
-        }
+        },
+        async {
+            match compiled_in("dynamo") {
+                true => conformance::launch::dynamo::dynamo().await,
+                false => None,
+            }
+        },
+        async {
+            match compiled_in("mongo") {
+                true => conformance::launch::mongo::mongo().await,
+                false => None,
+            }
+        },
+        async {
+            match compiled_in("scylla") {
+                true => conformance::launch::scylla::scylla().await,
+                false => None,
+            }
+        },
+    );
+    if let Some(s) = redis {
+        out.push(("redis".into(), s.url.clone(), s.method.to_string()));
+        guards.push(Guard::Redis(s));
     }
-    if compiled_in("scylla") {
-        if let Some(s) = conformance::launch::scylla::scylla().await {
-            out.push(("scylla".into(), s.uri.clone(), s.method.to_string()));
-            guards.push(Guard::Scylla(s));
+    if let Some(s) = dynamo {
+        out.push((
+            "dynamo".into(),
+            format!("dynamodb://?endpoint={}&region=us-west-2", s.endpoint),
+            s.method.to_string(),
+        ));
+        guards.push(Guard::Dynamo(s));
+    }
+    if let Some(s) = mongo {
+        let (mut uri, mut method) = (s.uri.clone(), s.method.to_string());
+        if s.method == conformance::launch::LaunchMethod::ChildProcess {
+            // SecantusDB, a Python server (crates/chronon-mongo/README.md, "SecantusDB
+            // notes"): ~1,600 inserts/s and `$in` costs that grow with the square of the
+            // list, so the 20,000-row load needs more than the default 10 s call timeout,
+            // and reads go in chunks of 100 keys. Real MongoDB needs neither; the report
+            // names the server.
+            let sep = if uri.contains('?') { '&' } else { '?' };
+            uri.push_str(&format!(
+                "{sep}chronon_timeout_ms=120000&chronon_get_batch=100"
+            ));
+            method.push_str(" (SecantusDB)");
         }
+        out.push(("mongo".into(), uri, method));
+        guards.push(Guard::Mongo(s));
+    }
+    if let Some(s) = scylla {
+        out.push(("scylla".into(), s.uri.clone(), s.method.to_string()));
+        guards.push(Guard::Scylla(s));
     }
     Ok(out)
 }
@@ -236,10 +258,16 @@ pub async fn run(args: CompareArgs) -> Result<bool> {
             cells: Vec::new(),
             error: None,
             skipped_cells: 0,
+            suite_left_out: Vec::new(),
         };
         if !args.no_suite {
             eprintln!("   conformance suite ...");
-            match crate::check::run_suite(&url, Vec::new()).await {
+            let (cases, left_out): (Vec<_>, Vec<_>) =
+                conformance::all_cases().into_iter().partition(|c| {
+                    profile.suite_load_cases || !conformance::LOAD_CASES.contains(&c.name)
+                });
+            result.suite_left_out = left_out.iter().map(|c| c.name).collect();
+            match crate::check::run_cases(&url, cases, Vec::new()).await {
                 Ok(report) => {
                     eprint!("{}", report);
                     result.conformance = Some(report);
@@ -345,8 +373,11 @@ async fn measure(
                         ),
                         _ => None,
                     };
+                    // A baseline whose calls failed did less work than the adapter: no ratio
+                    // (its errors are in the report), rather than a flattering or unfair one.
                     let ratio = r
                         .as_ref()
+                        .filter(|r| r.errors == 0 && a.errors == 0)
                         .map(|r| a.keys_per_sec / r.keys_per_sec.max(1e-9));
                     result.cells.push(Cell {
                         op,

@@ -28,6 +28,12 @@ trait Baseline: Send + Sync {
     fn call(&self, value_size: usize) -> CallFn;
     /// Removes what the baseline wrote (a temporary RocksDB directory goes with the value).
     fn cleanup<'a>(&'a self, profile: &'a Profile) -> BoxFuture<'a, ()>;
+    /// Called once the preload is written: brings the data to the form the adapter's bulk load
+    /// leaves it in (RocksDB: flushed to an SST file, as `bulk_put` ingests one), so both read
+    /// the same structures.
+    fn settle(&self) -> Result<()> {
+        Ok(())
+    }
 }
 
 /// A raw baseline for a backend: preloads plain pairs, then offers a [`CallFn`].
@@ -50,9 +56,11 @@ impl Raw {
         Ok(baseline.map(Raw))
     }
 
-    /// Loads `profile.keys` plain pairs of `value_size` bytes.
+    /// Loads as many plain pairs of `value_size` bytes as the adapter's `bulk_put` loads
+    /// (`bulk_rows`, at least `keys`), so both sides read from data of the same size: with
+    /// 10 KiB values the adapter's rows outgrow the block cache where a smaller raw set would not.
     pub async fn preload(&self, profile: &Profile, value_size: usize) -> Result<()> {
-        let n = profile.keys;
+        let n = profile.bulk_rows.max(profile.keys);
         for start in (0..n).step_by(1000) {
             let idx: Vec<usize> = (start..(start + 1000).min(n)).collect();
             let (n, errors) = self.call(value_size)(Op::Put, idx, 0).await;
@@ -61,7 +69,7 @@ impl Raw {
                 "raw baseline preload: {errors} of {n} puts failed"
             );
         }
-        Ok(())
+        self.0.settle()
     }
 
     /// The baseline's batched call for `value_size` values.

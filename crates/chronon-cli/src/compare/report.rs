@@ -69,6 +69,14 @@ pub fn print_table(report: &CompareReport) {
         if let Some(e) = &b.error {
             println!("{:<8} ERROR: {e}", b.name);
         }
+        if !b.suite_left_out.is_empty() {
+            println!(
+                "{:<8} conformance: {} load cases left out by this profile ({}); `chronon check URL` runs them",
+                b.name,
+                b.suite_left_out.len(),
+                b.suite_left_out.join(", ")
+            );
+        }
         if b.skipped_cells > 0 {
             println!(
                 "{:<8} {} cells skipped: over the profile's time budget of {} s per backend",
@@ -395,6 +403,15 @@ fn conformance_table(backends: &[BackendResult]) -> String {
         }
         if let Some(e) = &b.error {
             let _ = write!(s, "<p class=\"fail\">{}: {}</p>", esc(&b.name), esc(e));
+        }
+        if !b.suite_left_out.is_empty() {
+            let _ = write!(
+                s,
+                "<p>{}: {} load cases left out by this profile ({}); <code>chronon check URL</code> runs them</p>",
+                esc(&b.name),
+                b.suite_left_out.len(),
+                esc(&b.suite_left_out.join(", "))
+            );
         }
         if b.skipped_cells > 0 {
             let _ = write!(

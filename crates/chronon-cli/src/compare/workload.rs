@@ -44,6 +44,8 @@ pub struct Profile {
     /// (`BackendResult::skipped_cells`), so one slow server cannot stretch the whole run.
     /// Cells run from the smallest batch up, so what is skipped is the most expensive part.
     pub backend_budget: Duration,
+    /// Whether the conformance suite includes `conformance::LOAD_CASES` (10,000+ rows each).
+    pub suite_load_cases: bool,
 }
 
 impl Profile {
@@ -51,14 +53,15 @@ impl Profile {
     pub fn quick() -> Self {
         Profile {
             name: "quick",
-            keys: 2_000,
+            keys: 1_000,
             batches: vec![1, 10, 100, 1000],
             callers: vec![1, 16],
             value_sizes: vec![100, 10_240],
-            keys_per_cell: 4_000,
-            cell_time: Duration::from_millis(400),
-            bulk_rows: 20_000,
-            backend_budget: Duration::from_secs(90),
+            keys_per_cell: 2_000,
+            cell_time: Duration::from_millis(120),
+            bulk_rows: 5_000,
+            backend_budget: Duration::from_secs(15),
+            suite_load_cases: false,
         }
     }
 
@@ -74,6 +77,7 @@ impl Profile {
             cell_time: Duration::from_secs(4),
             bulk_rows: 200_000,
             backend_budget: Duration::from_secs(30 * 60),
+            suite_load_cases: true,
         }
     }
 }

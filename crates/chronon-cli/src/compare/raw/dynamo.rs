@@ -61,6 +61,14 @@ impl DynamoRaw {
         Ok(())
     }
 
+    /// The row number of a workload key (`user:000000042` -> 42).
+    fn index_of(key: &[u8]) -> Option<usize> {
+        std::str::from_utf8(key.strip_prefix(b"user:")?)
+            .ok()?
+            .parse()
+            .ok()
+    }
+
     fn key_attr(i: usize) -> HashMap<String, AttributeValue> {
         HashMap::from([("keyBytes".to_string(), AttributeValue::B(Blob::new(key(i))))])
     }
@@ -79,9 +87,15 @@ impl Chunked for DynamoRaw {
         self.in_flight
     }
 
-    /// One `BatchGetItem` (resending unprocessed keys); returns the keys found.
+    /// One `BatchGetItem` (resending unprocessed keys); returns the keys found, counting a key
+    /// asked for twice twice. DynamoDB rejects a `BatchGetItem` that names a key twice, and the
+    /// workload draws keys with repeats, so the keys go once each (as the adapter sends them).
     async fn get_chunk(&self, chunk: Vec<usize>) -> u64 {
-        let keys = chunk.iter().map(|i| Self::key_attr(*i)).collect();
+        let mut asked: HashMap<usize, u64> = HashMap::new();
+        for i in &chunk {
+            *asked.entry(*i).or_default() += 1;
+        }
+        let keys = asked.keys().map(|i| Self::key_attr(*i)).collect();
         let Ok(ka) = KeysAndAttributes::builder()
             .set_keys(Some(keys))
             .consistent_read(true)
@@ -104,7 +118,14 @@ impl Chunked for DynamoRaw {
             count += out
                 .responses
                 .and_then(|mut r| r.remove(&self.table))
-                .map_or(0, |v| v.len() as u64);
+                .unwrap_or_default()
+                .iter()
+                .filter_map(|item| match item.get("keyBytes") {
+                    Some(AttributeValue::B(k)) => Self::index_of(k.as_ref()),
+                    _ => None,
+                })
+                .map(|i| asked.get(&i).copied().unwrap_or(0))
+                .sum::<u64>();
             request = out.unprocessed_keys.filter(|m| !m.is_empty());
         }
         count

@@ -63,9 +63,12 @@ impl Baseline for RocksRaw {
                         let keys: Vec<_> = idx.iter().map(|i| key(*i)).collect();
                         let cf = db.cf_handle(RAW_CF);
                         let errors = match cf {
+                            // Values are copied out, as any caller that returns them must (the
+                            // adapter hands out owned `Bytes`).
                             Some(cf) => db
                                 .batched_multi_get_cf(&cf, keys.iter().map(|k| k.as_ref()), false)
                                 .into_iter()
+                                .map(|r| r.map(|v| v.map(|v| bytes::Bytes::copy_from_slice(&v))))
                                 .filter(|r| !matches!(r, Ok(Some(_))))
                                 .count(),
                             None => keys.len(),
@@ -77,6 +80,14 @@ impl Baseline for RocksRaw {
             .map(|r| r.unwrap_or((0, 1)))
             .boxed()
         })
+    }
+
+    fn settle(&self) -> Result<()> {
+        let cf = self
+            .db
+            .cf_handle(RAW_CF)
+            .context("raw RocksDB lost its column family")?;
+        self.db.flush_cf(&cf).context("flushing raw RocksDB")
     }
 
     fn cleanup<'a>(&'a self, _profile: &'a Profile) -> BoxFuture<'a, ()> {
