@@ -194,6 +194,10 @@ impl MongoStore {
     }
 
     /// The driver database the datasets live in, for tools and raw access.
+    ///
+    /// It shares the store's client: a store made by `connect`/`open_url` shuts that client down
+    /// when its last clone is dropped, after which this handle's calls fail with "Client has been
+    /// shut down". Keep the store alive as long as the handle is used.
     pub fn database(&self) -> &Database {
         &self.db
     }

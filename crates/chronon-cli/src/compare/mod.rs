@@ -246,8 +246,32 @@ pub async fn run(args: CompareArgs) -> Result<bool> {
             })
             .collect()
     };
+    // The suites first, every backend's at once: they check behaviour, not speed, and the
+    // slowest server's suite (SecantusDB's) would otherwise add its minute to the run. The
+    // matrices then run one backend at a time, so no measurement shares the machine.
+    let suite_left_out: Vec<&'static str> = conformance::all_cases()
+        .into_iter()
+        .filter(|c| !profile.suite_load_cases && conformance::LOAD_CASES.contains(&c.name))
+        .map(|c| c.name)
+        .collect();
+    let no_suite = args.no_suite;
+    let suites = futures::future::join_all(targets.iter().map(|(name, url, _)| {
+        let left_out = &suite_left_out;
+        async move {
+            if no_suite {
+                return None;
+            }
+            eprintln!("== {name}: conformance suite ...");
+            let cases = conformance::all_cases()
+                .into_iter()
+                .filter(|c| !left_out.contains(&c.name))
+                .collect();
+            Some(crate::check::run_cases(url, cases, Vec::new()).await)
+        }
+    }))
+    .await;
     let mut backends = Vec::new();
-    for (name, url, how) in targets {
+    for ((name, url, how), suite) in targets.into_iter().zip(suites) {
         eprintln!("== {name} ({how}): {url}");
         let mut result = BackendResult {
             name: name.clone(),
@@ -260,20 +284,14 @@ pub async fn run(args: CompareArgs) -> Result<bool> {
             skipped_cells: 0,
             suite_left_out: Vec::new(),
         };
-        if !args.no_suite {
-            eprintln!("   conformance suite ...");
-            let (cases, left_out): (Vec<_>, Vec<_>) =
-                conformance::all_cases().into_iter().partition(|c| {
-                    profile.suite_load_cases || !conformance::LOAD_CASES.contains(&c.name)
-                });
-            result.suite_left_out = left_out.iter().map(|c| c.name).collect();
-            match crate::check::run_cases(&url, cases, Vec::new()).await {
-                Ok(report) => {
-                    eprint!("{}", report);
-                    result.conformance = Some(report);
-                }
-                Err(e) => result.error = Some(format!("suite could not run: {e:#}")),
+        match suite {
+            None => {}
+            Some(Ok(report)) => {
+                eprint!("{}", report);
+                result.conformance = Some(report);
+                result.suite_left_out = suite_left_out.clone();
             }
+            Some(Err(e)) => result.error = Some(format!("suite could not run: {e:#}")),
         }
         if result.error.is_none() {
             if let Err(e) = measure(&name, &url, &profile, args.seed, &mut result).await {

@@ -59,14 +59,17 @@ pub(crate) fn expect_ok<T>(result: Result<T, KvError>, what: &str) -> Result<T> 
     result.map_err(|e| anyhow!("{what}: {} error: {e}", e.kind()))
 }
 
-/// The cases that move 10,000 rows or more (`get_batch_of_10000`, `put_batch_of_10000`,
-/// `loads_100000_rows_with_progress`): seconds on an embedded store, minutes on an emulator such
-/// as SecantusDB. `chronon compare --quick` leaves them out and says so in its report; every
-/// adapter's `tests/conformance.rs` and `chronon check` run them.
+/// The cases that move 10,000 rows or more in all (`get_batch_of_10000`, `put_batch_of_10000`,
+/// `loads_100000_rows_with_progress`, `unsorted_input_loads` (20,000), `is_idempotent` (5,000
+/// twice)): seconds on an embedded store, minutes on an emulator such as SecantusDB.
+/// `chronon compare --quick` leaves them out and says so in its report; every adapter's
+/// `tests/conformance.rs` and `chronon check` run them.
 pub const LOAD_CASES: &[&str] = &[
     "get_batch_of_10000",
     "put_batch_of_10000",
     "loads_100000_rows_with_progress",
+    "unsorted_input_loads",
+    "is_idempotent",
 ];
 
 macro_rules! registry {

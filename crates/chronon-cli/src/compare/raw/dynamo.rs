@@ -11,7 +11,7 @@ use aws_sdk_dynamodb::types::{
     AttributeValue, KeysAndAttributes, PutRequest as DynPut, WriteRequest,
 };
 
-use super::super::workload::{key, value};
+use super::super::workload::{key, key_index, multiplicity, value};
 use super::chunked::Chunked;
 
 /// What the DynamoDB baseline needs.
@@ -61,14 +61,6 @@ impl DynamoRaw {
         Ok(())
     }
 
-    /// The row number of a workload key (`user:000000042` -> 42).
-    fn index_of(key: &[u8]) -> Option<usize> {
-        std::str::from_utf8(key.strip_prefix(b"user:")?)
-            .ok()?
-            .parse()
-            .ok()
-    }
-
     fn key_attr(i: usize) -> HashMap<String, AttributeValue> {
         HashMap::from([("keyBytes".to_string(), AttributeValue::B(Blob::new(key(i))))])
     }
@@ -91,10 +83,7 @@ impl Chunked for DynamoRaw {
     /// asked for twice twice. DynamoDB rejects a `BatchGetItem` that names a key twice, and the
     /// workload draws keys with repeats, so the keys go once each (as the adapter sends them).
     async fn get_chunk(&self, chunk: Vec<usize>) -> u64 {
-        let mut asked: HashMap<usize, u64> = HashMap::new();
-        for i in &chunk {
-            *asked.entry(*i).or_default() += 1;
-        }
+        let asked = multiplicity(&chunk);
         let keys = asked.keys().map(|i| Self::key_attr(*i)).collect();
         let Ok(ka) = KeysAndAttributes::builder()
             .set_keys(Some(keys))
@@ -121,7 +110,7 @@ impl Chunked for DynamoRaw {
                 .unwrap_or_default()
                 .iter()
                 .filter_map(|item| match item.get("keyBytes") {
-                    Some(AttributeValue::B(k)) => Self::index_of(k.as_ref()),
+                    Some(AttributeValue::B(k)) => key_index(k.as_ref()),
                     _ => None,
                 })
                 .map(|i| asked.get(&i).copied().unwrap_or(0))

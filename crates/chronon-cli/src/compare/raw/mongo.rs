@@ -8,11 +8,13 @@ use anyhow::Result;
 use mongodb::bson::spec::BinarySubtype;
 use mongodb::bson::{doc, Binary, Bson, Document, RawDocumentBuf};
 
-use super::super::workload::{key, value};
+use super::super::workload::{key, key_index, multiplicity, value};
 use super::chunked::Chunked;
 
 /// What the MongoDB baseline needs.
 pub struct MongoRaw {
+    /// Held, not used: the store shuts its client (shared by `db`) down on its last drop.
+    _store: chronon_mongo::MongoStore,
     db: mongodb::Database,
     collection: String,
     coll: mongodb::Collection<RawDocumentBuf>,
@@ -27,15 +29,21 @@ impl MongoRaw {
         let parsed = url::Url::parse(url)?;
         let store = chronon_mongo::open_url(&parsed).await?;
         let options = store.options();
+        let (get_chunk_len, put_chunk_len, in_flight) = (
+            options.get_batch_size.max(1),
+            options.put_batch_size.max(1),
+            options.concurrency.max(1),
+        );
         let db = store.database().clone();
         let collection = format!("rawbaseline_{}", rand::random::<u32>());
         Ok(Arc::new(MongoRaw {
+            _store: store,
             coll: db.collection(&collection),
             db,
             collection,
-            get_chunk_len: options.get_batch_size.max(1),
-            put_chunk_len: options.put_batch_size.max(1),
-            in_flight: options.concurrency.max(1),
+            get_chunk_len,
+            put_chunk_len,
+            in_flight,
         }))
     }
 
@@ -62,13 +70,19 @@ impl Chunked for MongoRaw {
 
     /// One `find` with `$in`; returns the keys found.
     async fn get_chunk(&self, chunk: Vec<usize>) -> u64 {
-        let keys: Vec<Bson> = chunk.iter().map(|i| Self::bin(*i)).collect();
+        let asked = multiplicity(&chunk);
+        let keys: Vec<Bson> = asked.keys().map(|i| Self::bin(*i)).collect();
         let Ok(mut cursor) = self.coll.find(doc! { "_id": { "$in": keys } }).await else {
             return 0;
         };
         let mut count = 0;
         while let Ok(true) = cursor.advance().await {
-            count += 1;
+            let found = cursor
+                .current()
+                .get_binary("_id")
+                .ok()
+                .and_then(|b| key_index(b.bytes));
+            count += found.and_then(|i| asked.get(&i)).copied().unwrap_or(0);
         }
         count
     }
@@ -96,7 +110,14 @@ impl Chunked for MongoRaw {
         };
         match self.db.run_command(command).await {
             Ok(reply) if !reply.contains_key("writeErrors") => 0,
-            _ => chunk.len() as u64,
+            Ok(reply) => {
+                tracing::warn!(reply = %reply, "raw MongoDB baseline: update reported write errors");
+                chunk.len() as u64
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "raw MongoDB baseline: update failed");
+                chunk.len() as u64
+            }
         }
     }
 
