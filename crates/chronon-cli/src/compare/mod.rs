@@ -363,8 +363,10 @@ async fn measure(
             raw.preload(profile, value_size).await?;
         }
         let adapter = workload::adapter_call(store.clone(), ds.clone());
-        for op in Op::ALL {
-            for &batch in &profile.batches {
+        // Batch sizes outermost: when the budget runs out, what is left is the largest batches
+        // of every operation, not every cell of the last operation.
+        for &batch in &profile.batches {
+            for op in Op::ALL {
                 for &callers in &profile.callers {
                     if started.elapsed() > profile.backend_budget {
                         result.skipped_cells += 1;
@@ -417,6 +419,11 @@ async fn measure(
     if let Some(raw) = &raw {
         raw.cleanup(profile).await;
     }
+    // Report order: by value size, operation, batch, callers (cells ran batch-major).
+    result.cells.sort_by_key(|c| {
+        let op = Op::ALL.iter().position(|o| *o == c.op).unwrap_or(0);
+        (c.value_size, op, c.batch, c.callers)
+    });
     bar.finish_and_clear();
     drop(Arc::clone(&store));
     Ok(())
