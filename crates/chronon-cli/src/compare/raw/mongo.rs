@@ -4,7 +4,7 @@
 
 use std::sync::Arc;
 
-use anyhow::Result;
+use anyhow::{Context as _, Result};
 use mongodb::bson::spec::BinarySubtype;
 use mongodb::bson::{doc, Binary, Bson, Document, RawDocumentBuf};
 
@@ -15,6 +15,8 @@ use super::chunked::Chunked;
 pub struct MongoRaw {
     /// Held, not used: the store shuts its client (shared by `db`) down on its last drop.
     _store: chronon_mongo::MongoStore,
+    /// The adapter's write concern, as a command document.
+    write_concern: Document,
     db: mongodb::Database,
     collection: String,
     coll: mongodb::Collection<RawDocumentBuf>,
@@ -35,9 +37,12 @@ impl MongoRaw {
             options.concurrency.max(1),
         );
         let db = store.database().clone();
+        let write_concern = mongodb::bson::to_document(&options.write_concern)
+            .context("the adapter's write concern as a document")?;
         let collection = format!("rawbaseline_{}", rand::random::<u32>());
         Ok(Arc::new(MongoRaw {
             _store: store,
+            write_concern,
             coll: db.collection(&collection),
             db,
             collection,
@@ -107,6 +112,9 @@ impl Chunked for MongoRaw {
             "update": &self.collection,
             "updates": updates,
             "ordered": false,
+            // The adapter's durability (default `{w: majority, j: true}`: a journal flush per
+            // command), so both sides do the same work.
+            "writeConcern": self.write_concern.clone(),
         };
         match self.db.run_command(command).await {
             Ok(reply) if !reply.contains_key("writeErrors") => 0,
