@@ -185,3 +185,15 @@ registry! {
         #[exclusive] persistence::dropped_client_loses_nothing_acknowledged,
     ],
 }
+
+#[cfg(test)]
+mod tests {
+    /// `LOAD_CASES` names real cases: a renamed case would otherwise slip back into `--quick`.
+    #[test]
+    fn load_cases_are_cases_of_the_suite() {
+        let names: Vec<&str> = super::all_cases().iter().map(|c| c.name).collect();
+        for heavy in super::LOAD_CASES {
+            assert!(names.contains(heavy), "{heavy} is not a case of the suite");
+        }
+    }
+}
