@@ -10,19 +10,8 @@
     feature = "scylla"
 ))]
 
-use std::process::Command;
-
-fn run(args: &[&str]) -> (i32, String, String) {
-    let out = Command::new(env!("CARGO_BIN_EXE_chronon"))
-        .args(args)
-        .output()
-        .expect("run chronon");
-    (
-        out.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
-}
+mod common;
+use common::run;
 
 /// create, put (binary key), get, list and drop through the binary on `url`.
 #[cfg(any(feature = "redis", feature = "dynamo", feature = "mongo"))]

@@ -3,20 +3,8 @@
 
 #![cfg(feature = "rocks")]
 
-use std::process::Command;
-
-fn chronon() -> Command {
-    Command::new(env!("CARGO_BIN_EXE_chronon"))
-}
-
-fn run(args: &[&str]) -> (i32, String, String) {
-    let out = chronon().args(args).output().expect("run chronon");
-    (
-        out.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
-}
+mod common;
+use common::run;
 
 #[test]
 fn kv_put_then_get_binary_key_on_rocks() {

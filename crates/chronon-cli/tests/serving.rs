@@ -6,23 +6,13 @@
 #![cfg(feature = "rocks")]
 
 use std::path::Path;
-use std::process::Command;
 
 /// 2023-12-01T00:00:00Z: the batch end of `--end-date 2023-11-30`.
 const B: i64 = 1_701_388_800_000;
 const HOUR: i64 = 3_600_000;
 
-fn chronon(args: &[&str]) -> (i32, String, String) {
-    let out = Command::new(env!("CARGO_BIN_EXE_chronon"))
-        .args(args)
-        .output()
-        .expect("run chronon");
-    (
-        out.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
-}
+mod common;
+use common::run as chronon;
 
 fn ok(args: &[&str]) -> String {
     let (code, out, err) = chronon(args);

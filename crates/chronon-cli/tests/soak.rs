@@ -1,19 +1,16 @@
 //! `chronon soak` end to end: a short soak on the embedded stores must report operations, zero
 //! lost or wrong values, memory figures, and exit 0 (issue 12).
 
-use std::process::Command;
+mod common;
+use common::run;
 
 fn soak(url: &str, extra: &[&str]) -> (i32, serde_json::Value, String) {
-    let out = Command::new(env!("CARGO_BIN_EXE_chronon"))
-        .args(["soak", url, "--duration", "3s", "--json"])
-        .args(extra)
-        .output()
-        .expect("run chronon soak");
-    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
-    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    let mut args = vec!["soak", url, "--duration", "3s", "--json"];
+    args.extend_from_slice(extra);
+    let (code, stdout, stderr) = run(&args);
     let report: serde_json::Value = serde_json::from_str(&stdout)
         .unwrap_or_else(|e| panic!("not JSON ({e}): {stdout}\n{stderr}"));
-    (out.status.code().unwrap_or(-1), report, stderr)
+    (code, report, stderr)
 }
 
 fn check(code: i32, report: &serde_json::Value, stderr: &str) {
@@ -50,11 +47,7 @@ fn short_soak_on_rocks_loses_nothing() {
 
 #[test]
 fn soak_needs_a_url_or_launch() {
-    let out = Command::new(env!("CARGO_BIN_EXE_chronon"))
-        .args(["soak", "--duration", "1s"])
-        .output()
-        .expect("run chronon soak");
-    assert_eq!(out.status.code(), Some(1));
-    let err = String::from_utf8_lossy(&out.stderr);
+    let (code, _, err) = run(&["soak", "--duration", "1s"]);
+    assert_eq!(code, 1);
     assert!(err.contains("--launch"), "{err}");
 }
