@@ -6,6 +6,9 @@ use std::fmt::Write as _;
 use super::workload::Op;
 use super::{BackendResult, CompareReport};
 
+/// Appended to a backend's name for its raw-driver series in the charts.
+const RAW_SUFFIX: &str = " (raw driver)";
+
 const COLORS: [&str; 8] = [
     "#1f77b4", "#d62728", "#2ca02c", "#ff7f0e", "#9467bd", "#8c564b", "#e377c2", "#17becf",
 ];
@@ -191,8 +194,20 @@ fn line_chart(title: &str, batches: &[usize], series: &[(String, Vec<Option<f64>
         top + plot_h / 2.0,
         top + plot_h / 2.0
     );
+    // One colour per backend; its raw-driver baseline (the series right after it) is drawn
+    // dashed in the same colour, so 5 backends and 4 baselines never reuse a colour.
+    let mut backends_seen = 0usize;
     for (n, (name, vals)) in series.iter().enumerate() {
-        let color = COLORS[n % COLORS.len()];
+        let raw = name.ends_with(RAW_SUFFIX);
+        if !raw {
+            backends_seen += 1;
+        }
+        let color = COLORS[backends_seen.saturating_sub(1) % COLORS.len()];
+        let dash = if raw {
+            r#" stroke-dasharray="6 3""#
+        } else {
+            ""
+        };
         let points: Vec<String> = vals
             .iter()
             .enumerate()
@@ -204,7 +219,7 @@ fn line_chart(title: &str, batches: &[usize], series: &[(String, Vec<Option<f64>
         if !points.is_empty() {
             let _ = write!(
                 s,
-                r#"<polyline class="series" fill="none" stroke="{color}" stroke-width="2" points="{}"/>"#,
+                r#"<polyline class="series" fill="none" stroke="{color}" stroke-width="2"{dash} points="{}"/>"#,
                 points.join(" ")
             );
             for p in &points {
@@ -215,9 +230,11 @@ fn line_chart(title: &str, batches: &[usize], series: &[(String, Vec<Option<f64>
         let ly = top + 14.0 * n as f64 + 6.0;
         let _ = write!(
             s,
-            r#"<rect x="{}" y="{:.1}" width="10" height="10" fill="{color}"/><text x="{}" y="{:.1}" font-size="11">{}</text>"#,
-            w - right + 10.0,
-            ly - 9.0,
+            r#"<line x1="{}" y1="{:.1}" x2="{}" y2="{:.1}" stroke="{color}" stroke-width="3"{dash}/><text x="{}" y="{:.1}" font-size="11">{}</text>"#,
+            w - right + 6.0,
+            ly - 4.0,
+            w - right + 20.0,
+            ly - 4.0,
             w - right + 24.0,
             ly,
             esc(name)
@@ -337,7 +354,7 @@ fn series_for(
         ));
         if raw && b.cells.iter().any(|c| c.raw.is_some()) {
             out.push((
-                format!("{} (raw driver)", b.name),
+                format!("{}{RAW_SUFFIX}", b.name),
                 report
                     .profile
                     .batches
