@@ -145,25 +145,6 @@ pub fn key(i: usize) -> Bytes {
     Bytes::from(format!("user:{i:09}"))
 }
 
-/// The row number of a workload key (`user:000000042` -> 42), for baselines that get keys back.
-pub fn key_index(key: &[u8]) -> Option<usize> {
-    std::str::from_utf8(key.strip_prefix(b"user:")?)
-        .ok()?
-        .parse()
-        .ok()
-}
-
-/// How many times each row is asked for in `idx` (the workload draws keys with repeats; a store
-/// answers a repeated key once per `BatchGetItem` or `$in`, so baselines send each key once and
-/// count the answer once per time it was asked).
-pub fn multiplicity(idx: &[usize]) -> std::collections::HashMap<usize, u64> {
-    let mut asked = std::collections::HashMap::new();
-    for i in idx {
-        *asked.entry(*i).or_default() += 1;
-    }
-    asked
-}
-
 /// A deterministic value of `size` bytes for key `i`: a zero-copy slice of one shared pattern,
 /// so generating values costs nothing next to the store's work.
 pub fn value(i: usize, size: usize) -> Bytes {

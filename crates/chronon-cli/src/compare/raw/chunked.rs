@@ -74,3 +74,22 @@ impl<T: Chunked> Baseline for Arc<T> {
         Chunked::cleanup(&**self).boxed()
     }
 }
+
+/// The row number of a workload key (`user:000000042` -> 42), for baselines that get keys back.
+pub fn key_index(key: &[u8]) -> Option<usize> {
+    std::str::from_utf8(key.strip_prefix(b"user:")?)
+        .ok()?
+        .parse()
+        .ok()
+}
+
+/// How many times each row is asked for in `idx` (the workload draws keys with repeats; a store
+/// answers a repeated key once per `BatchGetItem` or `$in`, so baselines send each key once and
+/// count the answer once per time it was asked).
+pub fn multiplicity(idx: &[usize]) -> std::collections::HashMap<usize, u64> {
+    let mut asked = std::collections::HashMap::new();
+    for i in idx {
+        *asked.entry(*i).or_default() += 1;
+    }
+    asked
+}

@@ -11,8 +11,8 @@ use aws_sdk_dynamodb::types::{
     AttributeValue, KeysAndAttributes, PutRequest as DynPut, WriteRequest,
 };
 
-use super::super::workload::{key, key_index, multiplicity, value};
-use super::chunked::Chunked;
+use super::super::workload::{key, value};
+use super::chunked::{key_index, multiplicity, Chunked};
 
 /// What the DynamoDB baseline needs.
 pub struct DynamoRaw {

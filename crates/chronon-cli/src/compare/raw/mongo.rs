@@ -15,8 +15,8 @@ use anyhow::{Context as _, Result};
 use mongodb::bson::spec::BinarySubtype;
 use mongodb::bson::{doc, Binary, Bson, Document, RawDocumentBuf};
 
-use super::super::workload::{key, key_index, multiplicity, value, T0};
-use super::chunked::Chunked;
+use super::super::workload::{key, value, T0};
+use super::chunked::{key_index, multiplicity, Chunked};
 
 /// What the MongoDB baseline needs.
 pub struct MongoRaw {
