@@ -59,6 +59,27 @@ fn sample(n: usize, seed: u64) -> Vec<u64> {
         .collect()
 }
 
+/// The raw side of `multi_get`: one `batched_multi_get_cf`, each value copied out past its ts.
+fn raw_get(db: &DB, keys: &[Vec<u8>]) -> Vec<Bytes> {
+    let cf = db.cf_handle("ds").unwrap();
+    db.batched_multi_get_cf(&cf, keys.iter(), false)
+        .into_iter()
+        .map(|r| Bytes::copy_from_slice(&r.unwrap().unwrap()[8..]))
+        .collect()
+}
+
+/// The raw side of `multi_put`: one `WriteBatch` of values stored as chronon-rocks stores them.
+fn raw_put(db: &DB, puts: &[(Vec<u8>, Bytes)]) {
+    let cf = db.cf_handle("ds").unwrap();
+    let mut wb = WriteBatch::default();
+    for (k, v) in puts {
+        let mut stored = (TS as u64).to_be_bytes().to_vec();
+        stored.extend_from_slice(v);
+        wb.put_cf(&cf, k, stored);
+    }
+    db.write(wb).unwrap();
+}
+
 /// The raw database, tuned like the adapter's defaults (64 MiB LRU cache, 10-bit bloom, LZ4).
 fn raw_db(path: &std::path::Path) -> DB {
     let mut table = BlockBasedOptions::default();
@@ -141,30 +162,14 @@ fn benches(c: &mut Criterion) {
                 BatchSize::SmallInput,
             )
         });
-        group.bench_function("raw", |b| {
-            let cf = raw.cf_handle("ds").unwrap();
-            b.iter(|| {
-                let out: Vec<Bytes> = raw
-                    .batched_multi_get_cf(&cf, raw_keys.iter(), false)
-                    .into_iter()
-                    .map(|r| Bytes::copy_from_slice(&r.unwrap().unwrap()[8..]))
-                    .collect();
-                black_box(out)
-            })
-        });
+        group.bench_function("raw", |b| b.iter(|| black_box(raw_get(raw, &raw_keys))));
         group.bench_function("raw_blocking_pool", |b| {
             b.to_async(&rt).iter_batched(
                 || (raw_shared.clone(), raw_keys.clone()),
                 |(db, keys)| async move {
-                    let out = tokio::task::spawn_blocking(move || {
-                        let cf = db.cf_handle("ds").unwrap();
-                        db.batched_multi_get_cf(&cf, keys.iter(), false)
-                            .into_iter()
-                            .map(|r| Bytes::copy_from_slice(&r.unwrap().unwrap()[8..]))
-                            .collect::<Vec<Bytes>>()
-                    })
-                    .await
-                    .unwrap();
+                    let out = tokio::task::spawn_blocking(move || raw_get(&db, &keys))
+                        .await
+                        .unwrap();
                     black_box(out)
                 },
                 BatchSize::SmallInput,
@@ -196,7 +201,6 @@ fn benches(c: &mut Criterion) {
     });
     let mut round = 0u64;
     group.bench_function("raw", |b| {
-        let cf = raw.cf_handle("ds").unwrap();
         b.iter_batched(
             || {
                 round += 1;
@@ -204,15 +208,7 @@ fn benches(c: &mut Criterion) {
                     .map(|i| (key((round * 1000 + i) % ROWS), Bytes::from(value(i))))
                     .collect::<Vec<_>>()
             },
-            |puts| {
-                let mut wb = WriteBatch::default();
-                for (k, v) in &puts {
-                    let mut stored = (TS as u64).to_be_bytes().to_vec();
-                    stored.extend_from_slice(v);
-                    wb.put_cf(&cf, k, stored);
-                }
-                raw.write(wb).unwrap();
-            },
+            |puts| raw_put(raw, &puts),
             BatchSize::SmallInput,
         )
     });
@@ -227,18 +223,9 @@ fn benches(c: &mut Criterion) {
                 (raw_shared.clone(), puts)
             },
             |(db, puts)| async move {
-                tokio::task::spawn_blocking(move || {
-                    let cf = db.cf_handle("ds").unwrap();
-                    let mut wb = WriteBatch::default();
-                    for (k, v) in &puts {
-                        let mut stored = (TS as u64).to_be_bytes().to_vec();
-                        stored.extend_from_slice(v);
-                        wb.put_cf(&cf, k, stored);
-                    }
-                    db.write(wb).unwrap();
-                })
-                .await
-                .unwrap()
+                tokio::task::spawn_blocking(move || raw_put(&db, &puts))
+                    .await
+                    .unwrap()
             },
             BatchSize::SmallInput,
         )
