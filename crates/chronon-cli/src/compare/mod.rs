@@ -113,6 +113,17 @@ fn compiled_in(feature: &str) -> bool {
     crate::store_url::by_name(feature).is_some_and(|b| b.compiled_in)
 }
 
+/// Runs `launch` when the backend with this cargo feature is in this build.
+async fn launch_if_compiled<S, F>(feature: &str, launch: impl FnOnce() -> F) -> Option<S>
+where
+    F: std::future::Future<Output = Option<S>>,
+{
+    match compiled_in(feature) {
+        true => launch().await,
+        false => None,
+    }
+}
+
 async fn default_targets(guards: &mut Vec<Guard>) -> Result<Vec<(String, String, String)>> {
     let mut out = Vec::new();
     if compiled_in("rocks") {
@@ -145,30 +156,10 @@ async fn default_targets(guards: &mut Vec<Guard>) -> Result<Vec<(String, String,
     // The servers start at the same time (DynamoDB Local's JVM alone takes seconds); each
     // launcher prints its own SKIPPED line when it finds no way to start its server.
     let (redis, dynamo, mongo, scylla) = tokio::join!(
-        async {
-            match compiled_in("redis") {
-                true => conformance::launch::redis::redis().await,
-                false => None,
-            }
-        },
-        async {
-            match compiled_in("dynamo") {
-                true => conformance::launch::dynamo::dynamo().await,
-                false => None,
-            }
-        },
-        async {
-            match compiled_in("mongo") {
-                true => conformance::launch::mongo::mongo().await,
-                false => None,
-            }
-        },
-        async {
-            match compiled_in("scylla") {
-                true => conformance::launch::scylla::scylla().await,
-                false => None,
-            }
-        },
+        launch_if_compiled("redis", conformance::launch::redis::redis),
+        launch_if_compiled("dynamo", conformance::launch::dynamo::dynamo),
+        launch_if_compiled("mongo", conformance::launch::mongo::mongo),
+        launch_if_compiled("scylla", conformance::launch::scylla::scylla),
     );
     if let Some(s) = redis {
         out.push(("redis".into(), s.url.clone(), s.method.to_string()));
@@ -249,11 +240,10 @@ pub async fn run(args: CompareArgs) -> Result<bool> {
     // The suites first, every backend's at once: they check behaviour, not speed, and the
     // slowest server's suite (SecantusDB's) would otherwise add its minute to the run. The
     // matrices then run one backend at a time, so no measurement shares the machine.
-    let suite_left_out: Vec<&'static str> = conformance::all_cases()
-        .into_iter()
-        .filter(|c| !profile.suite_load_cases && conformance::LOAD_CASES.contains(&c.name))
-        .map(|c| c.name)
-        .collect();
+    let suite_left_out: Vec<&'static str> = match profile.suite_load_cases {
+        true => Vec::new(),
+        false => conformance::LOAD_CASES.to_vec(),
+    };
     let no_suite = args.no_suite;
     let suites = futures::future::join_all(targets.iter().map(|(name, url, _)| {
         let left_out = &suite_left_out;

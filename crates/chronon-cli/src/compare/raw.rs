@@ -1,8 +1,8 @@
 //! Raw-driver baselines: the same batched work done with the driver directly, in the same process
 //! right next to the adapter's run, so the report can show the adapter's overhead as a ratio.
 //!
-//! Each baseline stores plain `key -> value` with no versions, TTL or validation: the least any
-//! store must do. Latest reads and puts are measured (ranges have no driver-neutral equivalent).
+//! Each baseline stores one value per key with no versions, TTL or validation: the least any
+//! store must do (MongoDB's in the adapter's layout and indexes, see `raw/mongo.rs`). Latest reads and puts are measured (ranges have no driver-neutral equivalent).
 //! A backend's baseline is compiled in with the backend's cargo feature, and a backend without
 //! one (Scylla, the memory store) is reported without ratios.
 
