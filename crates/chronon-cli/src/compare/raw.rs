@@ -100,6 +100,11 @@ mod tests {
         raw.preload(&profile, 100).await.expect("preload");
         let idx: Vec<usize> = (0..100).collect();
         assert_eq!(raw.call(100)(Op::GetLatest, idx, 0).await, (100, 0));
+        // The workload draws keys with repeats: each repeat is answered (DynamoDB rejects a
+        // batch naming a key twice, `$in` answers it once), and so is a put of one key twice.
+        let repeated = vec![7, 7, 8, 7];
+        assert_eq!(raw.call(100)(Op::Put, repeated.clone(), 0).await, (4, 0));
+        assert_eq!(raw.call(100)(Op::GetLatest, repeated, 0).await, (4, 0));
         raw.cleanup(&profile).await;
     }
 
