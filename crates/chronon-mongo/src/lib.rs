@@ -29,6 +29,7 @@
 
 #![deny(missing_docs)]
 
+mod cache;
 mod error;
 mod layout;
 mod options;

@@ -18,6 +18,7 @@ use mongodb::bson::{doc, Bson, Document, RawArrayBuf, RawDocumentBuf};
 use mongodb::options::{ClientOptions, DatabaseOptions, Hint};
 use mongodb::{Client, Collection, Database};
 
+use crate::cache::PropsCache;
 use crate::error::{code, map_err, DUPLICATE_KEY, NAMESPACE_EXISTS, NAMESPACE_NOT_FOUND};
 use crate::layout::{self, KEY, TS, VALUE};
 use crate::options::MongoOptions;
@@ -43,6 +44,8 @@ pub struct MongoStore {
     options: MongoOptions,
     address: String,
     write_concern: Document,
+    /// Shared by clones, so a clone's `drop_dataset` is seen by the others at once.
+    props: Arc<PropsCache>,
     _owned: Option<Arc<OwnedClient>>,
 }
 
@@ -186,6 +189,7 @@ impl MongoStore {
             client,
             db,
             meta,
+            props: Arc::new(PropsCache::new(options.metadata_cache_ttl)),
             options,
             address,
             write_concern,
@@ -230,10 +234,27 @@ impl MongoStore {
         batch::with_timeout(self.options.timeout, operation, target, fut).await
     }
 
+    /// [`MongoStore::read_props`], reusing what was read within
+    /// [`MongoOptions::metadata_cache_ttl`]: the path of every `multi_get`, `multi_put`, `list`.
+    async fn resolve(&self, datasets: &[&str]) -> Result<HashMap<String, DatasetProps>, KvError> {
+        let mut out = HashMap::new();
+        let misses = self.props.lookup(datasets, &mut out);
+        if misses.datasets.is_empty() {
+            return Ok(out);
+        }
+        let read = self.read_props(&misses.datasets).await?;
+        self.props.remember(misses, &read);
+        out.extend(read);
+        Ok(out)
+    }
+
     /// The properties of each named dataset that exists: from the metadata collection, or, for a
     /// collection without metadata (made by the JVM quickstart, whose `create` is a bare
     /// `createCollection`), Chronon's default for its name.
-    async fn resolve(&self, datasets: &[&str]) -> Result<HashMap<String, DatasetProps>, KvError> {
+    async fn read_props(
+        &self,
+        datasets: &[&str],
+    ) -> Result<HashMap<String, DatasetProps>, KvError> {
         let target = datasets.join(",");
         let mut out = HashMap::new();
         let mut cursor = self
@@ -270,8 +291,9 @@ impl MongoStore {
         Ok(out)
     }
 
-    async fn resolve_one(&self, dataset: &str) -> Result<DatasetProps, KvError> {
-        self.resolve(&[dataset])
+    /// One dataset's properties read now (not from the cache): `dataset_props` and `bulk_put`.
+    async fn read_props_one(&self, dataset: &str) -> Result<DatasetProps, KvError> {
+        self.read_props(&[dataset])
             .await?
             .remove(dataset)
             .ok_or_else(|| KvError::not_found(dataset))
@@ -759,73 +781,83 @@ impl KvStore for MongoStore {
     async fn create(&self, dataset: &str, props: &DatasetProps) -> Result<(), KvError> {
         validate::dataset_name(dataset)?;
         let target = format!("dataset {dataset:?}");
-        self.timed("create", &target, async {
-            let existing = self
-                .meta
-                .find_one(doc! { "_id": dataset })
-                .await
-                .map_err(|e| self.err(e, "create", dataset))?;
-            let check = |d: &Document| -> Result<(), KvError> {
-                let (_, have) = layout::parse_meta(d)
-                    .map_err(|m| KvError::backend_msg(BACKEND, format!("create {target}"), m))?;
-                if have.kind != props.kind {
-                    return Err(KvError::DatasetConflict {
-                        dataset: dataset.to_string(),
-                        existing: have.describe(),
-                        requested: props.describe(),
-                    });
+        let created = self
+            .timed("create", &target, async {
+                let existing = self
+                    .meta
+                    .find_one(doc! { "_id": dataset })
+                    .await
+                    .map_err(|e| self.err(e, "create", dataset))?;
+                let check = |d: &Document| -> Result<(), KvError> {
+                    let (_, have) = layout::parse_meta(d).map_err(|m| {
+                        KvError::backend_msg(BACKEND, format!("create {target}"), m)
+                    })?;
+                    if have.kind != props.kind {
+                        return Err(KvError::DatasetConflict {
+                            dataset: dataset.to_string(),
+                            existing: have.describe(),
+                            requested: props.describe(),
+                        });
+                    }
+                    Ok(())
+                };
+                if let Some(d) = existing {
+                    return check(&d);
                 }
-                Ok(())
-            };
-            if let Some(d) = existing {
-                return check(&d);
-            }
-            // Collection and indexes first, metadata last: once the metadata is visible, the
-            // unique indexes that make upserts one-document-per-key are in place.
-            if let Err(e) = self.db.create_collection(dataset).await {
-                if code(&e) != Some(NAMESPACE_EXISTS) {
-                    return Err(self.err(e, "create", dataset));
+                // Collection and indexes first, metadata last: once the metadata is visible, the
+                // unique indexes that make upserts one-document-per-key are in place.
+                if let Err(e) = self.db.create_collection(dataset).await {
+                    if code(&e) != Some(NAMESPACE_EXISTS) {
+                        return Err(self.err(e, "create", dataset));
+                    }
                 }
-            }
-            self.db
-                .collection::<Document>(dataset)
-                .create_indexes(layout::indexes(props))
-                .await
-                .map_err(|e| self.err(e, "creating indexes", dataset))?;
-            match self.meta.insert_one(layout::meta_doc(dataset, props)).await {
-                Ok(_) => Ok(()),
-                Err(e) if code(&e) == Some(DUPLICATE_KEY) => {
-                    // Another client created it meanwhile: same rules as if it had been first.
-                    let d = self
-                        .meta
-                        .find_one(doc! { "_id": dataset })
-                        .await
-                        .map_err(|e| self.err(e, "create", dataset))?
-                        .ok_or_else(|| KvError::not_found(dataset))?;
-                    check(&d)
+                self.db
+                    .collection::<Document>(dataset)
+                    .create_indexes(layout::indexes(props))
+                    .await
+                    .map_err(|e| self.err(e, "creating indexes", dataset))?;
+                match self.meta.insert_one(layout::meta_doc(dataset, props)).await {
+                    Ok(_) => Ok(()),
+                    Err(e) if code(&e) == Some(DUPLICATE_KEY) => {
+                        // Another client created it meanwhile: same rules as if it had been first.
+                        let d = self
+                            .meta
+                            .find_one(doc! { "_id": dataset })
+                            .await
+                            .map_err(|e| self.err(e, "create", dataset))?
+                            .ok_or_else(|| KvError::not_found(dataset))?;
+                        check(&d)
+                    }
+                    Err(e) => Err(self.err(e, "create", dataset)),
                 }
-                Err(e) => Err(self.err(e, "create", dataset)),
-            }
-        })
-        .await
+            })
+            .await;
+        // Whatever happened, the next call reads what is there now.
+        self.props.forget(dataset);
+        created
     }
 
     async fn drop_dataset(&self, dataset: &str) -> Result<(), KvError> {
         validate::dataset_name(dataset)?;
-        self.timed("drop", &format!("dataset {dataset:?}"), async {
-            // Metadata first, so a concurrent put already sees `DatasetNotFound`.
-            self.meta
-                .delete_one(doc! { "_id": dataset })
-                .await
-                .map_err(|e| self.err(e, "drop", dataset))?;
-            match self.db.collection::<Document>(dataset).drop().await {
-                Err(e) if code(&e) != Some(NAMESPACE_NOT_FOUND) => {
-                    Err(self.err(e, "drop", dataset))
+        let dropped = self
+            .timed("drop", &format!("dataset {dataset:?}"), async {
+                // Metadata first, so a concurrent put already sees `DatasetNotFound`.
+                self.meta
+                    .delete_one(doc! { "_id": dataset })
+                    .await
+                    .map_err(|e| self.err(e, "drop", dataset))?;
+                self.props.forget(dataset);
+                match self.db.collection::<Document>(dataset).drop().await {
+                    Err(e) if code(&e) != Some(NAMESPACE_NOT_FOUND) => {
+                        Err(self.err(e, "drop", dataset))
+                    }
+                    _ => Ok(()),
                 }
-                _ => Ok(()),
-            }
-        })
-        .await
+            })
+            .await;
+        // Again: a lookup between the two steps saw the collection without its metadata.
+        self.props.forget(dataset);
+        dropped
     }
 
     async fn dataset_props(&self, dataset: &str) -> Result<DatasetProps, KvError> {
@@ -833,7 +865,7 @@ impl KvStore for MongoStore {
         self.timed(
             "dataset_props",
             &format!("dataset {dataset:?}"),
-            self.resolve_one(dataset),
+            self.read_props_one(dataset),
         )
         .await
     }
@@ -888,7 +920,11 @@ impl KvStore for MongoStore {
         validate::dataset_name(dataset)?;
         let limit = limit.max(1);
         self.timed("list", &format!("dataset {dataset:?}"), async {
-            let props = self.resolve_one(dataset).await?;
+            let props = self
+                .resolve(&[dataset])
+                .await?
+                .remove(dataset)
+                .ok_or_else(|| KvError::not_found(dataset))?;
             let cut = batch::visible_from(&props);
             // Pages walk the `{keyBytes: 1, ts: -1}` index from an index bound: `min` with
             // `ts: MinKey` sits after every version of the cursor key (MinKey sorts last in a
@@ -951,7 +987,7 @@ impl KvStore for MongoStore {
         validate::dataset_name(dataset)?;
         let (props, managed) = self
             .timed("bulk_put", &format!("dataset {dataset:?}"), async {
-                let props = self.resolve_one(dataset).await?;
+                let props = self.read_props_one(dataset).await?;
                 // Inserts may go first only where `create` built the unique indexes (the
                 // dataset has metadata); a bare JVM collection would take duplicates.
                 let managed = self
