@@ -156,14 +156,26 @@ impl GetBatch {
 fn group_by_dataset<'a>(
     pending: impl Iterator<Item = (usize, &'a str)>,
 ) -> BTreeMap<String, Vec<usize>> {
+    // Runs of the same dataset (the usual batch is one dataset throughout) go into the current
+    // group without a map lookup; the map is only searched when the dataset changes.
     let mut groups: BTreeMap<String, Vec<usize>> = BTreeMap::new();
+    let mut run: Option<(&str, Vec<usize>)> = None;
     for (i, dataset) in pending {
-        match groups.get_mut(dataset) {
-            Some(idxs) => idxs.push(i),
-            None => {
-                groups.insert(dataset.to_string(), vec![i]);
+        match &mut run {
+            Some((name, idxs)) if *name == dataset => idxs.push(i),
+            _ => {
+                if let Some((name, idxs)) = run.take() {
+                    groups.insert(name.to_string(), idxs);
+                }
+                // A dataset seen before continues its group: indexes stay ascending.
+                let mut idxs = groups.remove(dataset).unwrap_or_default();
+                idxs.push(i);
+                run = Some((dataset, idxs));
             }
         }
+    }
+    if let Some((name, idxs)) = run {
+        groups.insert(name.to_string(), idxs);
     }
     groups
 }
@@ -411,6 +423,25 @@ mod tests {
         );
         let gone = select_versions(versions(), &GetRequest::latest("d", "k"), Some(51));
         assert!(gone.is_empty());
+    }
+
+    #[test]
+    fn groups_keep_ascending_indexes_when_datasets_interleave() {
+        let pending = [
+            (0, "A"),
+            (1, "A"),
+            (2, "B"),
+            (3, "A"),
+            (5, "C"),
+            (6, "B"),
+            (7, "B"),
+        ];
+        let groups = group_by_dataset(pending.into_iter());
+        assert_eq!(groups.len(), 3);
+        assert_eq!(groups["A"], [0, 1, 3]);
+        assert_eq!(groups["B"], [2, 6, 7]);
+        assert_eq!(groups["C"], [5]);
+        assert!(group_by_dataset(std::iter::empty()).is_empty());
     }
 
     #[tokio::test]

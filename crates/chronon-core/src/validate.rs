@@ -16,6 +16,18 @@ pub const MAX_TS: i64 = (1 << 53) - 1;
 
 /// Checks a dataset name: 1–128 of `[A-Za-z0-9_]`, not starting with a digit.
 pub fn dataset_name(dataset: &str) -> Result<(), KvError> {
+    // Every call validates each request's dataset name: the usual valid name is one pass over
+    // its bytes (all allowed characters are ASCII, so bytes = characters).
+    let bytes = dataset.as_bytes();
+    if !bytes.is_empty()
+        && bytes.len() <= MAX_DATASET_NAME_CHARS
+        && !bytes[0].is_ascii_digit()
+        && bytes
+            .iter()
+            .all(|b| b.is_ascii_alphanumeric() || *b == b'_')
+    {
+        return Ok(());
+    }
     let invalid = |reason: String| KvError::InvalidDataset {
         dataset: dataset.to_string(),
         reason,

@@ -48,7 +48,10 @@ async fn two_clients_see_each_others_datasets() -> Result<()> {
     b.drop_dataset("CACHE_BATCH").await?;
     tokio::time::sleep(ttl + Duration::from_millis(200)).await;
     let r = a.get("CACHE_BATCH", "k").await;
-    ensure!(not_found(&r), "get after the TTL of another client's drop: {r:?}");
+    ensure!(
+        not_found(&r),
+        "get after the TTL of another client's drop: {r:?}"
+    );
 
     // With the cache off, another client's drop is seen by the very next call.
     let c = store(&server.uri, &db, Duration::ZERO).await?;
@@ -56,7 +59,10 @@ async fn two_clients_see_each_others_datasets() -> Result<()> {
     c.put("CACHE_BATCH", "k", "v3", Some(4)).await?;
     b.drop_dataset("CACHE_BATCH").await?;
     let r = c.put("CACHE_BATCH", "k", "v4", Some(5)).await;
-    ensure!(not_found(&r), "uncached put after another client's drop: {r:?}");
+    ensure!(
+        not_found(&r),
+        "uncached put after another client's drop: {r:?}"
+    );
 
     a.database().drop().await?;
     Ok(())

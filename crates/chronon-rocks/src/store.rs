@@ -455,16 +455,22 @@ fn get_snapshot(
         false,
         &ReadOptions::default(),
     );
+    out.reserve(idxs.len());
     for (&i, got) in idxs.iter().zip(found) {
         let req = &requests[i];
         let result = match got {
             Ok(None) => Ok(Vec::new()),
             Ok(Some(stored)) => match layout::split_snapshot_value(&stored) {
-                Some((ts, value)) => Ok(select_versions(
-                    [TimedValue::new(Bytes::copy_from_slice(value), ts)],
-                    req,
-                    visible_from,
-                )),
+                // One stored version: the answer is it or nothing (requests are validated, so
+                // a range has start <= end); no copy of a value that is not returned.
+                Some((ts, value)) => {
+                    let visible = visible_from.is_none_or(|cut| ts >= cut) && req.contains_ts(ts);
+                    Ok(if visible {
+                        vec![TimedValue::new(Bytes::copy_from_slice(value), ts)]
+                    } else {
+                        Vec::new()
+                    })
+                }
                 None => Err(corrupt(req)),
             },
             Err(e) => Err(rocks_error(get_context(req), e)),
@@ -824,9 +830,9 @@ impl KvStore for RocksStore {
         }
         // Kept to answer every request if the call times out (the batch is on the blocking pool).
         let mut standby = batch.standby();
-        let target = standby.requests()[0].dataset.clone();
+        let target = standby.requests()[0].dataset.as_str();
         match self
-            .blocking("multi_get", &target, move |inner| {
+            .blocking("multi_get", target, move |inner| {
                 Ok(multi_get_blocking(inner, batch))
             })
             .await
