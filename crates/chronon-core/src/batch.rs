@@ -315,13 +315,16 @@ pub fn select_versions<I>(
 where
     I: IntoIterator<Item = TimedValue>,
 {
-    let visible = versions
-        .into_iter()
-        .filter(|v| visible_from.is_none_or(|cut| v.millis >= cut));
-    match request.start_ts {
-        None => visible.last().into_iter().collect(),
-        Some(_) => visible.filter(|v| request.contains_ts(v.millis)).collect(),
+    // Collecting a `Vec`'s own iterator reuses its allocation, so adapters that decode into a
+    // `Vec` (one version, usually) pay no second allocation per request here.
+    let mut kept: Vec<TimedValue> = versions.into_iter().collect();
+    kept.retain(|v| {
+        visible_from.is_none_or(|cut| v.millis >= cut) && request.contains_ts(v.millis)
+    });
+    if request.start_ts.is_none() && kept.len() > 1 {
+        return kept.pop().into_iter().collect(); // the latest, without the others' capacity
     }
+    kept
 }
 
 /// The TTL cut-off for `props` now.

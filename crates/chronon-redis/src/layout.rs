@@ -11,7 +11,7 @@
 //! - Values: 8-byte big-endian timestamp followed by the raw value bytes, both as a `Snapshot`
 //!   string value and as a `TimeSeries` sorted-set member (score = ts).
 
-use bytes::Bytes;
+use bytes::{Buf, Bytes};
 use chronon_core::{DatasetKind, DatasetProps, TimedValue};
 use std::time::Duration;
 
@@ -85,7 +85,11 @@ pub fn decode_value(raw: &[u8]) -> Option<TimedValue> {
 /// [`decode_value`] without copying the value out of a reply buffer it takes over.
 pub fn decode_owned_value(raw: Vec<u8>) -> Option<TimedValue> {
     let ts = i64::from_be_bytes(raw.get(..8)?.try_into().ok()?);
-    Some(TimedValue::new(Bytes::from(raw).slice(8..), ts))
+    // `advance` moves the start in place; `slice` would turn the buffer into a shared one,
+    // one more allocation per value read.
+    let mut value = Bytes::from(raw);
+    value.advance(8);
+    Some(TimedValue::new(value, ts))
 }
 
 /// A dataset as the registry remembers it.

@@ -4,7 +4,7 @@
 use std::collections::HashMap;
 use std::future::Future;
 use std::sync::Mutex;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
 use bytes::Bytes;
@@ -60,9 +60,10 @@ pub struct RedisStore {
     /// `host:port` of the server, for `Unavailable` messages.
     address: String,
     registry: String,
-    /// The registry entry last seen per dataset, used to send data commands in the same round
-    /// trip as the registry read; always checked against that read before an answer is used.
-    seen: Mutex<HashMap<String, Entry>>,
+    /// The registry entry last seen per dataset and when it was read, used to send data
+    /// commands in the same round trip as the registry read (checked against that read before
+    /// an answer is used), or, by reads within `registry_check_interval`, without one.
+    seen: Mutex<HashMap<String, (Entry, Instant)>>,
     script: redis::Script,
 }
 
@@ -131,10 +132,11 @@ impl RedisStore {
         let client = redis::Client::open(opts.url.as_str())
             .map_err(|e| KvError::backend(BACKEND, format!("opening {}", redact(&opts.url)), e))?;
         let address = client.get_connection_info().addr().to_string();
-        // The driver's own response timeout defaults to 500 ms, which would cut big pipelines
-        // short on a busy server: use the store's timeout instead.
+        // No driver response timeout: every call is bounded by the store's own timeout already
+        // (a second timer per pipeline cost measurable throughput), and the driver's default of
+        // 500 ms would cut big pipelines short on a busy server.
         let config = ConnectionManagerConfig::new()
-            .set_response_timeout(Some(opts.timeout))
+            .set_response_timeout(None)
             .set_connection_timeout(Some(opts.connect_timeout.min(opts.timeout)))
             .set_number_of_retries(opts.reconnect_retries)
             .set_min_delay(Duration::from_millis(50))
@@ -217,7 +219,7 @@ impl RedisStore {
                 if seen.len() > 100_000 {
                     seen.clear();
                 }
-                seen.insert(dataset.to_string(), e.clone());
+                seen.insert(dataset.to_string(), (e.clone(), Instant::now()));
             }
             None => {
                 seen.remove(dataset);
@@ -229,7 +231,24 @@ impl RedisStore {
         let seen = self.seen.lock().unwrap_or_else(|e| e.into_inner());
         datasets
             .iter()
-            .filter_map(|d| seen.get(d).map(|e| (d.clone(), e.clone())))
+            .filter_map(|d| seen.get(d).map(|(e, _)| (d.clone(), e.clone())))
+            .collect()
+    }
+
+    /// The entries of `datasets` if every one was read from the registry within
+    /// `registry_check_interval` (reads may then skip the registry).
+    fn recently_seen(&self, datasets: &[String]) -> Option<HashMap<String, Entry>> {
+        let interval = self.opts.registry_check_interval;
+        if interval.is_zero() {
+            return None;
+        }
+        let seen = self.seen.lock().unwrap_or_else(|e| e.into_inner());
+        datasets
+            .iter()
+            .map(|d| match seen.get(d) {
+                Some((e, at)) if at.elapsed() < interval => Some((d.clone(), e.clone())),
+                _ => None,
+            })
             .collect()
     }
 
@@ -345,7 +364,7 @@ impl RedisStore {
         .collect()
         .await;
         let mut reply = None;
-        let mut all = Vec::new();
+        let mut all = Vec::with_capacity(outs.iter().map(|(_, a)| a.len()).sum());
         for (r, answers) in outs {
             if r.is_some() {
                 reply = r;
@@ -374,14 +393,23 @@ impl RedisStore {
             if let Some(ds) = registry {
                 pipe.cmd("HMGET").arg(&self.registry).arg(ds);
             }
-            let mut sent = Vec::with_capacity(chunk.len());
+            // Each request's target travels with it; a run of one dataset is looked up once.
+            let mut sent: Vec<(usize, &Target)> = Vec::with_capacity(chunk.len());
+            let mut last: Option<(&str, &Target)> = None;
             for i in chunk {
                 let req = &requests[i];
-                let Some(t) = targets.get(&req.dataset) else {
-                    continue;
+                let t = match last {
+                    Some((ds, t)) if ds == req.dataset => t,
+                    _ => match targets.get(&req.dataset) {
+                        Some(t) => {
+                            last = Some((&req.dataset, t));
+                            t
+                        }
+                        None => continue,
+                    },
                 };
                 read_command(&mut pipe, t, req);
-                sent.push(i);
+                sent.push((i, t));
             }
             let target = format!("{} keys", sent.len());
             let (reg, values) = split_registry(
@@ -389,27 +417,20 @@ impl RedisStore {
                 self.pipeline("multi_get", &target, &pipe).await,
             );
             let answers = match values {
-                Err(e) => sent.into_iter().map(|i| (i, Err(e.clone()))).collect(),
+                Err(e) => sent.into_iter().map(|(i, _)| (i, Err(e.clone()))).collect(),
                 Ok(values) if values.len() != sent.len() => {
                     let e = KvError::backend_msg(
                         BACKEND,
                         "multi_get",
                         "pipeline answered a different number of commands",
                     );
-                    sent.into_iter().map(|i| (i, Err(e.clone()))).collect()
+                    sent.into_iter().map(|(i, _)| (i, Err(e.clone()))).collect()
                 }
                 Ok(values) => {
                     let now = now_millis();
                     sent.into_iter()
                         .zip(values)
-                        .map(|(i, v)| {
-                            let req = &requests[i];
-                            let answer = match targets.get(&req.dataset) {
-                                Some(t) => self.parse_read(t, req, v, now),
-                                None => Err(KvError::not_found(&req.dataset)),
-                            };
-                            (i, answer)
-                        })
+                        .map(|((i, t), v)| (i, self.parse_read(t, &requests[i], v, now)))
                         .collect()
                 }
             };
@@ -589,6 +610,14 @@ impl RedisStore {
     async fn get_into(&self, batch: &mut GetBatch) {
         let groups = batch.pending_by_dataset();
         let datasets: Vec<String> = groups.keys().cloned().collect();
+        if let Some(entries) = self.recently_seen(&datasets) {
+            let targets = self.targets(&entries);
+            let pending = groups.into_values().flatten().collect();
+            for (i, a) in self.read(batch, pending, &targets, None).await.1 {
+                batch.answer(i, a);
+            }
+            return;
+        }
         let guesses = self.last_seen(&datasets);
         let guessed: Vec<usize> = groups
             .iter()
