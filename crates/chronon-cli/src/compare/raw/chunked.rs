@@ -20,8 +20,14 @@ pub trait Chunked: Send + Sync + 'static {
     fn in_flight(&self) -> usize;
     /// Reads one chunk; returns the keys found.
     fn get_chunk(&self, chunk: Vec<usize>) -> impl Future<Output = u64> + Send;
-    /// Writes one chunk; returns the values not written.
-    fn put_chunk(&self, chunk: Vec<usize>, value_size: usize) -> impl Future<Output = u64> + Send;
+    /// Writes one chunk with the call's version timestamp `ts` (the adapter's puts carry it);
+    /// returns the values not written.
+    fn put_chunk(
+        &self,
+        chunk: Vec<usize>,
+        value_size: usize,
+        ts: i64,
+    ) -> impl Future<Output = u64> + Send;
     /// Removes what the baseline wrote.
     fn cleanup(&self) -> impl Future<Output = ()> + Send;
 }
@@ -43,7 +49,7 @@ where
 impl<T: Chunked> Baseline for Arc<T> {
     fn call(&self, value_size: usize) -> CallFn {
         let raw = self.clone();
-        Arc::new(move |op, idx, _ts| {
+        Arc::new(move |op, idx, ts| {
             let raw = raw.clone();
             async move {
                 let n = idx.len() as u64;
@@ -51,7 +57,7 @@ impl<T: Chunked> Baseline for Arc<T> {
                     Op::Put => {
                         fan_out(&idx, raw.put_chunk_len(), raw.in_flight(), |chunk| {
                             let raw = raw.clone();
-                            async move { raw.put_chunk(chunk, value_size).await }
+                            async move { raw.put_chunk(chunk, value_size, ts).await }
                         })
                         .await
                     }

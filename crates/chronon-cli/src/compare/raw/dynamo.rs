@@ -122,8 +122,8 @@ impl Chunked for DynamoRaw {
 
     /// One `BatchWriteItem` (resending unprocessed items); returns the items not written.
     /// DynamoDB rejects a batch that writes one key twice, so each key goes once (its value is
-    /// the same each time: values are a function of the key).
-    async fn put_chunk(&self, chunk: Vec<usize>, value_size: usize) -> u64 {
+    /// the same each time: values are a function of the key). Plain `key -> value` items: no ts.
+    async fn put_chunk(&self, chunk: Vec<usize>, value_size: usize, _ts: i64) -> u64 {
         let writes: Vec<WriteRequest> = multiplicity(&chunk)
             .keys()
             .filter_map(|i| {
