@@ -37,11 +37,7 @@ use criterion::{criterion_group, criterion_main, BatchSize, Criterion, Throughpu
 fn benches(c: &mut Criterion) {
     // Shared with tokio's blocking pool by the `raw_blocking_pool` runs.
     let raw_shared;
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .unwrap();
+    let rt = common::runtime();
     let dir = tempfile::tempdir().unwrap();
 
     let (store, raw) = common::load(&rt, dir.path());

@@ -9,6 +9,7 @@
 
 mod common;
 
+use std::future::Future;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -31,13 +32,24 @@ fn report(name: &str, adapter: Vec<Duration>, raw: Vec<Duration>) {
     );
 }
 
+/// Both timings of a round: the adapter's first on even rounds, the raw call's on odd ones.
+async fn in_turn(
+    round: u64,
+    adapter: impl Future<Output = Duration>,
+    raw: impl Future<Output = Duration>,
+) -> (Duration, Duration) {
+    if round % 2 == 0 {
+        let a = adapter.await;
+        (a, raw.await)
+    } else {
+        let r = raw.await;
+        (adapter.await, r)
+    }
+}
+
 fn main() {
     // `cargo bench` passes `--bench`; a filter argument is not supported.
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .unwrap();
+    let rt = common::runtime();
     let dir = tempfile::tempdir().unwrap();
     let (store, raw) = common::load(&rt, dir.path());
     let raw = Arc::new(raw);
@@ -45,41 +57,33 @@ fn main() {
     for (n, rounds) in [(100usize, 4000usize), (1000, 600)] {
         let ids = sample(n, n as u64);
         let (mut adapter, mut raw_times) = (Vec::new(), Vec::new());
-        for round in 0..rounds + rounds / 10 {
+        for round in 0..(rounds + rounds / 10) as u64 {
             let requests: Vec<GetRequest> = ids
                 .iter()
                 .map(|&i| GetRequest::latest(DATASET, key(i)))
                 .collect();
             let keys: Vec<Vec<u8>> = ids.iter().map(|&i| key(i)).collect();
             let db = raw.clone();
-            let (a, r) = rt.block_on(async {
-                let time_adapter = async {
-                    let t = Instant::now();
-                    let out = store.multi_get(requests).await;
-                    let took = t.elapsed();
-                    assert!(out
-                        .iter()
-                        .all(|r| r.values.as_ref().is_ok_and(|v| v.len() == 1)));
-                    took
-                };
-                let time_raw = async {
-                    let t = Instant::now();
-                    let out = tokio::task::spawn_blocking(move || raw_get(&db, &keys))
-                        .await
-                        .unwrap();
-                    let took = t.elapsed();
-                    assert_eq!(out.len(), n);
-                    took
-                };
-                if round % 2 == 0 {
-                    let a = time_adapter.await;
-                    (a, time_raw.await)
-                } else {
-                    let r = time_raw.await;
-                    (time_adapter.await, r)
-                }
-            });
-            if round >= rounds / 10 {
+            let time_adapter = async {
+                let t = Instant::now();
+                let out = store.multi_get(requests).await;
+                let took = t.elapsed();
+                assert!(out
+                    .iter()
+                    .all(|r| r.values.as_ref().is_ok_and(|v| v.len() == 1)));
+                took
+            };
+            let time_raw = async {
+                let t = Instant::now();
+                let out = tokio::task::spawn_blocking(move || raw_get(&db, &keys))
+                    .await
+                    .unwrap();
+                let took = t.elapsed();
+                assert_eq!(out.len(), n);
+                took
+            };
+            let (a, r) = rt.block_on(in_turn(round, time_adapter, time_raw));
+            if round >= (rounds / 10) as u64 {
                 // the first tenth warms up
                 adapter.push(a);
                 raw_times.push(r);
@@ -97,29 +101,21 @@ fn main() {
             .map(|i| (key((round * 1000 + i) % ROWS), Bytes::from(value(i))))
             .collect();
         let db = raw.clone();
-        let (a, r) = rt.block_on(async {
-            let time_adapter = async {
-                let t = Instant::now();
-                let out = store.multi_put(puts).await;
-                let took = t.elapsed();
-                assert!(out.iter().all(Result::is_ok));
-                took
-            };
-            let time_raw = async {
-                let t = Instant::now();
-                tokio::task::spawn_blocking(move || raw_put(&db, &raw_puts))
-                    .await
-                    .unwrap();
-                t.elapsed()
-            };
-            if round % 2 == 0 {
-                let a = time_adapter.await;
-                (a, time_raw.await)
-            } else {
-                let r = time_raw.await;
-                (time_adapter.await, r)
-            }
-        });
+        let time_adapter = async {
+            let t = Instant::now();
+            let out = store.multi_put(puts).await;
+            let took = t.elapsed();
+            assert!(out.iter().all(Result::is_ok));
+            took
+        };
+        let time_raw = async {
+            let t = Instant::now();
+            tokio::task::spawn_blocking(move || raw_put(&db, &raw_puts))
+                .await
+                .unwrap();
+            t.elapsed()
+        };
+        let (a, r) = rt.block_on(in_turn(round, time_adapter, time_raw));
         if round >= 30 {
             adapter.push(a);
             raw_times.push(r);

@@ -93,6 +93,15 @@ pub fn raw_db(path: &std::path::Path) -> DB {
     .unwrap()
 }
 
+/// The runtime both benchmarks drive the adapter on: two workers, as on the 2-core CI machine.
+pub fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap()
+}
+
 /// The adapter and the raw database, both holding the same [`ROWS`] rows, in `dir`.
 pub fn load(rt: &tokio::runtime::Runtime, dir: &std::path::Path) -> (RocksStore, DB) {
     let store = rt.block_on(async {
