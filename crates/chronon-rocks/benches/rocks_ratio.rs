@@ -38,7 +38,7 @@ async fn in_turn(
     adapter: impl Future<Output = Duration>,
     raw: impl Future<Output = Duration>,
 ) -> (Duration, Duration) {
-    if round % 2 == 0 {
+    if round.is_multiple_of(2) {
         let a = adapter.await;
         (a, raw.await)
     } else {
