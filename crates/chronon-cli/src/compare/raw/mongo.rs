@@ -153,3 +153,31 @@ impl Chunked for MongoRaw {
         let _ = self.coll.drop().await;
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The baseline's documents carry each call's ts: with a fixed one every later upsert was
+    /// an identical-document no-op, which the server skips, and the baseline measured nothing.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn puts_write_the_calls_ts() {
+        let Some(server) = conformance::launch::mongo::mongo().await else {
+            return;
+        };
+        let raw = MongoRaw::open(&format!("{}&chronon_timeout_ms=120000", server.uri))
+            .await
+            .expect("open the baseline");
+        for ts in [1_700_000_000_123i64, 1_700_000_000_456] {
+            assert_eq!(raw.put_chunk(vec![3], 100, ts).await, 0);
+            let stored = raw
+                .coll
+                .find_one(doc! { "keyBytes": MongoRaw::bin(3) })
+                .await
+                .expect("find")
+                .expect("the document");
+            assert_eq!(stored.get_i64("ts").ok(), Some(ts));
+        }
+        raw.cleanup().await;
+    }
+}
