@@ -383,12 +383,7 @@ async fn measure(
                         ),
                         _ => None,
                     };
-                    // A baseline whose calls failed did less work than the adapter: no ratio
-                    // (its errors are in the report), rather than a flattering or unfair one.
-                    let ratio = r
-                        .as_ref()
-                        .filter(|r| r.errors == 0 && a.errors == 0)
-                        .map(|r| a.keys_per_sec / r.keys_per_sec.max(1e-9));
+                    let ratio = workload::ratio(&a, r.as_ref());
                     result.cells.push(Cell {
                         op,
                         batch,

@@ -129,6 +129,14 @@ pub struct Figures {
     pub p999_us: u64,
 }
 
+/// The adapter's throughput over the raw driver's in one cell. None without a baseline, and
+/// None when either side had errors: a side whose calls failed did less (or no) work, so its
+/// figure would make the ratio flattering or unfair (the errors are in the report instead).
+pub fn ratio(adapter: &Figures, raw: Option<&Figures>) -> Option<f64> {
+    raw.filter(|r| r.errors == 0 && adapter.errors == 0)
+        .map(|r| adapter.keys_per_sec / r.keys_per_sec.max(1e-9))
+}
+
 /// Preloaded data for one value size.
 #[derive(Debug, Clone)]
 pub struct Datasets {
@@ -363,4 +371,37 @@ pub async fn run_cell(
         p99_us: hist.value_at_quantile(0.99),
         p999_us: hist.value_at_quantile(0.999),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn figures(keys_per_sec: f64, errors: u64) -> Figures {
+        Figures {
+            keys: 1000,
+            calls: 10,
+            errors,
+            secs: 1.0,
+            keys_per_sec,
+            p50_us: 1,
+            p99_us: 1,
+            p999_us: 1,
+        }
+    }
+
+    #[test]
+    fn no_ratio_without_a_baseline_or_when_a_side_had_errors() {
+        let adapter = figures(900.0, 0);
+        assert_eq!(ratio(&adapter, Some(&figures(1000.0, 0))), Some(0.9));
+        assert_eq!(ratio(&adapter, None), None);
+        // A baseline failing fast looks fast; an adapter failing fast looks fast too.
+        assert_eq!(ratio(&adapter, Some(&figures(50_000.0, 3))), None);
+        assert_eq!(
+            ratio(&figures(50_000.0, 1), Some(&figures(1000.0, 0))),
+            None
+        );
+        // A baseline that did nothing gives a huge figure, not a division by zero.
+        assert!(ratio(&adapter, Some(&figures(0.0, 0))).is_some_and(f64::is_finite));
+    }
 }
