@@ -35,14 +35,10 @@ use common::{key, raw_get, raw_put, sample, value, DATASET, ROWS, TS};
 use criterion::{criterion_group, criterion_main, BatchSize, Criterion, Throughput};
 
 fn benches(c: &mut Criterion) {
-    // Shared with tokio's blocking pool by the `raw_blocking_pool` runs.
-    let raw_shared;
     let rt = common::runtime();
     let dir = tempfile::tempdir().unwrap();
-
-    let (store, raw) = common::load(&rt, dir.path());
-    raw_shared = std::sync::Arc::new(raw);
-    let raw = &*raw_shared;
+    let store = common::load(&rt, dir.path());
+    let raw = &store;
 
     for n in [100usize, 1000] {
         let ids = sample(n, n as u64);
@@ -69,7 +65,7 @@ fn benches(c: &mut Criterion) {
         group.bench_function("raw", |b| b.iter(|| black_box(raw_get(raw, &raw_keys))));
         group.bench_function("raw_blocking_pool", |b| {
             b.to_async(&rt).iter_batched(
-                || (raw_shared.clone(), raw_keys.clone()),
+                || (store.clone(), raw_keys.clone()),
                 |(db, keys)| async move {
                     let out = tokio::task::spawn_blocking(move || raw_get(&db, &keys))
                         .await
@@ -124,7 +120,7 @@ fn benches(c: &mut Criterion) {
                 let puts = (0..1000u64)
                     .map(|i| (key((round * 1000 + i) % ROWS), Bytes::from(value(i))))
                     .collect::<Vec<_>>();
-                (raw_shared.clone(), puts)
+                (store.clone(), puts)
             },
             |(db, puts)| async move {
                 tokio::task::spawn_blocking(move || raw_put(&db, &puts))

@@ -10,7 +10,6 @@
 mod common;
 
 use std::future::Future;
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
@@ -51,8 +50,7 @@ fn main() {
     // `cargo bench` passes `--bench`; a filter argument is not supported.
     let rt = common::runtime();
     let dir = tempfile::tempdir().unwrap();
-    let (store, raw) = common::load(&rt, dir.path());
-    let raw = Arc::new(raw);
+    let store = common::load(&rt, dir.path());
 
     for (n, rounds) in [(100usize, 4000usize), (1000, 600)] {
         let ids = sample(n, n as u64);
@@ -63,7 +61,7 @@ fn main() {
                 .map(|&i| GetRequest::latest(DATASET, key(i)))
                 .collect();
             let keys: Vec<Vec<u8>> = ids.iter().map(|&i| key(i)).collect();
-            let db = raw.clone();
+            let db = store.clone();
             let time_adapter = async {
                 let t = Instant::now();
                 let out = store.multi_get(requests).await;
@@ -100,7 +98,7 @@ fn main() {
         let raw_puts: Vec<(Vec<u8>, Bytes)> = (0..1000u64)
             .map(|i| (key((round * 1000 + i) % ROWS), Bytes::from(value(i))))
             .collect();
-        let db = raw.clone();
+        let db = store.clone();
         let time_adapter = async {
             let t = Instant::now();
             let out = store.multi_put(puts).await;

@@ -33,6 +33,8 @@ mod options;
 mod store;
 
 pub use options::{Compression, RocksOptions, SCHEME};
+/// The `rocksdb` crate this adapter is built on, for [`RocksStore::db`].
+pub use rocksdb;
 pub use store::RocksStore;
 
 /// The workspace README's example, compiled and run as a doctest so it works as copied.

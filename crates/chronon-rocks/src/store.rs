@@ -201,6 +201,23 @@ impl RocksStore {
         &self.inner.opts
     }
 
+    /// The open RocksDB database, for what the `KvStore` API does not cover: properties and
+    /// statistics, checkpoints, or reading a dataset's rows with the `rocksdb` crate itself (the
+    /// benchmarks compare the adapter with exactly that, on this same database).
+    ///
+    /// Its calls block: make them from `spawn_blocking` or a thread of your own, not on an async
+    /// worker. Rows written through it must follow the layout in README.md (see
+    /// [`RocksStore::column_family`]); creating or dropping a dataset's column family through it
+    /// leaves the store's record of datasets wrong until the directory is reopened.
+    pub fn db(&self) -> &rocksdb::DBWithThreadMode<rocksdb::MultiThreaded> {
+        &self.inner.db
+    }
+
+    /// The name of the column family that holds `dataset`'s rows (whether or not it exists).
+    pub fn column_family(dataset: &str) -> String {
+        layout::cf_name(dataset)
+    }
+
     /// Compacts a dataset's whole column family now, which also runs the TTL compaction filter
     /// (RocksDB otherwise compacts, and so drops expired rows, in the background as data grows).
     pub async fn compact_dataset(&self, dataset: &str) -> Result<(), KvError> {
@@ -443,10 +460,9 @@ fn sync_write_opts() -> WriteOptions {
 fn get_snapshot(
     inner: &Inner,
     cf: &Arc<BoundColumnFamily<'_>>,
-    batch: &GetBatch,
+    batch: &mut GetBatch,
     idxs: &[usize],
     visible_from: Option<i64>,
-    out: &mut Vec<(usize, Result<Vec<TimedValue>, KvError>)>,
 ) {
     let requests = batch.requests();
     let found = inner.db.batched_multi_get_cf_opt(
@@ -455,28 +471,23 @@ fn get_snapshot(
         false,
         &ReadOptions::default(),
     );
-    out.reserve(idxs.len());
-    for (&i, got) in idxs.iter().zip(found) {
-        let req = &requests[i];
-        let result = match got {
-            Ok(None) => Ok(Vec::new()),
-            Ok(Some(stored)) => match layout::split_snapshot_value(&stored) {
-                // One stored version: the answer is it or nothing (requests are validated, so
-                // a range has start <= end); no copy of a value that is not returned.
-                Some((ts, value)) => {
-                    let visible = visible_from.is_none_or(|cut| ts >= cut) && req.contains_ts(ts);
-                    Ok(if visible {
-                        vec![TimedValue::new(Bytes::copy_from_slice(value), ts)]
-                    } else {
-                        Vec::new()
-                    })
-                }
-                None => Err(corrupt(req)),
-            },
-            Err(e) => Err(rocks_error(get_context(req), e)),
-        };
-        out.push((i, result));
-    }
+    batch.answer_each(idxs, found, |req, got| match got {
+        Ok(None) => Ok(Vec::new()),
+        Ok(Some(stored)) => match layout::split_snapshot_value(&stored) {
+            // One stored version: the answer is it or nothing (requests are validated, so a
+            // range has start <= end); no copy of a value that is not returned.
+            Some((ts, value)) => {
+                let visible = visible_from.is_none_or(|cut| ts >= cut) && req.contains_ts(ts);
+                Ok(if visible {
+                    vec![TimedValue::new(Bytes::copy_from_slice(value), ts)]
+                } else {
+                    Vec::new()
+                })
+            }
+            None => Err(corrupt(req)),
+        },
+        Err(e) => Err(rocks_error(get_context(req), e)),
+    });
 }
 
 fn get_context(req: &GetRequest) -> String {
@@ -548,7 +559,6 @@ fn get_time_series(
 
 fn multi_get_blocking(inner: &Inner, mut batch: GetBatch) -> GetBatch {
     let now = now_millis();
-    let mut answers = Vec::new();
     for (dataset, idxs) in batch.pending_by_dataset() {
         let (props, cf) = match inner.dataset(&dataset) {
             Ok(found) => found,
@@ -559,21 +569,14 @@ fn multi_get_blocking(inner: &Inner, mut batch: GetBatch) -> GetBatch {
         };
         let visible_from = props.visible_from(now);
         match props.kind {
-            DatasetKind::Snapshot => {
-                get_snapshot(inner, &cf, &batch, &idxs, visible_from, &mut answers)
-            }
+            DatasetKind::Snapshot => get_snapshot(inner, &cf, &mut batch, &idxs, visible_from),
             DatasetKind::TimeSeries => {
                 for &i in &idxs {
-                    answers.push((
-                        i,
-                        get_time_series(inner, &cf, &batch.requests()[i], visible_from),
-                    ));
+                    let answer = get_time_series(inner, &cf, &batch.requests()[i], visible_from);
+                    batch.answer(i, answer);
                 }
             }
         }
-    }
-    for (i, r) in answers {
-        batch.answer(i, r);
     }
     batch
 }
@@ -829,7 +832,7 @@ impl KvStore for RocksStore {
             return batch.finish(BACKEND);
         }
         // Kept to answer every request if the call times out (the batch is on the blocking pool).
-        let mut standby = batch.standby();
+        let standby = batch.standby();
         let target = standby.requests()[0].dataset.as_str();
         match self
             .blocking("multi_get", target, move |inner| {
@@ -841,10 +844,7 @@ impl KvStore for RocksStore {
                 drop(standby);
                 batch.finish(BACKEND)
             }
-            Err(e) => {
-                standby.fail_pending(&e);
-                standby.finish(BACKEND)
-            }
+            Err(e) => standby.fail(&e),
         }
     }
 
@@ -857,7 +857,7 @@ impl KvStore for RocksStore {
         if batch.pending().next().is_none() {
             return batch.finish(BACKEND);
         }
-        let mut standby = batch.standby();
+        let standby = batch.standby();
         match self
             .blocking("multi_put", &target, move |inner| {
                 Ok(multi_put_blocking(inner, batch))
@@ -868,11 +868,8 @@ impl KvStore for RocksStore {
                 drop(standby);
                 batch.finish(BACKEND)
             }
-            Err(e) => {
-                // Timed out: the write may still land, but it was not acknowledged.
-                standby.fail_pending(&e);
-                standby.finish(BACKEND)
-            }
+            // Timed out: the write may still land, but it was not acknowledged.
+            Err(e) => standby.fail(&e),
         }
     }
 
