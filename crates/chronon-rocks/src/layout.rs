@@ -46,11 +46,20 @@ fn read_ts(bytes: &[u8]) -> Option<i64> {
 
 // ---- Snapshot datasets: key = raw key bytes; value = ts (8 bytes BE) ++ value bytes ----
 
-/// The stored value of a snapshot row: its timestamp then the value.
-pub(crate) fn snapshot_value(ts: i64, value: &[u8]) -> Vec<u8> {
-    let mut out = Vec::with_capacity(TS_BYTES + value.len());
+/// Writes the stored value of a snapshot row, its timestamp then the value, into `out` (cleared
+/// first), so that one buffer serves a whole batch's rows.
+pub(crate) fn snapshot_value_into(out: &mut Vec<u8>, ts: i64, value: &[u8]) {
+    out.clear();
+    out.reserve(TS_BYTES + value.len());
     out.extend_from_slice(&ts_bytes(ts));
     out.extend_from_slice(value);
+}
+
+/// The stored value of a snapshot row in a new buffer.
+#[cfg(test)]
+pub(crate) fn snapshot_value(ts: i64, value: &[u8]) -> Vec<u8> {
+    let mut out = Vec::new();
+    snapshot_value_into(&mut out, ts, value);
     out
 }
 

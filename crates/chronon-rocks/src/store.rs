@@ -300,18 +300,44 @@ impl RocksStore {
         T: Send + 'static,
         F: FnOnce(&Inner) -> Result<T, KvError> + Send + 'static,
     {
+        self.blocking_answer_first(operation, target, timeout, move |inner| (f(inner), ()))
+            .await
+    }
+
+    /// [`RocksStore::blocking_with`] for work that leaves something to free: `f` returns its
+    /// answer and what the call no longer needs (a batch's requests), and the caller gets the
+    /// answer as soon as it exists, while the rest is dropped on the blocking thread, still
+    /// under the permit. Freeing a 1,000-put batch's 3,000 buffers took ~0.1 ms, ~5 % of the call.
+    pub(crate) async fn blocking_answer_first<T, G, F>(
+        &self,
+        operation: &str,
+        target: &str,
+        timeout: std::time::Duration,
+        f: F,
+    ) -> Result<T, KvError>
+    where
+        T: Send + 'static,
+        G: Send + 'static,
+        F: FnOnce(&Inner) -> (Result<T, KvError>, G) + Send + 'static,
+    {
         let inner = self.inner.clone();
         let permits = self.permits.clone();
         // Error messages are formatted only when there is an error: this is every call's path.
         let target = || format!("{target:?} in {}", self.target);
         let work = async move {
             let permit = permits.acquire_owned().await.map_err(|e| e.to_string())?;
+            let (answer_tx, answer) = tokio::sync::oneshot::channel();
             tokio::task::spawn_blocking(move || {
                 let _permit = permit;
-                f(&inner)
-            })
-            .await
-            .map_err(|e| e.to_string())
+                let (result, leftovers) = f(&inner);
+                // The caller may have timed out and gone; the answer is then dropped too.
+                let _ = answer_tx.send(result);
+                drop(leftovers);
+            });
+            // A closed channel without an answer: `f` panicked (the pool reports the panic).
+            answer
+                .await
+                .map_err(|_| "the blocking task ended without an answer (it panicked)".to_string())
         };
         match tokio::time::timeout(timeout, work).await {
             Ok(Ok(result)) => result,
@@ -584,6 +610,8 @@ fn multi_get_blocking(inner: &Inner, mut batch: GetBatch) -> GetBatch {
 fn multi_put_blocking(inner: &Inner, mut batch: PutBatch) -> PutBatch {
     let mut wb = WriteBatch::default();
     let mut written = Vec::new();
+    // One buffer for every snapshot row's stored value: `put_cf` copies it into the batch.
+    let mut stored = Vec::new();
     for (dataset, idxs) in batch.pending_by_dataset() {
         let (props, cf) = match inner.dataset(&dataset) {
             Ok(found) => found,
@@ -592,11 +620,13 @@ fn multi_put_blocking(inner: &Inner, mut batch: PutBatch) -> PutBatch {
                 continue;
             }
         };
+        written.reserve(idxs.len());
         for i in idxs {
             let p = batch.get(i);
             match props.kind {
                 DatasetKind::Snapshot => {
-                    wb.put_cf(&cf, p.key, layout::snapshot_value(p.ts, p.value))
+                    layout::snapshot_value_into(&mut stored, p.ts, p.value);
+                    wb.put_cf(&cf, p.key, &stored)
                 }
                 DatasetKind::TimeSeries => {
                     wb.put_cf(&cf, layout::version_key(p.key, p.ts), p.value)
@@ -858,16 +888,16 @@ impl KvStore for RocksStore {
             return batch.finish(BACKEND);
         }
         let standby = batch.standby();
+        let timeout = self.inner.opts.timeout;
         match self
-            .blocking("multi_put", &target, move |inner| {
-                Ok(multi_put_blocking(inner, batch))
+            .blocking_answer_first("multi_put", &target, timeout, move |inner| {
+                let (results, requests) =
+                    multi_put_blocking(inner, batch).finish_and_release(BACKEND);
+                (Ok(results), requests)
             })
             .await
         {
-            Ok(batch) => {
-                drop(standby);
-                batch.finish(BACKEND)
-            }
+            Ok(results) => results,
             // Timed out: the write may still land, but it was not acknowledged.
             Err(e) => standby.fail(&e),
         }

@@ -56,14 +56,17 @@ pub fn raw_get(store: &RocksStore, keys: &[Vec<u8>]) -> Vec<Bytes> {
 }
 
 /// The raw side of `multi_put`: one `WriteBatch` into the adapter's own column family, values
-/// stored as chronon-rocks stores them (8-byte big-endian ts, then the value).
+/// stored as chronon-rocks stores them (8-byte big-endian ts, then the value) through one
+/// reused buffer.
 pub fn raw_put(store: &RocksStore, puts: &[(Vec<u8>, Bytes)]) {
     let cf = raw_cf(store);
     let mut wb = WriteBatch::default();
+    let mut stored = Vec::new();
     for (k, v) in puts {
-        let mut stored = (TS as u64).to_be_bytes().to_vec();
+        stored.clear();
+        stored.extend_from_slice(&(TS as u64).to_be_bytes());
         stored.extend_from_slice(v);
-        wb.put_cf(&cf, k, stored);
+        wb.put_cf(&cf, k, &stored);
     }
     store.db().write(wb).unwrap();
 }
