@@ -645,6 +645,51 @@ mod tests {
     }
 
     #[test]
+    fn the_last_answer_given_stands() {
+        let mut batch = GetBatch::new(vec![
+            GetRequest::latest("d", "a"),
+            GetRequest::latest("d", "b"),
+            GetRequest::latest("d", "c"),
+        ]);
+        let (first, last) = (KvError::not_found("first"), KvError::not_found("last"));
+        batch.answer(0, Err(first.clone()));
+        batch.answer(0, Ok(vec![TimedValue::new("a", 1)])); // an adapter's retry succeeded
+        batch.answer(1, Err(first.clone()));
+        batch.answer(1, Err(last.clone()));
+        batch.answer(2, Ok(vec![TimedValue::new("c", 1)]));
+        batch.answer(2, Err(last.clone()));
+        assert!(batch.is_done());
+        let out = batch.finish("t");
+        assert_eq!(out[0].values.as_ref().unwrap()[0].millis, 1);
+        assert_eq!(
+            out[1].values.as_ref().unwrap_err().to_string(),
+            last.to_string()
+        );
+        assert_eq!(
+            out[2].values.as_ref().unwrap_err().to_string(),
+            last.to_string()
+        );
+
+        let mut puts = PutBatch::new(
+            vec![PutRequest::new("d", "k", "v", Some(1)); 3],
+            &Capabilities::new(10, 10, 10),
+        );
+        puts.answer(0, Err(first.clone()));
+        puts.answer(0, Ok(()));
+        puts.fail_pending(&last);
+        let results = puts.finish("t");
+        assert!(results[0].is_ok());
+        assert_eq!(
+            results[1].as_ref().unwrap_err().to_string(),
+            last.to_string()
+        );
+        assert_eq!(
+            results[2].as_ref().unwrap_err().to_string(),
+            last.to_string()
+        );
+    }
+
+    #[test]
     fn unanswered_is_an_error() {
         let batch = GetBatch::new(vec![GetRequest::latest("d", "k")]);
         assert!(batch.finish("t")[0].values.is_err());
