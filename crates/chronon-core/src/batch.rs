@@ -59,20 +59,43 @@ where
 pub struct GetBatch {
     /// Shared so that [`GetBatch::standby`] costs no copy of the requests.
     requests: Arc<Vec<GetRequest>>,
+    /// One slot per request, or none at all before the first answer when every request was
+    /// valid: the slots are then made by the thread that answers. For an adapter answering on
+    /// the blocking pool that keeps them out of the caller's cache until `finish`; made by the
+    /// caller and filled on another core, they crossed between the two cores' caches twice per
+    /// call, measurably (~5 % of a 100-key RocksDB read).
     results: Vec<Option<Result<Vec<TimedValue>, KvError>>>,
 }
 
 impl GetBatch {
     /// Validates every request; invalid ones are answered with their error at once.
     pub fn new(requests: Vec<GetRequest>) -> Self {
-        let results = requests
-            .iter()
-            .map(|r| validate::get_request(r).err().map(Err))
-            .collect();
-        GetBatch {
-            requests: Arc::new(requests),
-            results,
+        let mut batch = GetBatch {
+            results: Vec::new(),
+            requests: Arc::new(Vec::new()),
+        };
+        for (i, request) in requests.iter().enumerate() {
+            if let Err(e) = validate::get_request(request) {
+                if batch.results.is_empty() {
+                    batch.results.resize_with(requests.len(), || None);
+                }
+                batch.results[i] = Some(Err(e));
+            }
         }
+        batch.requests = Arc::new(requests);
+        batch
+    }
+
+    /// The slot of request `index`, making the slots on first use.
+    fn slot(&mut self, index: usize) -> &mut Option<Result<Vec<TimedValue>, KvError>> {
+        if self.results.is_empty() {
+            self.results.resize_with(self.requests.len(), || None);
+        }
+        &mut self.results[index]
+    }
+
+    fn is_pending(&self, index: usize) -> bool {
+        self.results.get(index).is_none_or(Option::is_none)
     }
 
     /// What an adapter keeps to answer every request with an error if the call times out while
@@ -97,7 +120,7 @@ impl GetBatch {
         self.requests
             .iter()
             .enumerate()
-            .filter(|(i, _)| self.results[*i].is_none())
+            .filter(|(i, _)| self.is_pending(*i))
     }
 
     /// Pending request indexes grouped by dataset (datasets in name order, indexes ascending).
@@ -107,12 +130,12 @@ impl GetBatch {
 
     /// Whether nothing is left to ask the database.
     pub fn is_done(&self) -> bool {
-        self.results.iter().all(Option::is_some)
+        (0..self.requests.len()).all(|i| !self.is_pending(i))
     }
 
     /// Records the answer to request `index`.
     pub fn answer(&mut self, index: usize, result: Result<Vec<TimedValue>, KvError>) {
-        self.results[index] = Some(result);
+        *self.slot(index) = Some(result);
     }
 
     /// Answers the requests at `indexes` in order, one item of `found` each, with what `answer`
@@ -124,6 +147,9 @@ impl GetBatch {
         found: impl IntoIterator<Item = T>,
         mut answer: impl FnMut(&GetRequest, T) -> Result<Vec<TimedValue>, KvError>,
     ) {
+        if self.results.is_empty() {
+            self.results.resize_with(self.requests.len(), || None);
+        }
         for (&i, item) in indexes.iter().zip(found) {
             self.results[i] = Some(answer(&self.requests[i], item));
         }
@@ -132,22 +158,25 @@ impl GetBatch {
     /// Answers every pending request of `dataset` with `err` (for example `DatasetNotFound`).
     pub fn fail_dataset(&mut self, dataset: &str, err: &KvError) {
         for i in 0..self.requests.len() {
-            if self.results[i].is_none() && self.requests[i].dataset == dataset {
-                self.results[i] = Some(Err(err.clone()));
+            if self.is_pending(i) && self.requests[i].dataset == dataset {
+                *self.slot(i) = Some(Err(err.clone()));
             }
         }
     }
 
     /// Answers every pending request with `err` (a lost connection, a timeout).
     pub fn fail_pending(&mut self, err: &KvError) {
-        for r in self.results.iter_mut().filter(|r| r.is_none()) {
-            *r = Some(Err(err.clone()));
+        for i in 0..self.requests.len() {
+            if self.is_pending(i) {
+                *self.slot(i) = Some(Err(err.clone()));
+            }
         }
     }
 
     /// The responses in request order. A request the adapter forgot to answer gets a `Backend`
     /// error naming `backend`, so a bug shows up as an error, never as a missing value.
-    pub fn finish(self, backend: &str) -> Vec<GetResponse> {
+    pub fn finish(mut self, backend: &str) -> Vec<GetResponse> {
+        self.results.resize_with(self.requests.len(), || None);
         let requests = Arc::try_unwrap(self.requests).unwrap_or_else(|shared| (*shared).clone());
         // A plain loop into a pre-sized vector: every call's path, measurably faster than
         // collecting the zipped iterator.

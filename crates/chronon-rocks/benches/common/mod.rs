@@ -3,8 +3,10 @@
 
 #![allow(dead_code)] // each benchmark uses part of it
 
+use std::time::{Duration, Instant};
+
 use bytes::Bytes;
-use chronon_core::{DatasetProps, KvStore, PutRequest};
+use chronon_core::{DatasetProps, GetRequest, KvStore, PutRequest};
 use chronon_rocks::rocksdb::{self, WriteBatch};
 use chronon_rocks::{RocksOptions, RocksStore};
 
@@ -101,4 +103,79 @@ pub fn load(rt: &tokio::runtime::Runtime, dir: &std::path::Path) -> RocksStore {
         }
         store
     })
+}
+
+/// Who does a benchmark call: the adapter, or the raw `rocksdb` calls on tokio's blocking pool
+/// (what an async service must do with a blocking call, and what the adapter does) or on the
+/// calling thread.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Side {
+    Adapter,
+    RawPool,
+    RawHere,
+}
+
+/// One `multi_get` of the latest values of rows `ids`, its input built just before (as a
+/// service does) and its output dropped after; returns the time of the call alone.
+pub async fn get_call(store: &RocksStore, ids: &[u64], side: Side) -> Duration {
+    if side == Side::Adapter {
+        let requests: Vec<GetRequest> = ids
+            .iter()
+            .map(|&i| GetRequest::latest(DATASET, key(i)))
+            .collect();
+        let t = Instant::now();
+        let out = store.multi_get(requests).await;
+        let took = t.elapsed();
+        assert!(out
+            .iter()
+            .all(|r| r.values.as_ref().is_ok_and(|v| v.len() == 1)));
+        return took;
+    }
+    let keys: Vec<Vec<u8>> = ids.iter().map(|&i| key(i)).collect();
+    let t = Instant::now();
+    let out = if side == Side::RawPool {
+        let db = store.clone();
+        tokio::task::spawn_blocking(move || raw_get(&db, &keys))
+            .await
+            .unwrap()
+    } else {
+        raw_get(store, &keys)
+    };
+    let took = t.elapsed();
+    assert_eq!(out.len(), ids.len());
+    took
+}
+
+/// One `multi_put` of 1,000 values (rows picked by `round`), built just before; returns the
+/// time of the call alone. Then a 1 ms pause, not timed: RocksDB's background flushes and the
+/// adapter's freeing of a batch after it answers (see `RocksStore::blocking_answer_first`)
+/// finish there instead of overlapping the next timed call, of either side.
+pub async fn put_call(store: &RocksStore, round: u64, side: Side) -> Duration {
+    let row = |i: u64| (round * 1000 + i) % ROWS;
+    let took = if side == Side::Adapter {
+        let puts: Vec<PutRequest> = (0..1000u64)
+            .map(|i| PutRequest::new(DATASET, key(row(i)), value(i), Some(TS)))
+            .collect();
+        let t = Instant::now();
+        let out = store.multi_put(puts).await;
+        let took = t.elapsed();
+        assert!(out.iter().all(Result::is_ok));
+        took
+    } else {
+        let puts: Vec<(Vec<u8>, Bytes)> = (0..1000u64)
+            .map(|i| (key(row(i)), Bytes::from(value(i))))
+            .collect();
+        let t = Instant::now();
+        if side == Side::RawPool {
+            let db = store.clone();
+            tokio::task::spawn_blocking(move || raw_put(&db, &puts))
+                .await
+                .unwrap();
+        } else {
+            raw_put(store, &puts);
+        }
+        t.elapsed()
+    };
+    tokio::time::sleep(Duration::from_millis(1)).await;
+    took
 }
