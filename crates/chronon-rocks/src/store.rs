@@ -16,7 +16,7 @@ use rocksdb::{
     BlockBasedOptions, BoundColumnFamily, Cache, ColumnFamilyDescriptor, DBCompressionType,
     MultiThreaded, Options, ReadOptions, WriteBatch, WriteBufferManager, WriteOptions,
 };
-use tokio::sync::Semaphore;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 use crate::layout::{self, META_CF};
 use crate::options::{Compression, RocksOptions, SCHEME};
@@ -311,8 +311,13 @@ impl RocksStore {
         T: Send + 'static,
         F: FnOnce(&Inner) -> Result<T, KvError> + Send + 'static,
     {
-        self.blocking_answer_first(operation, target, timeout, move |inner, answer| {
-            answer.send(f(inner))
+        self.on_blocking_pool(operation, target, timeout, |inner, permit| async move {
+            tokio::task::spawn_blocking(move || {
+                let _permit = permit;
+                f(&inner)
+            })
+            .await
+            .map_err(|e| e.to_string())
         })
         .await
     }
@@ -321,8 +326,9 @@ impl RocksStore {
     /// exists: `f` sends the result through its [`Answer`], and the caller has it at once, while
     /// `f` goes on to drop what the call no longer needs (a put batch's requests) on the
     /// blocking thread, still under the permit. Freeing a 1,000-put batch's 3,000 buffers took
-    /// ~0.1 ms, ~5 % of the call, all of it on the caller's clock before. (Tried for reads too,
-    /// deferring RocksDB's pinned buffers: no measurable gain, so reads answer when done.)
+    /// ~0.1 ms, ~5 % of the call, all of it on the caller's clock before. (Tried for reads,
+    /// deferring RocksDB's pinned read buffers: nothing measurable, so reads keep the plain
+    /// path and answer when their task ends.)
     pub(crate) async fn blocking_answer_first<T, F>(
         &self,
         operation: &str,
@@ -334,12 +340,7 @@ impl RocksStore {
         T: Send + 'static,
         F: FnOnce(&Inner, Answer<T>) + Send + 'static,
     {
-        let inner = self.inner.clone();
-        let permits = self.permits.clone();
-        // Error messages are formatted only when there is an error: this is every call's path.
-        let target = || format!("{target:?} in {}", self.target);
-        let work = async move {
-            let permit = permits.acquire_owned().await.map_err(|e| e.to_string())?;
+        self.on_blocking_pool(operation, target, timeout, |inner, permit| async move {
             let (answer_tx, answer) = tokio::sync::oneshot::channel();
             tokio::task::spawn_blocking(move || {
                 let _permit = permit;
@@ -349,6 +350,29 @@ impl RocksStore {
             answer
                 .await
                 .map_err(|_| "the blocking task ended without an answer (it panicked)".to_string())
+        })
+        .await
+    }
+
+    /// What both of the above share: a permit, then `run` (which starts the blocking work and
+    /// awaits its result), all under `timeout`, with errors naming the operation and target.
+    async fn on_blocking_pool<T, Fut>(
+        &self,
+        operation: &str,
+        target: &str,
+        timeout: std::time::Duration,
+        run: impl FnOnce(Arc<Inner>, OwnedSemaphorePermit) -> Fut,
+    ) -> Result<T, KvError>
+    where
+        Fut: std::future::Future<Output = Result<Result<T, KvError>, String>>,
+    {
+        let inner = self.inner.clone();
+        let permits = self.permits.clone();
+        // Error messages are formatted only when there is an error: this is every call's path.
+        let target = || format!("{target:?} in {}", self.target);
+        let work = async move {
+            let permit = permits.acquire_owned().await.map_err(|e| e.to_string())?;
+            run(inner, permit).await
         };
         match tokio::time::timeout(timeout, work).await {
             Ok(Ok(result)) => result,
