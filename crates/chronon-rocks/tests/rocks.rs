@@ -484,6 +484,40 @@ async fn open_honours_its_timeout() {
     assert!(matches!(err, KvError::Timeout { .. }), "{err:?}");
 }
 
+/// `RocksStore::db` and `column_family` reach the rows the adapter wrote, in the README's layout
+/// (snapshot: the raw key, value = 8-byte big-endian ts then the value).
+#[tokio::test]
+async fn db_handle_reads_the_adapters_rows_in_the_documented_layout() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(dir.path()).await;
+    store
+        .create("RAW_BATCH", &DatasetProps::snapshot())
+        .await
+        .unwrap();
+    store
+        .put("RAW_BATCH", "user_1", "12.5", Some(T0))
+        .await
+        .unwrap();
+    let raw = store.clone();
+    let (stored, missing_cf) = tokio::task::spawn_blocking(move || {
+        let db = raw.db();
+        let cf = db
+            .cf_handle(&RocksStore::column_family("RAW_BATCH"))
+            .expect("the dataset's column family");
+        let stored = db.get_cf(&cf, b"user_1").unwrap();
+        let missing_cf = db
+            .cf_handle(&RocksStore::column_family("NO_SUCH_BATCH"))
+            .is_none();
+        (stored, missing_cf)
+    })
+    .await
+    .unwrap();
+    let mut expected = (T0 as u64).to_be_bytes().to_vec();
+    expected.extend_from_slice(b"12.5");
+    assert_eq!(stored, Some(expected));
+    assert!(missing_cf);
+}
+
 #[tokio::test]
 async fn open_url_reads_path_and_options() {
     let dir = tempfile::tempdir().unwrap();
