@@ -372,7 +372,14 @@ async fn writes_items_jvm_chronon_can_read(store: &DynamoStore, raw: &Client) ->
         .await?;
     store.create_default(&ts).await?;
     let key = vec![9u8, 0, 9];
-    store.put(&snap, key.clone(), b("snap"), Some(T0)).await?;
+    // The snapshot row is written now: with a ts in the past its `ttl` would already have
+    // passed, and DynamoDB Local may sweep expired items away before the raw read below.
+    let snap_ts = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)?
+        .as_millis() as i64;
+    store
+        .put(&snap, key.clone(), b("snap"), Some(snap_ts))
+        .await?;
     store.put(&ts, key.clone(), b("old"), Some(T0)).await?;
     store.put(&ts, key.clone(), b("new"), Some(T0 + 10)).await?;
 
@@ -452,11 +459,11 @@ async fn writes_items_jvm_chronon_can_read(store: &DynamoStore, raw: &Client) ->
         item.get("valueBytes")
     );
     ensure!(
-        item.get("ts") == Some(&AttributeValue::N(T0.to_string())),
+        item.get("ts") == Some(&AttributeValue::N(snap_ts.to_string())),
         "ts {:?}",
         item.get("ts")
     );
-    let want_ttl = (T0 + 3_600_000) / 1000;
+    let want_ttl = (snap_ts + 3_600_000) / 1000;
     ensure!(
         item.get("ttl") == Some(&AttributeValue::N(want_ttl.to_string())),
         "ttl {:?}",

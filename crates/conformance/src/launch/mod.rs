@@ -27,6 +27,24 @@ pub fn is_required(backend: &str) -> bool {
         .unwrap_or(false)
 }
 
+/// Whether every thread of process `pid` is in the stopped state (`T` in `/proc/PID/task/*/stat`).
+/// False while any thread still runs, or when `/proc` cannot be read.
+fn all_threads_stopped(pid: u32) -> bool {
+    let Ok(tasks) = std::fs::read_dir(format!("/proc/{pid}/task")) else {
+        return false;
+    };
+    tasks.flatten().all(|task| {
+        std::fs::read_to_string(task.path().join("stat"))
+            .ok()
+            // The state follows the parenthesised command name, which may itself hold spaces.
+            .and_then(|stat| {
+                stat.rsplit_once(") ")
+                    .map(|(_, rest)| rest.starts_with('T'))
+            })
+            .unwrap_or(false)
+    })
+}
+
 /// Reports that `backend` cannot run here: prints a loud `SKIPPED` line, and panics instead when
 /// the backend is required, so a skip can never hide a regression in CI.
 #[track_caller]
@@ -230,9 +248,23 @@ impl ChildServer {
         Ok(())
     }
 
-    /// SIGSTOP: the server keeps its sockets but answers nothing.
+    /// SIGSTOP: the server keeps its sockets but answers nothing. Returns once every thread of
+    /// the process is stopped: `kill` only queues the signal, and a thread that was running may
+    /// still answer a request that arrives just after (seen once in CI with DynamoDB Local).
     pub fn pause(&self) -> Result<()> {
-        self.signal("-STOP")
+        self.signal("-STOP")?;
+        let pid = self.pid().context("server is not running")?;
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while !all_threads_stopped(pid) {
+            if Instant::now() > deadline {
+                bail!(
+                    "{} (pid {pid}) did not stop within 5 s of SIGSTOP",
+                    self.name
+                );
+            }
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        Ok(())
     }
 
     /// SIGCONT after [`pause`](ChildServer::pause).
