@@ -33,6 +33,15 @@ pub(crate) fn dataset_of_cf(cf: &str) -> Option<&str> {
     cf.strip_prefix(DATASET_CF_PREFIX)
 }
 
+/// Sorts `indexes` by `key_of(index)` in RocksDB's order for a dataset's column family (the
+/// default bytewise comparator, which is the order of `[u8]`), so a snapshot read can tell
+/// `batched_multi_get_cf` its keys are sorted: RocksDB then skips its own sort, which calls two
+/// virtual comparators per comparison and cost ~7 % of a 100-key read. The order must be exactly
+/// RocksDB's: its batched lookup relies on it to search table files.
+pub(crate) fn sort_in_key_order<'a>(indexes: &mut [usize], key_of: impl Fn(usize) -> &'a [u8]) {
+    indexes.sort_unstable_by(|&a, &b| key_of(a).cmp(key_of(b)));
+}
+
 /// A timestamp as 8 big-endian bytes. Put timestamps are validated to `0..=2^53-1`, so the byte
 /// order is the numeric order; negative read bounds are clamped to 0 before encoding.
 pub(crate) fn ts_bytes(ts: i64) -> [u8; TS_BYTES] {
@@ -184,6 +193,38 @@ fn kind_name(kind: DatasetKind) -> &'static str {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The order `sort_in_key_order` gives is the one RocksDB iterates a column family in.
+    #[test]
+    fn key_order_is_rocksdbs_bytewise_order() {
+        let keys: Vec<&[u8]> = vec![
+            b"ab",
+            &[0xff],
+            b"a",
+            &[0x80],
+            &[0, 0],
+            b"abc",
+            &[0x7f],
+            b"a\0",
+            &[0],
+            b"b",
+            &[0xff, 0],
+        ];
+        let mut indexes: Vec<usize> = (0..keys.len()).collect();
+        sort_in_key_order(&mut indexes, |i| keys[i]);
+        let ours: Vec<&[u8]> = indexes.iter().map(|&i| keys[i]).collect();
+
+        let dir = tempfile::tempdir().unwrap();
+        let db = rocksdb::DB::open_default(dir.path()).unwrap();
+        for k in &keys {
+            db.put(k, b"").unwrap();
+        }
+        let rocks: Vec<Vec<u8>> = db
+            .iterator(rocksdb::IteratorMode::Start)
+            .map(|kv| kv.unwrap().0.to_vec())
+            .collect();
+        assert_eq!(ours, rocks);
+    }
 
     #[test]
     fn version_keys_round_trip() {

@@ -517,22 +517,24 @@ fn sync_write_opts() -> WriteOptions {
     w
 }
 
-/// Answers the requests of one snapshot dataset with one `batched_multi_get_cf`.
+/// Answers the requests of one snapshot dataset with one `batched_multi_get_cf`, its keys
+/// sorted here (see [`layout::sort_in_key_order`]).
 fn get_snapshot(
     inner: &Inner,
     cf: &Arc<BoundColumnFamily<'_>>,
     batch: &mut GetBatch,
-    idxs: &[usize],
+    mut idxs: Vec<usize>,
     visible_from: Option<i64>,
 ) {
     let requests = batch.requests();
+    layout::sort_in_key_order(&mut idxs, |i| &requests[i].key);
     let found = inner.db.batched_multi_get_cf_opt(
         cf,
         idxs.iter().map(|&i| &requests[i].key),
-        false,
+        /* sorted_input */ true,
         &ReadOptions::default(),
     );
-    batch.answer_each(idxs, found, |req, got| match got {
+    batch.answer_each(&idxs, found, |req, got| match got {
         Ok(None) => Ok(Vec::new()),
         Ok(Some(stored)) => match layout::split_snapshot_value(&stored) {
             // One stored version: the answer is it or nothing (requests are validated, so a
@@ -630,7 +632,7 @@ fn multi_get_blocking(inner: &Inner, mut batch: GetBatch) -> GetBatch {
         };
         let visible_from = props.visible_from(now);
         match props.kind {
-            DatasetKind::Snapshot => get_snapshot(inner, &cf, &mut batch, &idxs, visible_from),
+            DatasetKind::Snapshot => get_snapshot(inner, &cf, &mut batch, idxs, visible_from),
             DatasetKind::TimeSeries => {
                 for &i in &idxs {
                     let answer = get_time_series(inner, &cf, &batch.requests()[i], visible_from);
