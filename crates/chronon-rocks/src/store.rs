@@ -658,18 +658,32 @@ fn multi_put_blocking(inner: &Inner, mut batch: PutBatch) -> PutBatch {
             }
         };
         written.reserve(idxs.len());
-        for i in idxs {
-            let p = batch.get(i);
-            match props.kind {
-                DatasetKind::Snapshot => {
+        match props.kind {
+            DatasetKind::Snapshot => {
+                let mut idxs = idxs;
+                layout::sort_puts_in_key_order(&mut idxs, |i| batch.get(i).key);
+                for i in idxs {
+                    let p = batch.get(i);
                     layout::snapshot_value_into(&mut stored, p.ts, p.value);
-                    wb.put_cf(&cf, p.key, &stored)
-                }
-                DatasetKind::TimeSeries => {
-                    wb.put_cf(&cf, layout::version_key(p.key, p.ts), p.value)
+                    wb.put_cf(&cf, p.key, &stored);
+                    written.push(i);
                 }
             }
-            written.push(i);
+            DatasetKind::TimeSeries => {
+                let mut keyed: Vec<(Vec<u8>, usize)> = idxs
+                    .into_iter()
+                    .map(|i| {
+                        let p = batch.get(i);
+                        (layout::version_key(p.key, p.ts), i)
+                    })
+                    .collect();
+                // Stable, like `sort_puts_in_key_order`: the last put of a version wins.
+                keyed.sort_by(|a, b| a.0.cmp(&b.0));
+                for (key, i) in keyed {
+                    wb.put_cf(&cf, key, batch.get(i).value);
+                    written.push(i);
+                }
+            }
         }
     }
     if written.is_empty() {

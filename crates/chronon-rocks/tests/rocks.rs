@@ -606,6 +606,47 @@ async fn snapshot_reads_in_any_key_order_find_every_row() {
     }
 }
 
+/// A put batch is written sorted by key (`layout::sort_puts_in_key_order`); puts of one key (one
+/// version, for a time series) keep their order, so the batch's last one wins.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn last_put_of_a_key_in_one_batch_wins() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(dir.path()).await;
+    let (snap, series) = ("LAST_BATCH", "LAST_STREAMING");
+    store.create(snap, &DatasetProps::snapshot()).await.unwrap();
+    store
+        .create(series, &DatasetProps::time_series())
+        .await
+        .unwrap();
+    // Keys z, a, m repeated out of order; the last put of each is numbered 3 (and for the
+    // snapshot it is not the one with the highest ts: the last put wins, as in one WriteBatch).
+    let mut puts = Vec::new();
+    for round in 1..=3 {
+        for k in ["z", "a", "m"] {
+            for ds in [snap, series] {
+                let ts = if ds == snap { T0 + 10 - round } else { T0 };
+                puts.push(PutRequest::new(ds, k, format!("{k}{round}"), Some(ts)));
+            }
+        }
+    }
+    assert!(store.multi_put(puts).await.iter().all(Result::is_ok));
+    for ds in [snap, series] {
+        let got = store
+            .multi_get(
+                ["a", "m", "z"]
+                    .iter()
+                    .map(|k| GetRequest::latest(ds, *k))
+                    .collect(),
+            )
+            .await;
+        let values: Vec<Bytes> = got
+            .iter()
+            .map(|r| r.values.as_ref().unwrap()[0].bytes.clone())
+            .collect();
+        assert_eq!(values, vec![b("a3"), b("m3"), b("z3")], "{ds}");
+    }
+}
+
 #[tokio::test]
 async fn open_url_reads_path_and_options() {
     let dir = tempfile::tempdir().unwrap();

@@ -146,15 +146,15 @@ pub async fn get_call(store: &RocksStore, ids: &[u64], side: Side) -> Duration {
     took
 }
 
-/// One `multi_put` of 1,000 values (rows picked by `round`), built just before; returns the
-/// time of the call alone. Then a 1 ms pause, not timed: RocksDB's background flushes and the
+/// One `multi_put` of 1,000 values to rows sampled by `round` (in no key order, as a batch
+/// from an upload job arrives), built just before; returns the time of the call alone. Then a 1 ms pause, not timed: RocksDB's background flushes and the
 /// adapter's freeing of a batch after it answers (see `RocksStore::blocking_answer_first`)
 /// finish there instead of overlapping the next timed call, of either side.
 pub async fn put_call(store: &RocksStore, round: u64, side: Side) -> Duration {
-    let row = |i: u64| (round * 1000 + i) % ROWS;
+    let rows = sample(1000, round);
     let took = if side == Side::Adapter {
         let puts: Vec<PutRequest> = (0..1000u64)
-            .map(|i| PutRequest::new(DATASET, key(row(i)), value(i), Some(TS)))
+            .map(|i| PutRequest::new(DATASET, key(rows[i as usize]), value(i), Some(TS)))
             .collect();
         let t = Instant::now();
         let out = store.multi_put(puts).await;
@@ -163,7 +163,7 @@ pub async fn put_call(store: &RocksStore, round: u64, side: Side) -> Duration {
         took
     } else {
         let puts: Vec<(Vec<u8>, Bytes)> = (0..1000u64)
-            .map(|i| (key(row(i)), Bytes::from(value(i))))
+            .map(|i| (key(rows[i as usize]), Bytes::from(value(i))))
             .collect();
         let t = Instant::now();
         if side == Side::RawPool {
