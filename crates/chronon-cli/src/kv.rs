@@ -1,7 +1,7 @@
 //! `chronon kv`: create, drop, put, get and list from the shell.
 
 use anyhow::{Context as _, Result};
-use chronon_core::{DatasetKind, DatasetProps, GetRequest, PutRequest, TimedValue};
+use chronon_core::{DatasetKind, DatasetProps, GetRequest, KvError, PutRequest, TimedValue};
 use clap::{Args, Subcommand};
 use serde_json::json;
 
@@ -35,7 +35,9 @@ enum KvCommand {
     },
     /// Drop a dataset and all its data.
     Drop { url: String, dataset: String },
-    /// Write one value. KEY and VALUE are UTF-8 text, `hex:…` or `base64:…`.
+    /// Write one value. KEY and VALUE are UTF-8 text, `hex:…` or `base64:…`. A dataset that
+    /// does not exist yet is created first with the defaults for its name (`_STREAMING`: time
+    /// series, otherwise snapshot), and a note says so on stderr.
     Put {
         url: String,
         dataset: String,
@@ -124,8 +126,26 @@ pub async fn run(args: KvArgs) -> Result<()> {
                 bytes_arg::parse(&value)?,
                 ts,
             );
-            let mut results = store.multi_put(vec![req]).await;
-            results.pop().context("store returned no result")??;
+            let mut result = store
+                .multi_put(vec![req.clone()])
+                .await
+                .pop()
+                .context("store returned no result")?;
+            if matches!(result, Err(KvError::DatasetNotFound { .. })) {
+                let props = DatasetProps::for_dataset(&dataset);
+                match store.create(&dataset, &props).await {
+                    Ok(()) => eprintln!("note: created dataset {dataset} ({:?})", props.kind),
+                    // Another writer created it meanwhile, as another kind: put into that one.
+                    Err(KvError::DatasetConflict { .. }) => {}
+                    Err(e) => return Err(e.into()),
+                }
+                result = store
+                    .multi_put(vec![req])
+                    .await
+                    .pop()
+                    .context("store returned no result")?;
+            }
+            result?;
             if json_out {
                 println!("{}", json!({"ok": true}));
             }

@@ -32,6 +32,33 @@ fn kv_put_then_get_binary_key_on_rocks() {
     assert_eq!(v["ts"], 1_700_000_000_000i64);
 }
 
+/// The two commands on a fresh directory: `kv put` creates the missing dataset (with a
+/// note on stderr), `kv get` prints the value.
+#[test]
+fn kv_put_creates_a_missing_dataset() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("rocks://{}", dir.path().join("x").display());
+    let (code, _, err) = run(&["kv", "put", &url, "DS", "hex:00ff", "v"]);
+    assert_eq!(code, 0, "{err}");
+    assert!(err.contains("created dataset DS (Snapshot)"), "{err}");
+    let (code, out, err) = run(&["kv", "get", &url, "DS", "hex:00ff"]);
+    assert_eq!(code, 0, "{err}");
+    assert!(
+        out.starts_with("hex:00ff\t") && out.trim_end().ends_with("\tv"),
+        "{out}"
+    );
+    // A `_STREAMING` name gets a time series; the second put finds it: no note.
+    let (code, _, err) = run(&["kv", "put", &url, "EV_STREAMING", "k", "1"]);
+    assert_eq!(code, 0, "{err}");
+    assert!(
+        err.contains("created dataset EV_STREAMING (TimeSeries)"),
+        "{err}"
+    );
+    let (code, _, err) = run(&["kv", "put", &url, "EV_STREAMING", "k", "2"]);
+    assert_eq!(code, 0, "{err}");
+    assert!(!err.contains("created"), "{err}");
+}
+
 #[test]
 fn bad_input_is_one_clear_line() {
     let dir = tempfile::tempdir().unwrap();
