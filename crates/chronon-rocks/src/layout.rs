@@ -33,24 +33,17 @@ pub(crate) fn dataset_of_cf(cf: &str) -> Option<&str> {
     cf.strip_prefix(DATASET_CF_PREFIX)
 }
 
-/// Sorts `indexes` by `key_of(index)` in RocksDB's order for a dataset's column family (the
-/// default bytewise comparator, which is the order of `[u8]`), so a snapshot read can tell
-/// `batched_multi_get_cf` its keys are sorted: RocksDB then skips its own sort, which calls two
-/// virtual comparators per comparison and cost ~7 % of a 100-key read. The order must be exactly
-/// RocksDB's: its batched lookup relies on it to search table files.
-pub(crate) fn sort_in_key_order<'a>(indexes: &mut [usize], key_of: impl Fn(usize) -> &'a [u8]) {
-    indexes.sort_unstable_by(|&a, &b| key_of(a).cmp(key_of(b)));
-}
-
-/// Sorts a dataset's puts by key in RocksDB's order, keeping puts of one key in their given order
-/// (a stable sort), so the write batch's last put of a key still wins. RocksDB inserts a batch
-/// into its memtable (a skip list) one entry at a time, and an insert right after the previous
-/// one is cheaper than one anywhere else: a 1,000-put batch in no key order went from ~0.96 of
-/// the raw crate's speed (writing the batch as given) to ~1.08.
-pub(crate) fn sort_puts_in_key_order<'a>(
-    indexes: &mut [usize],
-    key_of: impl Fn(usize) -> &'a [u8],
-) {
+/// Sorts `indexes` by `key_of(index)` in RocksDB's order for a dataset's column family (the default
+/// bytewise comparator, which is the order of `[u8]`); items with equal keys keep their order
+/// (a stable sort). Both batch paths use it:
+/// - reads tell `batched_multi_get_cf` their keys are sorted, so RocksDB skips its own sort,
+///   which calls two virtual comparators per comparison and cost ~7 % of a 100-key read. The
+///   order must be exactly RocksDB's: its batched lookup relies on it to search table files.
+/// - puts enter the write batch in key order, the last put of a key still last (so it wins).
+///   RocksDB inserts a batch into its memtable (a skip list) one entry at a time, and an insert
+///   right after the previous one is cheaper than one anywhere else: a 1,000-put batch in no key
+///   order went from ~0.96 of the raw crate's speed (writing the batch as given) to ~1.08.
+pub(crate) fn sort_in_key_order<'k>(indexes: &mut [usize], key_of: impl Fn(usize) -> &'k [u8]) {
     indexes.sort_by(|&a, &b| key_of(a).cmp(key_of(b)));
 }
 

@@ -661,7 +661,7 @@ fn multi_put_blocking(inner: &Inner, mut batch: PutBatch) -> PutBatch {
         match props.kind {
             DatasetKind::Snapshot => {
                 let mut idxs = idxs;
-                layout::sort_puts_in_key_order(&mut idxs, |i| batch.get(i).key);
+                layout::sort_in_key_order(&mut idxs, |i| batch.get(i).key);
                 for i in idxs {
                     let p = batch.get(i);
                     layout::snapshot_value_into(&mut stored, p.ts, p.value);
@@ -677,7 +677,8 @@ fn multi_put_blocking(inner: &Inner, mut batch: PutBatch) -> PutBatch {
                         (layout::version_key(p.key, p.ts), i)
                     })
                     .collect();
-                // Stable, like `sort_puts_in_key_order`: the last put of a version wins.
+                // As `layout::sort_in_key_order` does, on the encoded version keys (stable: the
+                // last put of a version wins).
                 keyed.sort_by(|a, b| a.0.cmp(&b.0));
                 for (key, i) in keyed {
                     wb.put_cf(&cf, key, batch.get(i).value);

@@ -606,7 +606,7 @@ async fn snapshot_reads_in_any_key_order_find_every_row() {
     }
 }
 
-/// A put batch is written sorted by key (`layout::sort_puts_in_key_order`); puts of one key (one
+/// A put batch is written sorted by key (`layout::sort_in_key_order`); puts of one key (one
 /// version, for a time series) keep their order, so the batch's last one wins.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn last_put_of_a_key_in_one_batch_wins() {
