@@ -114,6 +114,29 @@ async fn reopen_after_drop_keeps_every_acknowledged_write() {
     }
 }
 
+/// A client dropped right after a put answered has closed the database: the directory opens
+/// again at once, with no retry (`chronon check` and `compare` reopen like this).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reopen_right_after_a_put_answers() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(dir.path()).await;
+    store
+        .create("REOPEN_BATCH", &DatasetProps::snapshot())
+        .await
+        .unwrap();
+    drop(store);
+    for round in 0..30 {
+        let store = RocksStore::open(RocksOptions::new(dir.path()))
+            .await
+            .unwrap_or_else(|e| panic!("round {round}: {e}"));
+        let puts = (0..2000)
+            .map(|i| PutRequest::new("REOPEN_BATCH", format!("k{i}"), vec![7u8; 100], Some(T0)))
+            .collect();
+        assert!(store.multi_put(puts).await.iter().all(Result::is_ok));
+        drop(store);
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn second_open_in_process_is_a_clear_error() {
     let dir = tempfile::tempdir().unwrap();
