@@ -314,13 +314,15 @@ impl RocksStore {
     /// [`RocksStore::blocking_with`] for work that has freeing left to do once its result
     /// exists: `f` returns the result and what the call no longer needs (a put batch's
     /// requests); the caller has the result at once, and the rest is dropped after, on the
-    /// blocking thread, still under the permit. The database handle is let go of *before* the
-    /// answer: a caller that drops its store on the answer closes RocksDB (and frees the
-    /// directory lock) itself, so reopening the directory right after works (it failed now and
-    /// then as "locked" while this thread still held the handle during the freeing). Freeing a 1,000-put batch's 3,000 buffers took
+    /// blocking thread, still under the permit. Freeing a 1,000-put batch's 3,000 buffers took
     /// ~0.1 ms, ~5 % of the call, all of it on the caller's clock before. (Tried for reads,
     /// deferring RocksDB's pinned read buffers: nothing measurable, so reads keep the plain
     /// path and answer when their task ends.)
+    ///
+    /// The database handle is let go of *before* the answer: a caller that drops its store on
+    /// the answer then closes RocksDB (and frees the directory lock) itself, so the directory
+    /// reopens at once (it failed now and then as "locked" while this thread still held the
+    /// handle during the freeing).
     pub(crate) async fn blocking_answer_first<T, L, F>(
         &self,
         operation: &str,
@@ -646,7 +648,7 @@ fn multi_put_blocking(inner: &Inner, mut batch: PutBatch) -> PutBatch {
     let mut written = Vec::new();
     // One buffer for every snapshot row's stored value: `put_cf` copies it into the batch.
     let mut stored = Vec::new();
-    for (dataset, idxs) in batch.pending_by_dataset() {
+    for (dataset, mut idxs) in batch.pending_by_dataset() {
         let (props, cf) = match inner.dataset(&dataset) {
             Ok(found) => found,
             Err(e) => {
@@ -657,7 +659,6 @@ fn multi_put_blocking(inner: &Inner, mut batch: PutBatch) -> PutBatch {
         written.reserve(idxs.len());
         match props.kind {
             DatasetKind::Snapshot => {
-                let mut idxs = idxs;
                 layout::sort_in_key_order(&mut idxs, |i| batch.get(i).key);
                 for i in idxs {
                     let p = batch.get(i);
