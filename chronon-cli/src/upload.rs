@@ -1,0 +1,467 @@
+//! `chronon upload`: batch uploads into a group-by's `<NAME>_BATCH` dataset (Chronon's
+//! `GroupByUpload` + `bulkPut`), and definitions into `CHRONON_METADATA`.
+//!
+//! ```text
+//! # (a) an upload table computed elsewhere: Parquet with key_bytes / value_bytes columns
+//! chronon upload rocks:///var/chronon --group-by purchases.json --table upload.parquet --end-date 2023-12-01
+//! # (b) raw events (Parquet or CSV), IRs computed here as of the end of --end-date
+//! chronon upload rocks:///var/chronon --group-by purchases.json --events purchases.csv --end-date 2023-12-01
+//! # a join over stored group-bys
+//! chronon upload rocks:///var/chronon --join join.json
+//! ```
+//!
+//! The batch end time `B` is the end of `--end-date` (UTC midnight after it). With `--events`,
+//! memory holds one intermediate result per key, not the events. Upload-table values must be this
+//! workspace's batch IR encoding (`GroupByAggregator::batch_codec`), since the fetcher decodes them.
+
+use std::fs::File;
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use anyhow::{bail, Context, Result};
+use arrow_array::cast::AsArray;
+use arrow_array::types::{
+    Date32Type, Float32Type, Float64Type, Int16Type, Int32Type, Int64Type, Int8Type,
+    TimestampMicrosecondType, TimestampMillisecondType, TimestampNanosecondType,
+    TimestampSecondType, UInt16Type, UInt32Type, UInt8Type,
+};
+use arrow_array::{Array, RecordBatch};
+use arrow_schema::{DataType as ArrowType, TimeUnit as ArrowUnit};
+use bytes::Bytes;
+use chronon_serving::groupby::{GroupBy, Join, DAY_MILLIS};
+use chronon_serving::metadata::{self, BatchComputer};
+use chronon_serving::stream::value::parse_date;
+use chronon_serving::stream::{CsvDecoder, DataType, StreamDecoder, Value};
+use chronon_core::{BulkPutOptions, BulkRow, KvStore};
+use indicatif::{ProgressBar, ProgressStyle};
+use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+
+/// Arguments of `chronon upload` (the store URL comes before them).
+#[derive(Debug, Clone, clap::Args)]
+pub struct UploadArgs {
+    /// The group-by definition (JSON or YAML); stored in CHRONON_METADATA.
+    #[arg(long = "group-by")]
+    pub group_by: Option<PathBuf>,
+    /// A join definition (JSON or YAML) to store, after its group-bys.
+    #[arg(long)]
+    pub join: Option<PathBuf>,
+    /// An upload table (Parquet with binary `key_bytes` and `value_bytes` columns).
+    #[arg(long, conflicts_with = "events", requires = "group_by")]
+    pub table: Option<PathBuf>,
+    /// Raw events (`.parquet` or `.csv` with a header), aggregated here.
+    #[arg(long, requires = "group_by")]
+    pub events: Option<PathBuf>,
+    /// The last day in the upload (YYYY-MM-DD); the batch end is the midnight after it (UTC).
+    #[arg(long = "end-date")]
+    pub end_date: Option<String>,
+    /// No progress bar.
+    #[arg(long)]
+    pub quiet: bool,
+}
+
+/// The batch end time of `--end-date`: the UTC midnight after that day.
+pub fn batch_end_of(date: &str) -> Result<i64> {
+    let days = parse_date(date)
+        .with_context(|| format!("--end-date {date:?} is not a YYYY-MM-DD date"))?;
+    Ok((i64::from(days) + 1) * DAY_MILLIS)
+}
+
+fn bar(quiet: bool, what: &str) -> ProgressBar {
+    if quiet {
+        return ProgressBar::hidden();
+    }
+    let pb = ProgressBar::new_spinner();
+    pb.set_style(
+        ProgressStyle::with_template("{spinner} {msg} {pos} rows ({per_sec}, {elapsed})")
+            .unwrap_or_else(|_| ProgressStyle::default_spinner()),
+    );
+    pb.set_message(what.to_string());
+    pb
+}
+
+/// Runs `chronon upload`.
+pub async fn run(args: UploadArgs, store: Arc<dyn KvStore>) -> Result<()> {
+    if args.group_by.is_none() && args.join.is_none() {
+        bail!("nothing to do: give --group-by (with --table or --events) and/or --join");
+    }
+    if let Some(path) = &args.group_by {
+        let gb = GroupBy::load(path)?;
+        match (&args.table, &args.events) {
+            (None, None) => {
+                metadata::put_group_by(&*store, &gb).await?;
+                println!("stored group-by {}", gb.name);
+            }
+            (table, events) => {
+                let date = args
+                    .end_date
+                    .as_deref()
+                    .context("--end-date is needed with --table or --events")?;
+                let batch_end = batch_end_of(date)?;
+                let rows = match (table, events) {
+                    (Some(t), _) => read_upload_table(t, batch_end)?,
+                    (_, Some(e)) => compute_from_events(&gb, e, batch_end, args.quiet)?,
+                    _ => Vec::new(),
+                };
+                let n = rows.len() as u64;
+                let pb = bar(args.quiet, &format!("bulk_put {}", gb.batch_dataset()));
+                pb.set_length(n);
+                let progress_bar = pb.clone();
+                let options = BulkPutOptions {
+                    progress: Some(Arc::new(move |done| progress_bar.set_position(done))),
+                    sorted: true,
+                };
+                let report = metadata::upload_batch(&*store, &gb, batch_end, rows, options).await?;
+                pb.finish_and_clear();
+                println!(
+                    "uploaded {} keys to {} (batch end {batch_end} = end of {date})",
+                    report.rows,
+                    gb.batch_dataset()
+                );
+            }
+        }
+    }
+    if let Some(path) = &args.join {
+        let join = Join::load(path)?;
+        metadata::put_join(&*store, &join).await?;
+        println!("stored join {}", join.name);
+    }
+    Ok(())
+}
+
+fn open_parquet(path: &Path) -> Result<parquet::arrow::arrow_reader::ParquetRecordBatchReader> {
+    let file = File::open(path).with_context(|| format!("opening {}", path.display()))?;
+    ParquetRecordBatchReaderBuilder::try_new(file)
+        .with_context(|| format!("{} is not a Parquet file", path.display()))?
+        .with_batch_size(8192)
+        .build()
+        .with_context(|| format!("reading {}", path.display()))
+}
+
+fn binary_column(batch: &RecordBatch, name: &str, path: &Path) -> Result<Vec<Option<Bytes>>> {
+    let col = batch
+        .column_by_name(name)
+        .with_context(|| format!("{} has no {name:?} column", path.display()))?;
+    let out = match col.data_type() {
+        ArrowType::Binary => col
+            .as_binary::<i32>()
+            .iter()
+            .map(|v| v.map(Bytes::copy_from_slice))
+            .collect(),
+        ArrowType::LargeBinary => col
+            .as_binary::<i64>()
+            .iter()
+            .map(|v| v.map(Bytes::copy_from_slice))
+            .collect(),
+        other => bail!(
+            "{}: column {name:?} is {other}, but must be binary",
+            path.display()
+        ),
+    };
+    Ok(out)
+}
+
+/// Reads an upload table (`key_bytes`, `value_bytes`), sorted by key for `bulk_put`.
+fn read_upload_table(path: &Path, batch_end: i64) -> Result<Vec<BulkRow>> {
+    let mut rows = Vec::new();
+    for batch in open_parquet(path)? {
+        let batch = batch.with_context(|| format!("reading {}", path.display()))?;
+        let keys = binary_column(&batch, "key_bytes", path)?;
+        let values = binary_column(&batch, "value_bytes", path)?;
+        for (i, (k, v)) in keys.into_iter().zip(values).enumerate() {
+            let key =
+                k.with_context(|| format!("{}: row {i} has a null key_bytes", path.display()))?;
+            rows.push(BulkRow {
+                key,
+                value: v.unwrap_or_default(),
+                ts: batch_end,
+            });
+        }
+    }
+    rows.sort_by(|a, b| a.key.cmp(&b.key));
+    rows.dedup_by(|a, b| a.key == b.key);
+    Ok(rows)
+}
+
+/// Aggregates raw events into batch IRs per key.
+fn compute_from_events(
+    gb: &GroupBy,
+    path: &Path,
+    batch_end: i64,
+    quiet: bool,
+) -> Result<Vec<BulkRow>> {
+    let mut computer = BatchComputer::new(gb, batch_end)?;
+    let pb = bar(quiet, &format!("aggregating {}", path.display()));
+    let is_csv = path
+        .extension()
+        .and_then(|e| e.to_str())
+        .is_some_and(|e| e.eq_ignore_ascii_case("csv"));
+    if is_csv {
+        let decoder = CsvDecoder::new(gb.schema.clone());
+        let file = File::open(path).with_context(|| format!("opening {}", path.display()))?;
+        for (n, line) in BufReader::new(file).lines().enumerate() {
+            let line = line.with_context(|| format!("reading {}", path.display()))?;
+            match decoder.decode(line.as_bytes()) {
+                Ok(None) => {}
+                Ok(Some(m)) => {
+                    if let Some(row) = m.after() {
+                        computer.add_row(row)?;
+                    }
+                }
+                Err(e) => bail!("{} line {}: {e}", path.display(), n + 1),
+            }
+            pb.inc(1);
+        }
+    } else {
+        for batch in open_parquet(path)? {
+            let batch = batch.with_context(|| format!("reading {}", path.display()))?;
+            let columns =
+                gb.schema
+                    .fields
+                    .iter()
+                    .map(|f| {
+                        batch.column_by_name(&f.name).cloned().with_context(|| {
+                            format!("{} has no column {:?}", path.display(), f.name)
+                        })
+                    })
+                    .collect::<Result<Vec<_>>>()?;
+            for i in 0..batch.num_rows() {
+                let row = gb
+                    .schema
+                    .fields
+                    .iter()
+                    .zip(&columns)
+                    .map(|(f, c)| {
+                        arrow_value(c.as_ref(), i, &f.data_type)
+                            .with_context(|| format!("{} column {:?}", path.display(), f.name))
+                    })
+                    .collect::<Result<Vec<_>>>()?;
+                computer.add_row(&row)?;
+            }
+            pb.inc(batch.num_rows() as u64);
+        }
+    }
+    pb.finish_and_clear();
+    let (read, skipped) = computer.counts();
+    println!(
+        "aggregated {read} events ({skipped} skipped: no time, no key or after the batch end) into {} keys",
+        computer.keys()
+    );
+    Ok(computer.into_rows()?)
+}
+
+/// One Arrow cell as a value of the schema's type.
+fn arrow_value(col: &dyn Array, i: usize, want: &DataType) -> Result<Value> {
+    if col.is_null(i) {
+        return Ok(Value::Null);
+    }
+    let int = |v: i64| -> Result<Value> {
+        Ok(match want {
+            DataType::Long => Value::Long(v),
+            DataType::Timestamp => Value::Timestamp(v),
+            DataType::Int => Value::Int(i32::try_from(v).context("out of int range")?),
+            DataType::Short => Value::Short(i16::try_from(v).context("out of short range")?),
+            DataType::Byte => Value::Byte(i8::try_from(v).context("out of byte range")?),
+            DataType::Double => Value::Double(v as f64),
+            DataType::Float => Value::Float(v as f32),
+            DataType::String => Value::String(v.to_string()),
+            other => bail!("an integer cannot be read as {other}"),
+        })
+    };
+    let float = |v: f64| -> Result<Value> {
+        Ok(match want {
+            DataType::Double => Value::Double(v),
+            DataType::Float => Value::Float(v as f32),
+            other => bail!("a floating-point number cannot be read as {other}"),
+        })
+    };
+    match col.data_type() {
+        ArrowType::Int8 => int(i64::from(col.as_primitive::<Int8Type>().value(i))),
+        ArrowType::Int16 => int(i64::from(col.as_primitive::<Int16Type>().value(i))),
+        ArrowType::Int32 => int(i64::from(col.as_primitive::<Int32Type>().value(i))),
+        ArrowType::Int64 => int(col.as_primitive::<Int64Type>().value(i)),
+        ArrowType::UInt8 => int(i64::from(col.as_primitive::<UInt8Type>().value(i))),
+        ArrowType::UInt16 => int(i64::from(col.as_primitive::<UInt16Type>().value(i))),
+        ArrowType::UInt32 => int(i64::from(col.as_primitive::<UInt32Type>().value(i))),
+        ArrowType::Float32 => float(f64::from(col.as_primitive::<Float32Type>().value(i))),
+        ArrowType::Float64 => float(col.as_primitive::<Float64Type>().value(i)),
+        ArrowType::Boolean => match want {
+            DataType::Boolean => Ok(Value::Boolean(col.as_boolean().value(i))),
+            other => bail!("a boolean cannot be read as {other}"),
+        },
+        ArrowType::Utf8 | ArrowType::LargeUtf8 | ArrowType::Utf8View => {
+            let s = match col.data_type() {
+                ArrowType::Utf8 => col.as_string::<i32>().value(i),
+                ArrowType::LargeUtf8 => col.as_string::<i64>().value(i),
+                _ => col.as_string_view().value(i),
+            };
+            match want {
+                DataType::String => Ok(Value::String(s.to_string())),
+                DataType::Long | DataType::Int | DataType::Timestamp => int(s
+                    .trim()
+                    .parse()
+                    .with_context(|| format!("{s:?} is not a number"))?),
+                DataType::Double | DataType::Float => float(
+                    s.trim()
+                        .parse()
+                        .with_context(|| format!("{s:?} is not a number"))?,
+                ),
+                other => bail!("a string cannot be read as {other}"),
+            }
+        }
+        ArrowType::Binary => Ok(Value::Binary(col.as_binary::<i32>().value(i).to_vec())),
+        ArrowType::LargeBinary => Ok(Value::Binary(col.as_binary::<i64>().value(i).to_vec())),
+        ArrowType::Date32 => match want {
+            DataType::Date => Ok(Value::Date(col.as_primitive::<Date32Type>().value(i))),
+            other => bail!("a date cannot be read as {other}"),
+        },
+        ArrowType::Timestamp(unit, _) => {
+            let ms = match unit {
+                ArrowUnit::Second => col
+                    .as_primitive::<TimestampSecondType>()
+                    .value(i)
+                    .saturating_mul(1000),
+                ArrowUnit::Millisecond => col.as_primitive::<TimestampMillisecondType>().value(i),
+                ArrowUnit::Microsecond => {
+                    col.as_primitive::<TimestampMicrosecondType>().value(i) / 1000
+                }
+                ArrowUnit::Nanosecond => {
+                    col.as_primitive::<TimestampNanosecondType>().value(i) / 1_000_000
+                }
+            };
+            int(ms)
+        }
+        other => bail!("Arrow type {other} is not supported"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    use arrow_array::{BinaryArray, Int64Array, StringArray};
+    use chronon_serving::fetcher::{FetchRequest, Fetcher, FetcherOptions};
+    use chronon_core::MemoryStore;
+    use parquet::arrow::ArrowWriter;
+
+    #[test]
+    fn end_date_is_the_midnight_after() {
+        assert_eq!(batch_end_of("1970-01-01").unwrap(), DAY_MILLIS);
+        assert!(batch_end_of("yesterday").is_err());
+    }
+
+    fn write_parquet(path: &Path, batch: RecordBatch) {
+        let file = File::create(path).unwrap();
+        let mut w = ArrowWriter::try_new(file, batch.schema(), None).unwrap();
+        w.write(&batch).unwrap();
+        w.close().unwrap();
+    }
+
+    const GB: &str = r#"{"name": "t.purchases", "keys": ["user_id"],
+        "schema": {"name": "p", "fields": [{"name": "user_id", "type": "string"},
+            {"name": "price", "type": "long"}, {"name": "ts", "type": "long"}]},
+        "aggregations": [{"input_column": "price", "operation": "sum", "windows": ["1d"]},
+                         {"input_column": "price", "operation": "count"}]}"#;
+
+    /// Events (Parquet and CSV) are aggregated and served; an upload table is loaded as is.
+    #[tokio::test]
+    async fn uploads_from_events_and_tables_are_served() {
+        let dir = tempfile::tempdir().unwrap();
+        let gb_path = dir.path().join("gb.json");
+        std::fs::write(&gb_path, GB).unwrap();
+        let b = batch_end_of("2023-11-30").unwrap();
+        let events = RecordBatch::try_from_iter([
+            (
+                "user_id",
+                Arc::new(StringArray::from(vec!["a", "a", "b", "a"])) as Arc<dyn Array>,
+            ),
+            ("price", Arc::new(Int64Array::from(vec![1, 2, 4, 8])) as _),
+            (
+                "ts",
+                Arc::new(Int64Array::from(vec![
+                    b - DAY_MILLIS - 1,
+                    b - 5,
+                    b - 1,
+                    b + 1,
+                ])) as _,
+            ),
+        ])
+        .unwrap();
+        let ev_path = dir.path().join("events.parquet");
+        write_parquet(&ev_path, events);
+        let csv_path = dir.path().join("events.csv");
+        std::fs::write(
+            &csv_path,
+            format!(
+                "user_id,price,ts\na,1,{}\na,2,{}\nb,4,{}\n",
+                b - DAY_MILLIS - 1,
+                b - 5,
+                b - 1
+            ),
+        )
+        .unwrap();
+        for events in [ev_path, csv_path] {
+            let store: Arc<dyn KvStore> = Arc::new(MemoryStore::new());
+            let args = UploadArgs {
+                group_by: Some(gb_path.clone()),
+                join: None,
+                table: None,
+                events: Some(events),
+                end_date: Some("2023-11-30".into()),
+                quiet: true,
+            };
+            run(args, store.clone()).await.unwrap();
+            let f = Fetcher::new(store.clone(), FetcherOptions::default());
+            let r = f
+                .fetch_group_bys(vec![
+                    FetchRequest::new("t.purchases", [("user_id", "a")]).at(b)
+                ])
+                .await;
+            let v = r[0].values.as_ref().unwrap();
+            assert_eq!(v["price_sum_1d"], Value::Long(2));
+            assert_eq!(v["price_count"], Value::Long(2));
+
+            // Re-load what was computed as an upload table into a fresh store.
+            let rows = store
+                .multi_get(vec![chronon_core::GetRequest::latest(
+                    "t_purchases_BATCH",
+                    Bytes::from_static(&[2, 2, b'a']),
+                )])
+                .await;
+            let value = rows[0].values.as_ref().unwrap()[0].bytes.clone();
+            let table = RecordBatch::try_from_iter([
+                (
+                    "key_bytes",
+                    Arc::new(BinaryArray::from(vec![&[2u8, 2, b'a'][..]])) as Arc<dyn Array>,
+                ),
+                (
+                    "value_bytes",
+                    Arc::new(BinaryArray::from(vec![&value[..]])) as _,
+                ),
+            ])
+            .unwrap();
+            let table_path = dir.path().join("upload.parquet");
+            write_parquet(&table_path, table);
+            let fresh: Arc<dyn KvStore> = Arc::new(MemoryStore::new());
+            let args = UploadArgs {
+                group_by: Some(gb_path.clone()),
+                join: None,
+                table: Some(table_path),
+                events: None,
+                end_date: Some("2023-11-30".into()),
+                quiet: true,
+            };
+            run(args, fresh.clone()).await.unwrap();
+            let f = Fetcher::new(fresh, FetcherOptions::default());
+            let r = f
+                .fetch_group_bys(vec![
+                    FetchRequest::new("t.purchases", [("user_id", "a")]).at(b)
+                ])
+                .await;
+            assert_eq!(
+                r[0].values.as_ref().unwrap()["price_sum_1d"],
+                Value::Long(2)
+            );
+        }
+    }
+}

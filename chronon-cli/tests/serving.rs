@@ -1,0 +1,120 @@
+//! Serving end to end through the `chronon` binary on the embedded RocksDB store, as the README
+//! shows it: `upload` a group-by from raw events and a join, `fetch`, `stream` new events,
+//! `fetch` again and see the features change, with the files in `examples/serving/`. Feature
+//! values are checked against sums worked out by hand from those events.
+
+#![cfg(feature = "rocks")]
+
+use std::path::Path;
+
+/// 2023-12-01T00:00:00Z: the batch end of `--end-date 2023-11-30`.
+const B: i64 = 1_701_388_800_000;
+const HOUR: i64 = 3_600_000;
+
+mod common;
+use common::run as chronon;
+
+fn ok(args: &[&str]) -> String {
+    let (code, out, err) = chronon(args);
+    assert_eq!(code, 0, "chronon {args:?} failed:\n{out}\n{err}");
+    out
+}
+
+fn example(name: &str) -> String {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../examples/serving")
+        .join(name)
+        .display()
+        .to_string()
+}
+
+fn fetch(url: &str, at: i64) -> serde_json::Value {
+    let out = ok(&[
+        "fetch",
+        url,
+        "--join",
+        "shop.features",
+        "--keys",
+        "user_id=5",
+        "--at",
+        &at.to_string(),
+    ]);
+    serde_json::from_str(&out).unwrap_or_else(|e| panic!("fetch printed no JSON ({e}): {out}"))
+}
+
+#[test]
+fn upload_fetch_stream_fetch_on_rocks() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("rocks://{}", dir.path().join("db").display());
+    // The files the README's "Serving features" commands use. User 5 bought for 10 one day
+    // before the batch end, 20 ten days before and 30 forty days before (out of every window);
+    // user 6 must not leak into user 5's features.
+    let gb = example("purchases.yaml");
+    let join = example("join.yaml");
+    let events = example("purchases.csv");
+    let out = ok(&[
+        "upload",
+        &url,
+        "--group-by",
+        &gb,
+        "--events",
+        &events,
+        "--end-date",
+        "2023-11-30",
+        "--quiet",
+    ]);
+    assert!(out.contains("uploaded 2 keys"), "{out}");
+    ok(&["upload", &url, "--join", &join]);
+
+    let before = fetch(&url, B + HOUR);
+    let name = |f: &str| format!("shop_purchases_v1_purchase_price_{f}");
+    assert_eq!(before[name("sum_3d")], 10, "{before}");
+    assert_eq!(before[name("sum_30d")], 30, "{before}");
+    assert_eq!(before[name("count_30d")], 2, "{before}");
+
+    // Two purchases (100 at +2 h, 7 at +3 h) stream in after the batch end; the stored
+    // definition decides the columns written.
+    let stream = example("new_purchases.csv");
+    ok(&[
+        "stream",
+        &url,
+        "--decoder",
+        "csv",
+        "--quickstart-columns",
+        "user_id,purchase_price,ts",
+        "--group-by",
+        "shop.purchases.v1",
+        "--keys",
+        "user_id",
+        &stream,
+    ]);
+    let after = fetch(&url, B + 4 * HOUR);
+    assert_eq!(after[name("sum_3d")], 117, "{after}");
+    assert_eq!(after[name("sum_30d")], 137, "{after}");
+    assert_eq!(after[name("count_30d")], 4, "{after}");
+    // A query time before the streamed events sees the batch values only.
+    assert_eq!(fetch(&url, B + HOUR)[name("sum_30d")], 30);
+
+    // Keys that disagree with the stored definition are refused before anything is written.
+    let (code, _, err) = chronon(&[
+        "stream",
+        &url,
+        "--decoder",
+        "csv",
+        "--quickstart-columns",
+        "user_id,purchase_price,ts",
+        "--group-by",
+        "shop.purchases.v1",
+        "--keys",
+        "purchase_price",
+        &stream,
+    ]);
+    assert_eq!(code, 1);
+    assert!(err.contains("differ from the keys user_id"), "{err}");
+    assert_eq!(fetch(&url, B + 4 * HOUR)[name("count_30d")], 4);
+
+    // An unknown join is a failed request: exit 1 and the error as JSON naming it.
+    let (code, out, _) = chronon(&["fetch", &url, "--join", "nope", "--keys", "user_id=5"]);
+    assert_eq!(code, 1, "{out}");
+    assert!(out.contains("nope"), "{out}");
+}

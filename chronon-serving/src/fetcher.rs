@@ -1,0 +1,766 @@
+//! The Fetcher (Chronon's `Fetcher.fetchGroupBys` / `fetchJoin`): many requests at once, served
+//! with ONE `multi_get` for every batch lookup and ONE for every streaming lookup (run
+//! concurrently), merged per `shared/FETCHER.md` (the lambda merge in
+//! [`crate::aggregation::plan`]) and finalized into `{feature_name: value}` maps.
+//!
+//! - Definitions and batch end times come from `CHRONON_METADATA` and are cached for
+//!   [`FetcherOptions::metadata_ttl`] (Chronon caches its serving info the same way), so a
+//!   warm fetch costs exactly the two `multi_get`s.
+//! - A failure (unknown name, bad keys, `q < B`, a store error for one key) fails only the
+//!   request it belongs to. In a join, a failed part adds `{prefix}_exception` to the response
+//!   instead of failing the others, as Chronon's `fetchJoin` does.
+//! - The whole call is bounded by [`FetcherOptions::timeout`] (Chronon's 10,000 ms default);
+//!   when it passes, every unanswered request gets [`FetchError::Timeout`].
+//! - A batch value whose timestamp is before the batch end time is stale and ignored, as Chronon
+//!   ignores it.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::{Arc, RwLock};
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+
+use crate::aggregation::{BatchState, GroupByAggregator, StreamingRow};
+use crate::groupby::{Accuracy, GroupBy, Join, SourceKind, METADATA_DATASET};
+use crate::logging::{LoggableResponse, ResponseLogger};
+use crate::metadata::{batch_end_key, group_by_key, join_key, parse_batch_end};
+use crate::stream::{DataType, KeyCodec, RowCodec, Value};
+use chronon_core::{GetRequest, GetResponse, KvError, KvStore};
+
+/// Chronon's default fetch timeout.
+pub const DEFAULT_TIMEOUT: Duration = Duration::from_millis(10_000);
+
+/// How the fetcher runs.
+#[derive(Debug, Clone)]
+pub struct FetcherOptions {
+    /// Bound on one `fetch_*` call (default 10,000 ms, Chronon's).
+    pub timeout: Duration,
+    /// How long definitions and batch end times are cached (default 10 s).
+    pub metadata_ttl: Duration,
+}
+
+impl Default for FetcherOptions {
+    fn default() -> Self {
+        FetcherOptions {
+            timeout: DEFAULT_TIMEOUT,
+            metadata_ttl: Duration::from_secs(10),
+        }
+    }
+}
+
+/// One request: a group-by or join name, its keys, and optionally the query time.
+#[derive(Debug, Clone, PartialEq)]
+pub struct FetchRequest {
+    /// The group-by or join name.
+    pub name: String,
+    /// Key name → value (JSON: strings, numbers, booleans; converted to the key column's type).
+    pub keys: BTreeMap<String, serde_json::Value>,
+    /// The query time `q` in epoch millis; `None` for now.
+    pub at_millis: Option<i64>,
+}
+
+impl FetchRequest {
+    /// A request for `name` with `keys` at the current time.
+    pub fn new<K: Into<String>, V: Into<serde_json::Value>>(
+        name: impl Into<String>,
+        keys: impl IntoIterator<Item = (K, V)>,
+    ) -> Self {
+        FetchRequest {
+            name: name.into(),
+            keys: keys
+                .into_iter()
+                .map(|(k, v)| (k.into(), v.into()))
+                .collect(),
+            at_millis: None,
+        }
+    }
+
+    /// The same request at query time `q`.
+    pub fn at(mut self, q: i64) -> Self {
+        self.at_millis = Some(q);
+        self
+    }
+}
+
+/// Why one request failed.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum FetchError {
+    /// No such group-by or join in `CHRONON_METADATA`.
+    #[error("{kind} {name:?} is not defined in {METADATA_DATASET}")]
+    NotFound {
+        /// `group-by` or `join`.
+        kind: &'static str,
+        /// The name asked for.
+        name: String,
+    },
+    /// The stored definition cannot be served.
+    #[error("definition of {name:?}: {reason}")]
+    Definition {
+        /// The name.
+        name: String,
+        /// What is wrong.
+        reason: String,
+    },
+    /// The request's keys do not fit the key columns.
+    #[error("keys of {name:?}: {reason}")]
+    BadKeys {
+        /// The name.
+        name: String,
+        /// What is wrong.
+        reason: String,
+    },
+    /// The query time is before the batch end time (Chronon refuses it too).
+    #[error("request time {query} of {name:?} is before its batch end time {batch_end}")]
+    BeforeBatchEnd {
+        /// The name.
+        name: String,
+        /// The query time.
+        query: i64,
+        /// The batch end time.
+        batch_end: i64,
+    },
+    /// A stored value cannot be decoded.
+    #[error("decoding {dataset}: {reason}")]
+    Decode {
+        /// The dataset.
+        dataset: String,
+        /// What is wrong.
+        reason: String,
+    },
+    /// The store failed for this request.
+    #[error(transparent)]
+    Store(#[from] KvError),
+    /// The fetch did not finish within the timeout.
+    #[error("fetch timed out after {0:?}")]
+    Timeout(Duration),
+}
+
+/// The answer to one request, in request order.
+#[derive(Debug, Clone)]
+pub struct FetchResponse {
+    /// The request.
+    pub request: FetchRequest,
+    /// Feature name → value, or why the request failed.
+    pub values: Result<BTreeMap<String, Value>, FetchError>,
+}
+
+impl FetchResponse {
+    /// The features as a JSON object (`{"error": ...}` on failure), for printing.
+    pub fn to_json(&self) -> serde_json::Value {
+        match &self.values {
+            Ok(m) => {
+                serde_json::Value::Object(m.iter().map(|(k, v)| (k.clone(), v.to_json())).collect())
+            }
+            Err(e) => serde_json::json!({"error": e.to_string()}),
+        }
+    }
+}
+
+/// Everything needed to serve one group-by, loaded from metadata.
+#[derive(Debug)]
+struct ServingInfo {
+    gb: GroupBy,
+    agg: GroupByAggregator,
+    key_codec: KeyCodec,
+    stream_codec: RowCodec,
+    value_width: usize,
+    batch_end: Option<i64>,
+    batch_dataset: String,
+    streaming_dataset: String,
+    loaded: Instant,
+}
+
+impl ServingInfo {
+    fn new(gb: GroupBy, batch_end: Option<i64>) -> Result<Self, FetchError> {
+        let def = |reason: String| FetchError::Definition {
+            name: gb.name.clone(),
+            reason,
+        };
+        gb.validate().map_err(|e| def(e.reason))?;
+        let agg = GroupByAggregator::new(&gb).map_err(|e| def(e.reason))?;
+        let key_codec = KeyCodec::new(&gb.schema, &gb.keys).map_err(|e| def(e.to_string()))?;
+        let stream_codec =
+            RowCodec::new(&gb.streaming_value_schema()).map_err(|e| def(e.to_string()))?;
+        Ok(ServingInfo {
+            value_width: gb.value_columns().len(),
+            batch_dataset: gb.batch_dataset(),
+            streaming_dataset: gb.streaming_dataset(),
+            agg,
+            key_codec,
+            stream_codec,
+            batch_end,
+            gb,
+            loaded: Instant::now(),
+        })
+    }
+
+    fn key_bytes(&self, keys: &BTreeMap<String, serde_json::Value>) -> Result<Vec<u8>, FetchError> {
+        let bad = |reason: String| FetchError::BadKeys {
+            name: self.gb.name.clone(),
+            reason,
+        };
+        let mut values = Vec::with_capacity(self.gb.keys.len());
+        for k in &self.gb.keys {
+            let json = keys.get(k).ok_or_else(|| {
+                bad(format!(
+                    "missing key {k:?} (keys are {})",
+                    self.gb.keys.join(", ")
+                ))
+            })?;
+            let t = self.gb.schema.type_of(k).unwrap_or(&DataType::String);
+            values.push(json_to_value(json, t).map_err(|r| bad(format!("key {k:?}: {r}")))?);
+        }
+        self.key_codec
+            .encode_values(values)
+            .map_err(|e| bad(e.to_string()))
+    }
+
+    fn streaming_rows(
+        &self,
+        versions: &[chronon_core::TimedValue],
+    ) -> Result<Vec<StreamingRow>, FetchError> {
+        let dec = |reason: String| FetchError::Decode {
+            dataset: self.streaming_dataset.clone(),
+            reason,
+        };
+        let mut out = Vec::with_capacity(versions.len());
+        for tv in versions {
+            match self.gb.source {
+                SourceKind::Events => {
+                    let values = self
+                        .stream_codec
+                        .decode(&tv.bytes)
+                        .map_err(|e| dec(e.to_string()))?;
+                    out.push(StreamingRow {
+                        ts: tv.millis,
+                        mutation_ts: tv.millis,
+                        is_before: false,
+                        values,
+                    });
+                }
+                SourceKind::Entities => {
+                    let rows = self
+                        .stream_codec
+                        .decode_array(&tv.bytes)
+                        .map_err(|e| dec(e.to_string()))?;
+                    for mut row in rows {
+                        let n = self.value_width;
+                        let is_before = matches!(row.get(n + 1), Some(Value::Boolean(true)));
+                        let ts = match row.get(n) {
+                            Some(Value::Long(t)) => *t,
+                            _ => tv.millis,
+                        };
+                        row.truncate(n);
+                        out.push(StreamingRow {
+                            ts,
+                            mutation_ts: tv.millis,
+                            is_before,
+                            values: row,
+                        });
+                    }
+                }
+            }
+        }
+        Ok(out)
+    }
+}
+
+/// Converts a request key from JSON to the key column's type.
+pub fn json_to_value(json: &serde_json::Value, t: &DataType) -> Result<Value, String> {
+    use serde_json::Value as J;
+    let text = match json {
+        J::String(s) => s.clone(),
+        J::Number(n) => n.to_string(),
+        J::Bool(b) => b.to_string(),
+        J::Null => return Ok(Value::Null),
+        other => return Err(format!("{other} is not a scalar")),
+    };
+    let parse_err = |what: &str| format!("{text:?} is not {what}");
+    Ok(match t {
+        DataType::String => Value::String(text),
+        DataType::Long => Value::Long(text.parse().map_err(|_| parse_err("a long"))?),
+        DataType::Int => Value::Int(text.parse().map_err(|_| parse_err("an int"))?),
+        DataType::Short => Value::Short(text.parse().map_err(|_| parse_err("a short"))?),
+        DataType::Byte => Value::Byte(text.parse().map_err(|_| parse_err("a byte"))?),
+        DataType::Double => Value::Double(text.parse().map_err(|_| parse_err("a double"))?),
+        DataType::Float => Value::Float(text.parse().map_err(|_| parse_err("a float"))?),
+        DataType::Boolean => Value::Boolean(text.parse().map_err(|_| parse_err("a boolean"))?),
+        DataType::Timestamp => {
+            Value::Timestamp(text.parse().map_err(|_| parse_err("epoch millis"))?)
+        }
+        other => {
+            return Err(format!(
+                "key columns of type {other} cannot be given in a request"
+            ))
+        }
+    })
+}
+
+fn now_millis() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0)
+}
+
+/// One group-by lookup inside a fetch: which request, which serving info, which key.
+struct Lookup {
+    info: Arc<ServingInfo>,
+    key: Bytes,
+    q: i64,
+    batch: Option<usize>,
+    streaming: Option<usize>,
+}
+
+/// Serves features from a store (see the module docs).
+#[derive(Debug)]
+pub struct Fetcher {
+    store: Arc<dyn KvStore>,
+    options: FetcherOptions,
+    group_bys: RwLock<HashMap<String, Arc<ServingInfo>>>,
+    joins: RwLock<HashMap<String, (Arc<Join>, Instant)>>,
+    logger: Option<Arc<ResponseLogger>>,
+}
+
+impl Fetcher {
+    /// A fetcher over `store`.
+    pub fn new(store: Arc<dyn KvStore>, options: FetcherOptions) -> Self {
+        Fetcher {
+            store,
+            options,
+            group_bys: RwLock::new(HashMap::new()),
+            joins: RwLock::new(HashMap::new()),
+            logger: None,
+        }
+    }
+
+    /// Logs every join response through `logger` (Chronon's `logFunc`), off the request path.
+    pub fn with_logger(mut self, logger: Arc<ResponseLogger>) -> Self {
+        self.logger = Some(logger);
+        self
+    }
+
+    /// Forgets cached definitions and batch end times (after an upload, say), so the next fetch
+    /// reads them again.
+    pub fn refresh(&self) {
+        self.group_bys
+            .write()
+            .unwrap_or_else(|e| e.into_inner())
+            .clear();
+        self.joins
+            .write()
+            .unwrap_or_else(|e| e.into_inner())
+            .clear();
+    }
+
+    /// Reads metadata keys in one `multi_get`; missing keys (or a missing dataset) are `None`.
+    async fn read_metadata(&self, keys: &[String]) -> Vec<Result<Option<String>, FetchError>> {
+        if keys.is_empty() {
+            return Vec::new();
+        }
+        let requests = keys
+            .iter()
+            .map(|k| GetRequest::latest(METADATA_DATASET, Bytes::copy_from_slice(k.as_bytes())))
+            .collect();
+        let responses = self.store.multi_get(requests).await;
+        keys.iter()
+            .enumerate()
+            .map(|(i, k)| match responses.get(i).map(|r| &r.values) {
+                Some(Ok(v)) => match v.iter().max_by_key(|tv| tv.millis) {
+                    None => Ok(None),
+                    Some(tv) => String::from_utf8(tv.bytes.to_vec()).map(Some).map_err(|e| {
+                        FetchError::Decode {
+                            dataset: METADATA_DATASET.into(),
+                            reason: format!("{k}: {e}"),
+                        }
+                    }),
+                },
+                Some(Err(KvError::DatasetNotFound { .. })) => Ok(None),
+                Some(Err(e)) => Err(FetchError::Store(e.clone())),
+                None => Err(FetchError::Store(KvError::backend_msg(
+                    self.store.backend(),
+                    "multi_get on metadata",
+                    "fewer responses than requests",
+                ))),
+            })
+            .collect()
+    }
+
+    /// The serving info of each name (cached; missing ones loaded in one `multi_get`).
+    async fn serving_infos(
+        &self,
+        names: &[&str],
+    ) -> HashMap<String, Result<Arc<ServingInfo>, FetchError>> {
+        let ttl = self.options.metadata_ttl;
+        let mut out = HashMap::new();
+        let mut missing: Vec<String> = Vec::new();
+        {
+            let cache = self.group_bys.read().unwrap_or_else(|e| e.into_inner());
+            for &n in names {
+                match cache.get(n) {
+                    Some(info) if info.loaded.elapsed() < ttl => {
+                        out.insert(n.to_string(), Ok(info.clone()));
+                    }
+                    _ => {
+                        if !missing.iter().any(|m| m == n) {
+                            missing.push(n.to_string());
+                        }
+                    }
+                }
+            }
+        }
+        if missing.is_empty() {
+            return out;
+        }
+        let keys: Vec<String> = missing
+            .iter()
+            .flat_map(|n| [group_by_key(n), batch_end_key(n)])
+            .collect();
+        let mut values = self.read_metadata(&keys).await.into_iter();
+        let mut cache = self.group_bys.write().unwrap_or_else(|e| e.into_inner());
+        for name in missing {
+            let def = values.next().unwrap_or(Ok(None));
+            let end = values.next().unwrap_or(Ok(None));
+            let loaded = (|| {
+                let text = def?.ok_or_else(|| FetchError::NotFound {
+                    kind: "group-by",
+                    name: name.clone(),
+                })?;
+                let gb = GroupBy::from_json_str(&text).map_err(|e| FetchError::Definition {
+                    name: name.clone(),
+                    reason: e.reason,
+                })?;
+                let batch_end = match end? {
+                    None => None,
+                    Some(t) => Some(parse_batch_end(&batch_end_key(&name), &t).map_err(|e| {
+                        FetchError::Decode {
+                            dataset: METADATA_DATASET.into(),
+                            reason: e.to_string(),
+                        }
+                    })?),
+                };
+                Ok(Arc::new(ServingInfo::new(gb, batch_end)?))
+            })();
+            if let Ok(info) = &loaded {
+                cache.insert(name.clone(), info.clone());
+            }
+            out.insert(name, loaded);
+        }
+        out
+    }
+
+    async fn join_defs(&self, names: &[&str]) -> HashMap<String, Result<Arc<Join>, FetchError>> {
+        let ttl = self.options.metadata_ttl;
+        let mut out = HashMap::new();
+        let mut missing: Vec<String> = Vec::new();
+        {
+            let cache = self.joins.read().unwrap_or_else(|e| e.into_inner());
+            for &n in names {
+                match cache.get(n) {
+                    Some((j, at)) if at.elapsed() < ttl => {
+                        out.insert(n.to_string(), Ok(j.clone()));
+                    }
+                    _ => {
+                        if !missing.iter().any(|m| m == n) {
+                            missing.push(n.to_string());
+                        }
+                    }
+                }
+            }
+        }
+        if missing.is_empty() {
+            return out;
+        }
+        let keys: Vec<String> = missing.iter().map(|n| join_key(n)).collect();
+        let values = self.read_metadata(&keys).await;
+        let mut cache = self.joins.write().unwrap_or_else(|e| e.into_inner());
+        for (name, v) in missing.into_iter().zip(values) {
+            let loaded = v.and_then(|text| {
+                let text = text.ok_or_else(|| FetchError::NotFound {
+                    kind: "join",
+                    name: name.clone(),
+                })?;
+                Join::from_json_str(&text)
+                    .map(Arc::new)
+                    .map_err(|e| FetchError::Definition {
+                        name: name.clone(),
+                        reason: e.reason,
+                    })
+            });
+            if let Ok(j) = &loaded {
+                cache.insert(name.clone(), (j.clone(), Instant::now()));
+            }
+            out.insert(name, loaded);
+        }
+        out
+    }
+
+    /// Fetches group-by features for every request (see the module docs), in request order.
+    pub async fn fetch_group_bys(&self, requests: Vec<FetchRequest>) -> Vec<FetchResponse> {
+        let timeout = self.options.timeout;
+        match tokio::time::timeout(timeout, self.fetch_group_bys_inner(&requests)).await {
+            Ok(values) => requests
+                .into_iter()
+                .zip(values)
+                .map(|(request, values)| FetchResponse { request, values })
+                .collect(),
+            Err(_) => timed_out(requests, timeout),
+        }
+    }
+
+    async fn fetch_group_bys_inner(
+        &self,
+        requests: &[FetchRequest],
+    ) -> Vec<Result<BTreeMap<String, Value>, FetchError>> {
+        let names: Vec<&str> = requests.iter().map(|r| r.name.as_str()).collect();
+        let infos = self.serving_infos(&names).await;
+        let now = now_millis();
+        let lookups: Vec<Result<Lookup, FetchError>> = requests
+            .iter()
+            .map(|r| {
+                let info = match infos.get(&r.name) {
+                    Some(Ok(i)) => i.clone(),
+                    Some(Err(e)) => return Err(e.clone()),
+                    None => {
+                        return Err(FetchError::NotFound {
+                            kind: "group-by",
+                            name: r.name.clone(),
+                        })
+                    }
+                };
+                let key = Bytes::from(info.key_bytes(&r.keys)?);
+                Ok(Lookup {
+                    info,
+                    key,
+                    q: r.at_millis.unwrap_or(now),
+                    batch: None,
+                    streaming: None,
+                })
+            })
+            .collect();
+        self.serve(lookups)
+            .await
+            .into_iter()
+            .map(|r| {
+                r.map(|(info, values)| {
+                    info.agg
+                        .feature_names()
+                        .into_iter()
+                        .map(String::from)
+                        .zip(values)
+                        .collect()
+                })
+            })
+            .collect()
+    }
+
+    /// Runs the two `multi_get`s for all lookups and the lambda merge for each.
+    async fn serve(
+        &self,
+        mut lookups: Vec<Result<Lookup, FetchError>>,
+    ) -> Vec<Result<(Arc<ServingInfo>, Vec<Value>), FetchError>> {
+        let mut batch_requests = Vec::new();
+        let mut stream_requests = Vec::new();
+        for l in lookups.iter_mut().flatten() {
+            let info = &l.info;
+            let batch_end = info.batch_end.unwrap_or(0);
+            if info.batch_end.is_some() {
+                l.batch = Some(batch_requests.len());
+                batch_requests.push(GetRequest::latest(
+                    info.batch_dataset.clone(),
+                    l.key.clone(),
+                ));
+            }
+            if info.gb.accuracy == Accuracy::Temporal && l.q > batch_end {
+                l.streaming = Some(stream_requests.len());
+                stream_requests.push(GetRequest::range(
+                    info.streaming_dataset.clone(),
+                    l.key.clone(),
+                    batch_end.max(0),
+                    Some(l.q - 1),
+                ));
+            }
+        }
+        let (batch_responses, stream_responses) = futures::join!(
+            self.multi_get(batch_requests),
+            self.multi_get(stream_requests)
+        );
+        lookups
+            .into_iter()
+            .map(|l| {
+                let l = l?;
+                let info = l.info.clone();
+                let batch_end = info.batch_end.unwrap_or(0);
+                let q = match info.gb.accuracy {
+                    Accuracy::Snapshot => batch_end,
+                    Accuracy::Temporal => l.q,
+                };
+                if q < batch_end {
+                    return Err(FetchError::BeforeBatchEnd {
+                        name: info.gb.name.clone(),
+                        query: q,
+                        batch_end,
+                    });
+                }
+                let batch: Option<BatchState> = match l.batch.and_then(|i| batch_responses.get(i)) {
+                    None => None,
+                    Some(r) => match r.latest() {
+                        Err(e) => return Err(FetchError::Store(e.clone())),
+                        Ok(None) => None,
+                        // A value older than the batch end is from an earlier upload: stale.
+                        Ok(Some(tv)) if tv.millis < batch_end => None,
+                        Ok(Some(tv)) => {
+                            Some(info.agg.decode_batch(&tv.bytes).map_err(|reason| {
+                                FetchError::Decode {
+                                    dataset: info.batch_dataset.clone(),
+                                    reason,
+                                }
+                            })?)
+                        }
+                    },
+                };
+                let rows = match l.streaming.and_then(|i| stream_responses.get(i)) {
+                    None => Vec::new(),
+                    Some(r) => match &r.values {
+                        Err(KvError::DatasetNotFound { .. }) => Vec::new(),
+                        Err(e) => return Err(FetchError::Store(e.clone())),
+                        Ok(versions) => info.streaming_rows(versions)?,
+                    },
+                };
+                let has_reversal = info.gb.source == SourceKind::Entities;
+                let values = info
+                    .agg
+                    .lambda(batch.as_ref(), batch_end, &rows, q, has_reversal)
+                    .map_err(|_| FetchError::BeforeBatchEnd {
+                        name: info.gb.name.clone(),
+                        query: q,
+                        batch_end,
+                    })?;
+                Ok((info, values))
+            })
+            .collect()
+    }
+
+    async fn multi_get(&self, requests: Vec<GetRequest>) -> Vec<GetResponse> {
+        if requests.is_empty() {
+            return Vec::new();
+        }
+        self.store.multi_get(requests).await
+    }
+
+    /// Fetches join features for every request: each part's group-by features, prefixed
+    /// `{prefix}_{groupby}_`, all parts of all requests served by the same two `multi_get`s.
+    pub async fn fetch_joins(&self, requests: Vec<FetchRequest>) -> Vec<FetchResponse> {
+        let timeout = self.options.timeout;
+        let responses = match tokio::time::timeout(timeout, self.fetch_joins_inner(&requests)).await
+        {
+            Ok(values) => requests
+                .into_iter()
+                .zip(values)
+                .map(|(request, values)| FetchResponse { request, values })
+                .collect(),
+            Err(_) => timed_out(requests, timeout),
+        };
+        if let Some(logger) = &self.logger {
+            for r in &responses {
+                if let Ok(values) = &r.values {
+                    logger.log(LoggableResponse::new(&r.request, values));
+                }
+            }
+        }
+        responses
+    }
+
+    async fn fetch_joins_inner(
+        &self,
+        requests: &[FetchRequest],
+    ) -> Vec<Result<BTreeMap<String, Value>, FetchError>> {
+        let names: Vec<&str> = requests.iter().map(|r| r.name.as_str()).collect();
+        let joins = self.join_defs(&names).await;
+        let gb_names: Vec<&str> = joins
+            .values()
+            .flatten()
+            .flat_map(|j| j.parts.iter().map(|p| p.group_by.as_str()))
+            .collect();
+        let infos = self.serving_infos(&gb_names).await;
+        let now = now_millis();
+        // Expand every join request into one lookup per part.
+        let mut lookups = Vec::new();
+        let mut owners: Vec<(usize, String)> = Vec::new();
+        let mut results: Vec<Result<BTreeMap<String, Value>, FetchError>> = Vec::new();
+        for (ri, r) in requests.iter().enumerate() {
+            let join = match joins.get(&r.name) {
+                Some(Ok(j)) => j.clone(),
+                Some(Err(e)) => {
+                    results.push(Err(e.clone()));
+                    continue;
+                }
+                None => {
+                    results.push(Err(FetchError::NotFound {
+                        kind: "join",
+                        name: r.name.clone(),
+                    }));
+                    continue;
+                }
+            };
+            results.push(Ok(BTreeMap::new()));
+            for p in &join.parts {
+                let lookup = match infos.get(&p.group_by) {
+                    Some(Ok(info)) => {
+                        let keys: BTreeMap<String, serde_json::Value> = info
+                            .gb
+                            .keys
+                            .iter()
+                            .filter_map(|k| {
+                                r.keys
+                                    .get(p.join_key_for(k))
+                                    .map(|v| (k.clone(), v.clone()))
+                            })
+                            .collect();
+                        info.key_bytes(&keys).map(|key| Lookup {
+                            info: info.clone(),
+                            key: Bytes::from(key),
+                            q: r.at_millis.unwrap_or(now),
+                            batch: None,
+                            streaming: None,
+                        })
+                    }
+                    Some(Err(e)) => Err(e.clone()),
+                    None => Err(FetchError::NotFound {
+                        kind: "group-by",
+                        name: p.group_by.clone(),
+                    }),
+                };
+                lookups.push(lookup);
+                owners.push((ri, p.full_prefix()));
+            }
+        }
+        let served = self.serve(lookups).await;
+        for ((ri, prefix), part) in owners.into_iter().zip(served) {
+            let Some(Ok(map)) = results.get_mut(ri) else {
+                continue;
+            };
+            match part {
+                Ok((info, values)) => {
+                    for (name, v) in info.agg.feature_names().into_iter().zip(values) {
+                        map.insert(format!("{prefix}_{name}"), v);
+                    }
+                }
+                Err(e) => {
+                    map.insert(format!("{prefix}_exception"), Value::String(e.to_string()));
+                }
+            }
+        }
+        results
+    }
+}
+
+fn timed_out(requests: Vec<FetchRequest>, timeout: Duration) -> Vec<FetchResponse> {
+    requests
+        .into_iter()
+        .map(|request| FetchResponse {
+            request,
+            values: Err(FetchError::Timeout(timeout)),
+        })
+        .collect()
+}

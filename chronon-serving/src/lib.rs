@@ -1,0 +1,22 @@
+//! # chronon-serving
+//!
+//! Chronon's serving stack over any [`chronon_core::KvStore`]: what turns stored rows into
+//! features. [`stream`] holds streaming updates (Chronon's `StreamDecoder`/`Mutation`, typed
+//! schemas, the Avro row and key encodings, and the writer of `<NAME>_STREAMING` datasets);
+//! [`groupby`] the GroupBy and Join definitions; [`aggregation`] the batch IRs and their merge;
+//! [`metadata`] the definitions and batch uploads kept in the store; [`fetcher`] the `Fetcher`
+//! that serves joins and group-bys; [`api`] Chronon's `Api` entry point; and [`logging`] the
+//! served-response log.
+//!
+//! The store contract itself (the trait, its types and errors, the reference `MemoryStore`) is
+//! `chronon-core`; this crate only uses it, so an adapter crate never compiles the serving stack.
+
+#![deny(missing_docs)]
+
+pub mod aggregation;
+pub mod api;
+pub mod fetcher;
+pub mod groupby;
+pub mod logging;
+pub mod metadata;
+pub mod stream;

@@ -1,0 +1,351 @@
+//! Definitions and batch end times in the `CHRONON_METADATA` snapshot dataset, and the batch
+//! upload that writes `<NAME>_BATCH` (Chronon's `MetadataStore` and `GroupByUpload` + `bulkPut`).
+//!
+//! Keys in `CHRONON_METADATA` (values are UTF-8):
+//! - `group_by/<name>`: the [`GroupBy`] as JSON; `join/<name>`: the [`Join`] as JSON.
+//! - `batch_end/<name>`: the batch end time `B` of the group-by's last upload, epoch millis.
+//! - `group_bys`, `joins`: the names, in Chronon's `StringArrayConverter` format.
+
+use std::collections::HashMap;
+
+use bytes::Bytes;
+use futures::stream::{self, StreamExt};
+
+use crate::aggregation::{BatchState, GroupByAggregator};
+use crate::groupby::{DefinitionError, GroupBy, Join, METADATA_DATASET};
+use crate::stream::{KeyCodec, Row, Value};
+use chronon_core::{BulkPutOptions, BulkPutReport, BulkRow, DatasetProps, KvError, KvStore, KvStoreExt};
+
+/// Why a metadata or upload call failed.
+#[derive(Debug, thiserror::Error)]
+pub enum MetadataError {
+    /// The store failed.
+    #[error(transparent)]
+    Store(#[from] KvError),
+    /// A definition is invalid.
+    #[error(transparent)]
+    Definition(#[from] DefinitionError),
+    /// Stored metadata cannot be read.
+    #[error("metadata {key:?}: {reason}")]
+    Corrupt {
+        /// The metadata key.
+        key: String,
+        /// What is wrong.
+        reason: String,
+    },
+    /// An input row cannot be aggregated.
+    #[error("row {row}: {reason}")]
+    BadRow {
+        /// The row's position in the input (0-based).
+        row: u64,
+        /// What is wrong.
+        reason: String,
+    },
+}
+
+/// The metadata key of a group-by definition.
+pub fn group_by_key(name: &str) -> String {
+    format!("group_by/{name}")
+}
+
+/// The metadata key of a join definition.
+pub fn join_key(name: &str) -> String {
+    format!("join/{name}")
+}
+
+/// The metadata key of a group-by's batch end time.
+pub fn batch_end_key(name: &str) -> String {
+    format!("batch_end/{name}")
+}
+
+async fn ensure_metadata(store: &dyn KvStore) -> Result<(), KvError> {
+    store
+        .create(METADATA_DATASET, &DatasetProps::snapshot())
+        .await
+}
+
+async fn add_name(store: &dyn KvStore, list: &str, name: &str) -> Result<(), KvError> {
+    let mut names = store
+        .get_string_array(METADATA_DATASET, list)
+        .await?
+        .unwrap_or_default();
+    if !names.iter().any(|n| n == name) {
+        names.push(name.to_string());
+        store
+            .put_string_array(METADATA_DATASET, list, &names, None)
+            .await?;
+    }
+    Ok(())
+}
+
+/// Validates and stores a group-by definition, and creates its datasets.
+pub async fn put_group_by(store: &dyn KvStore, gb: &GroupBy) -> Result<(), MetadataError> {
+    gb.validate()?;
+    GroupByAggregator::new(gb)?;
+    ensure_metadata(store).await?;
+    store
+        .create(&gb.batch_dataset(), &DatasetProps::snapshot())
+        .await?;
+    store
+        .create(&gb.streaming_dataset(), &DatasetProps::time_series())
+        .await?;
+    store
+        .put_string(
+            METADATA_DATASET,
+            &group_by_key(&gb.name),
+            &gb.to_json_string(),
+            None,
+        )
+        .await?;
+    add_name(store, "group_bys", &gb.name).await?;
+    Ok(())
+}
+
+/// Stores a join definition after checking it against its (stored) group-bys.
+pub async fn put_join(store: &dyn KvStore, join: &Join) -> Result<(), MetadataError> {
+    let mut gbs = Vec::new();
+    for p in &join.parts {
+        match get_group_by(store, &p.group_by).await? {
+            Some(g) => gbs.push(g),
+            None => {
+                return Err(DefinitionError::new(
+                    &join.name,
+                    format!(
+                        "group-by {:?} is not in {METADATA_DATASET}; put it first",
+                        p.group_by
+                    ),
+                )
+                .into())
+            }
+        }
+    }
+    join.validate(&gbs.iter().collect::<Vec<_>>())?;
+    ensure_metadata(store).await?;
+    store
+        .put_string(
+            METADATA_DATASET,
+            &join_key(&join.name),
+            &join.to_json_string(),
+            None,
+        )
+        .await?;
+    add_name(store, "joins", &join.name).await?;
+    Ok(())
+}
+
+/// Reads a group-by definition.
+pub async fn get_group_by(
+    store: &dyn KvStore,
+    name: &str,
+) -> Result<Option<GroupBy>, MetadataError> {
+    let key = group_by_key(name);
+    match get_metadata(store, &key).await? {
+        None => Ok(None),
+        Some(text) => Ok(Some(GroupBy::from_json_str(&text)?)),
+    }
+}
+
+/// Reads a join definition.
+pub async fn get_join(store: &dyn KvStore, name: &str) -> Result<Option<Join>, MetadataError> {
+    match get_metadata(store, &join_key(name)).await? {
+        None => Ok(None),
+        Some(text) => Ok(Some(Join::from_json_str(&text)?)),
+    }
+}
+
+/// Reads a group-by's batch end time.
+pub async fn get_batch_end(store: &dyn KvStore, name: &str) -> Result<Option<i64>, MetadataError> {
+    let key = batch_end_key(name);
+    match get_metadata(store, &key).await? {
+        None => Ok(None),
+        Some(text) => parse_batch_end(&key, &text).map(Some),
+    }
+}
+
+pub(crate) fn parse_batch_end(key: &str, text: &str) -> Result<i64, MetadataError> {
+    text.trim().parse().map_err(|_| MetadataError::Corrupt {
+        key: key.to_string(),
+        reason: format!("{text:?} is not epoch millis"),
+    })
+}
+
+/// Records a group-by's batch end time (after its batch upload).
+pub async fn put_batch_end(
+    store: &dyn KvStore,
+    name: &str,
+    batch_end: i64,
+) -> Result<(), MetadataError> {
+    ensure_metadata(store).await?;
+    store
+        .put_string(
+            METADATA_DATASET,
+            &batch_end_key(name),
+            &batch_end.to_string(),
+            None,
+        )
+        .await?;
+    Ok(())
+}
+
+async fn get_metadata(store: &dyn KvStore, key: &str) -> Result<Option<String>, MetadataError> {
+    match store.get_string(METADATA_DATASET, key).await {
+        Ok(v) => Ok(v),
+        Err(KvError::DatasetNotFound { .. }) => Ok(None),
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// Computes batch IRs per key from source rows as of `batch_end` (what Chronon's Spark
+/// `GroupByUpload` job does), holding one [`BatchState`] per key: memory grows with the number
+/// of keys, not rows.
+#[derive(Debug)]
+pub struct BatchComputer {
+    agg: GroupByAggregator,
+    key_codec: KeyCodec,
+    time_index: usize,
+    value_indices: Vec<usize>,
+    batch_end: i64,
+    states: HashMap<Vec<u8>, BatchState>,
+    rows: u64,
+    skipped: u64,
+}
+
+impl BatchComputer {
+    /// A computer for `gb` as of `batch_end` (epoch millis, usually the end of the last day).
+    pub fn new(gb: &GroupBy, batch_end: i64) -> Result<Self, MetadataError> {
+        gb.validate()?;
+        let agg = GroupByAggregator::new(gb)?;
+        let key_codec = KeyCodec::new(&gb.schema, &gb.keys)
+            .map_err(|e| DefinitionError::new(&gb.name, e.to_string()))?;
+        let time_index = gb
+            .schema
+            .index_of(&gb.time_column)
+            .ok_or_else(|| DefinitionError::new(&gb.name, "time column is not in the schema"))?;
+        let value_indices = gb
+            .value_columns()
+            .iter()
+            .filter_map(|c| gb.schema.index_of(c))
+            .collect();
+        Ok(BatchComputer {
+            agg,
+            key_codec,
+            time_index,
+            value_indices,
+            batch_end,
+            states: HashMap::new(),
+            rows: 0,
+            skipped: 0,
+        })
+    }
+
+    /// Adds one source row (all columns of the group-by's schema, in order). Rows without a
+    /// time, without any key, or at/after the batch end are skipped and counted.
+    pub fn add_row(&mut self, row: &Row) -> Result<(), MetadataError> {
+        self.rows += 1;
+        let ts = match row.get(self.time_index) {
+            Some(Value::Long(t) | Value::Timestamp(t)) => *t,
+            _ => {
+                self.skipped += 1;
+                return Ok(());
+            }
+        };
+        if ts >= self.batch_end {
+            self.skipped += 1;
+            return Ok(());
+        }
+        let key = match self.key_codec.encode_row(row) {
+            Ok(k) => k,
+            Err(crate::stream::KeyError::AllNull { .. }) => {
+                self.skipped += 1;
+                return Ok(());
+            }
+            Err(e) => {
+                return Err(MetadataError::BadRow {
+                    row: self.rows - 1,
+                    reason: e.to_string(),
+                })
+            }
+        };
+        let values: Vec<Value> = self
+            .value_indices
+            .iter()
+            .map(|&i| row.get(i).cloned().unwrap_or(Value::Null))
+            .collect();
+        let state = self
+            .states
+            .entry(key)
+            .or_insert_with(|| self.agg.empty_state());
+        self.agg.update_batch(state, self.batch_end, ts, &values);
+        Ok(())
+    }
+
+    /// Keys seen so far.
+    pub fn keys(&self) -> usize {
+        self.states.len()
+    }
+
+    /// `(rows read, rows skipped)`.
+    pub fn counts(&self) -> (u64, u64) {
+        (self.rows, self.skipped)
+    }
+
+    /// The upload rows (key bytes → encoded batch IR, ts = batch end), sorted by key.
+    pub fn into_rows(self) -> Result<Vec<BulkRow>, MetadataError> {
+        let mut out = Vec::with_capacity(self.states.len());
+        for (key, state) in self.states {
+            let value = self
+                .agg
+                .encode_batch(&state)
+                .map_err(|reason| MetadataError::BadRow { row: 0, reason })?;
+            out.push(BulkRow {
+                key: Bytes::from(key),
+                value: Bytes::from(value),
+                ts: self.batch_end,
+            });
+        }
+        out.sort_by(|a, b| a.key.cmp(&b.key));
+        Ok(out)
+    }
+}
+
+/// Loads upload rows into `<NAME>_BATCH` through `bulk_put`, then records the batch end time
+/// (last, so a fetcher never pairs a new batch end with old batch values).
+pub async fn upload_batch(
+    store: &dyn KvStore,
+    gb: &GroupBy,
+    batch_end: i64,
+    rows: Vec<BulkRow>,
+    options: BulkPutOptions,
+) -> Result<BulkPutReport, MetadataError> {
+    put_group_by(store, gb).await?;
+    let source = stream::iter(rows.into_iter().map(Ok)).boxed();
+    let report = store.bulk_put(&gb.batch_dataset(), source, options).await?;
+    put_batch_end(store, &gb.name, batch_end).await?;
+    Ok(report)
+}
+
+/// Computes the batch IRs of `rows` as of `batch_end` and uploads them ([`BatchComputer`] +
+/// [`upload_batch`]).
+pub async fn compute_and_upload(
+    store: &dyn KvStore,
+    gb: &GroupBy,
+    batch_end: i64,
+    rows: impl IntoIterator<Item = Row>,
+) -> Result<BulkPutReport, MetadataError> {
+    let mut c = BatchComputer::new(gb, batch_end)?;
+    for r in rows {
+        c.add_row(&r)?;
+    }
+    let rows = c.into_rows()?;
+    upload_batch(
+        store,
+        gb,
+        batch_end,
+        rows,
+        BulkPutOptions {
+            sorted: true,
+            ..Default::default()
+        },
+    )
+    .await
+}
