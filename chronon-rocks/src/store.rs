@@ -25,7 +25,7 @@ use crate::options::{Compression, RocksOptions, SCHEME};
 pub(crate) type Db = rocksdb::DBWithThreadMode<MultiThreaded>;
 
 /// The backend name in errors and reports.
-pub(crate) const BACKEND: &str = "rocksdb";
+pub(crate) const BACKEND: &str = "rocks";
 
 /// Sub-directory of the database directory where `bulk_put` writes SST files before ingesting them.
 pub(crate) const BULK_TMP_DIR: &str = "chronon-bulk-tmp";
