@@ -22,7 +22,7 @@ use bytes::Bytes;
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 
-use crate::fetcher::FetchRequest;
+use crate::request::FetchRequest;
 use crate::stream::Value;
 use chronon_core::{DatasetProps, KvStore, PutRequest};
 

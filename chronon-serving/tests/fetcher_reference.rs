@@ -1,10 +1,10 @@
-//! The fetcher against a brute-force reference (shared/FETCHER.md, "Testing the fetcher"): random
+//! The fetcher against a brute-force reference (SERVING.md, "What the reference test checks"): random
 //! events, batch end `B` and query time `q`; the batch part uploaded through the batch IR
 //! computation, the stream written in the streaming writer's row format; every feature served by
 //! the fetcher must equal a direct computation over the raw events with the window rule
 //! `round_down(q - w, tail_hop(w)) <= t < q`.
 //!
-//! `B` is the end of a day and every window is a multiple of its tail hop (the case FETCHER.md
+//! `B` is the end of a day and every window is a multiple of its tail hop (the case SERVING.md
 //! calls exact), and `q` is in `[B, B + tail_buffer)` (a daily batch keeps it there).
 //! Event times are unique per key: the `<NAME>_STREAMING` dataset keeps one version per
 //! `(key, ts)`, so two events of one key at the same millisecond cannot both be streamed.

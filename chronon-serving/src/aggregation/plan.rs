@@ -2,7 +2,7 @@
 //! collapsed IR per feature (aggregation × window), tail hops per hop size holding one IR per
 //! aggregation, the batch IR as of the batch end `B`, and the lambda merge at query time `q`.
 //!
-//! Batch IR (per `shared/FETCHER.md`): a row with `t < B` goes, for each windowed feature with
+//! Batch IR (SERVING.md, "The batch IR at batch end `B`"): a row with `t < B` goes, for each windowed feature with
 //! tail `T = B - w` and `T <= t`, into the collapsed IR when `t >= T + tail_buffer`, else into
 //! the tail hop `round_down(t, tail_hop(w))` of that hop size (each hop updated once per row even
 //! when several windows share a hop size); unbounded features take every row. One deliberate

@@ -43,27 +43,30 @@
 
 pub mod avro;
 pub mod csv;
+pub mod dead_letter;
 pub mod debezium;
 pub mod decoder;
+pub mod error;
 pub mod json;
 pub mod key;
 pub mod mutation;
 pub mod schema;
 pub mod source;
+pub mod stats;
 pub mod value;
 pub mod writer;
 
 pub use avro::{AvroError, RowCodec};
 pub use csv::CsvDecoder;
+pub use dead_letter::{DatasetDeadLetter, DeadLetter, DeadLetterSink, FileDeadLetter};
 pub use debezium::DebeziumDecoder;
 pub use decoder::{DataModel, DecodeError, StreamDecoder};
+pub use error::StreamError;
 pub use json::JsonDecoder;
 pub use key::{KeyCodec, KeyError};
 pub use mutation::{Mutation, MutationError, MutationKind};
 pub use schema::{DataType, SchemaError, StructField, StructType};
 pub use source::{CheckpointFile, Committer, LineSource, Message, Position, Source};
+pub use stats::{StreamStats, StreamSummary};
 pub use value::{Row, Value};
-pub use writer::{
-    DatasetDeadLetter, DeadLetter, DeadLetterSink, FileDeadLetter, StreamError, StreamStats,
-    StreamSummary, StreamingWriter, WriterOptions,
-};
+pub use writer::{StreamingWriter, WriterOptions};

@@ -28,24 +28,24 @@
 //! everything before it has been written and committed.
 
 use std::io;
-use std::path::Path;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 use std::time::Duration;
 
-use async_trait::async_trait;
-use base64::Engine;
 use bytes::Bytes;
 use futures::future::BoxFuture;
 use futures::stream::{FuturesOrdered, StreamExt};
 
 use super::avro::RowCodec;
+use super::dead_letter::{DeadLetter, DeadLetterSink};
 use super::debezium::MUTATION_TS_COLUMN;
 use super::decoder::{DataModel, StreamDecoder};
+use super::error::StreamError;
 use super::key::KeyCodec;
 use super::mutation::{is_time_type, Mutation, MutationKind};
-use super::schema::{DataType, SchemaError, StructField, StructType};
+use super::schema::{DataType, StructField, StructType};
 use super::source::{Committer, Message, Position, Source};
+use super::stats::{StreamStats, StreamSummary};
 use super::value::{Row, Value};
 use chronon_core::{validate, DatasetKind, DatasetProps, KvError, KvStore, PutRequest};
 
@@ -121,206 +121,6 @@ impl WriterOptions {
             max_write_retries: 8,
             retry_backoff: Duration::from_millis(100),
             log_first_bad: 100,
-        }
-    }
-}
-
-/// Why the stream stopped.
-#[derive(Debug, thiserror::Error)]
-pub enum StreamError {
-    /// The schema, keys or options do not fit together.
-    #[error("stream configuration: {0}")]
-    Config(String),
-    /// The schema is invalid.
-    #[error(transparent)]
-    Schema(#[from] SchemaError),
-    /// Reading the source failed.
-    #[error("reading {source_name}: {error}")]
-    Source {
-        /// The source.
-        source_name: String,
-        /// What failed.
-        error: io::Error,
-    },
-    /// The store failed (after retries) or refused the dataset.
-    #[error("store: {0}")]
-    Store(#[from] KvError),
-    /// The dead-letter sink failed (the stream stops rather than lose a bad message).
-    #[error("dead-letter sink: {0}")]
-    DeadLetter(io::Error),
-    /// Committing the position failed.
-    #[error("committing position: {0}")]
-    Checkpoint(io::Error),
-    /// Strict mode met a bad message.
-    #[error("bad message at line {} (offset {}): {error}", position.line, position.offset)]
-    BadMessage {
-        /// Where it is.
-        position: Position,
-        /// What is wrong with it.
-        error: String,
-    },
-}
-
-/// A bad message on its way to the dead-letter sink.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct DeadLetter {
-    /// The source it came from.
-    pub source: String,
-    /// Its position (line and offset just after it).
-    pub position: Position,
-    /// Why it was rejected.
-    pub error: String,
-    /// The raw message.
-    pub payload: Bytes,
-}
-
-impl DeadLetter {
-    /// The JSON line a file sink writes: `source`, `line`, `offset`, `error`, `payload` (lossy
-    /// UTF-8) and `payload_base64` (exact bytes).
-    pub fn to_json(&self) -> serde_json::Value {
-        serde_json::json!({
-            "source": self.source,
-            "line": self.position.line,
-            "offset": self.position.offset,
-            "error": self.error,
-            "payload": String::from_utf8_lossy(&self.payload),
-            "payload_base64": base64::engine::general_purpose::STANDARD.encode(&self.payload),
-        })
-    }
-}
-
-/// Where bad messages go. A letter is durable after `flush`, which the writer calls before it
-/// commits a position past it.
-#[async_trait]
-pub trait DeadLetterSink: Send + Sync {
-    /// Records one bad message.
-    async fn send(&self, letter: &DeadLetter) -> io::Result<()>;
-    /// Makes every letter sent so far durable.
-    async fn flush(&self) -> io::Result<()>;
-}
-
-/// Dead letters appended to a file, one JSON object per line ([`DeadLetter::to_json`]).
-#[derive(Debug)]
-pub struct FileDeadLetter {
-    file: Mutex<io::BufWriter<std::fs::File>>,
-}
-
-impl FileDeadLetter {
-    /// Appends to `path` (created when missing).
-    pub fn open(path: &Path) -> io::Result<Self> {
-        let file = std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(path)?;
-        Ok(FileDeadLetter {
-            file: Mutex::new(io::BufWriter::new(file)),
-        })
-    }
-}
-
-#[async_trait]
-impl DeadLetterSink for FileDeadLetter {
-    async fn send(&self, letter: &DeadLetter) -> io::Result<()> {
-        use std::io::Write;
-        let mut f = self.file.lock().unwrap_or_else(|e| e.into_inner());
-        serde_json::to_writer(&mut *f, &letter.to_json()).map_err(io::Error::other)?;
-        f.write_all(b"\n")
-    }
-
-    async fn flush(&self) -> io::Result<()> {
-        use std::io::Write;
-        let mut f = self.file.lock().unwrap_or_else(|e| e.into_inner());
-        f.flush()?;
-        f.get_ref().sync_data()
-    }
-}
-
-/// Dead letters written to a snapshot dataset of the store (key `<source>@<offset>`, value the
-/// JSON of [`DeadLetter::to_json`]), for deployments without a local disk.
-#[derive(Debug)]
-pub struct DatasetDeadLetter {
-    store: Arc<dyn KvStore>,
-    dataset: String,
-}
-
-impl DatasetDeadLetter {
-    /// Creates (if needed) and uses `dataset`, e.g. `<NAME>_DEAD_LETTER`.
-    pub async fn new(store: Arc<dyn KvStore>, dataset: impl Into<String>) -> Result<Self, KvError> {
-        let dataset = dataset.into();
-        store.create(&dataset, &DatasetProps::snapshot()).await?;
-        Ok(DatasetDeadLetter { store, dataset })
-    }
-}
-
-#[async_trait]
-impl DeadLetterSink for DatasetDeadLetter {
-    async fn send(&self, letter: &DeadLetter) -> io::Result<()> {
-        let key = format!("{}@{}", letter.source, letter.position.offset);
-        let mut key = key.into_bytes();
-        key.truncate(validate::MAX_KEY_BYTES);
-        let value = letter.to_json().to_string().into_bytes();
-        let put = PutRequest::new(self.dataset.clone(), key, value, None);
-        match self.store.multi_put(vec![put]).await.pop() {
-            Some(Ok(())) => Ok(()),
-            Some(Err(e)) => Err(io::Error::other(e)),
-            None => Err(io::Error::other("no result from multi_put")),
-        }
-    }
-
-    async fn flush(&self) -> io::Result<()> {
-        Ok(())
-    }
-}
-
-/// Live counters of a running writer (read them for a progress line).
-#[derive(Debug, Default)]
-pub struct StreamStats {
-    /// Messages read.
-    pub messages: AtomicU64,
-    /// Messages that carried no row (heartbeats, headers, tombstones, no-op updates).
-    pub skipped: AtomicU64,
-    /// Bad messages (dead-lettered, or the one that stopped a strict stream).
-    pub bad: AtomicU64,
-    /// Puts acknowledged by the store.
-    pub written: AtomicU64,
-    /// Batches acknowledged.
-    pub batches: AtomicU64,
-    /// Store write attempts retried.
-    pub retries: AtomicU64,
-    /// The last committed line.
-    pub committed_line: AtomicU64,
-}
-
-/// A snapshot of [`StreamStats`].
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub struct StreamSummary {
-    /// Messages read.
-    pub messages: u64,
-    /// Messages without a row.
-    pub skipped: u64,
-    /// Bad messages.
-    pub bad: u64,
-    /// Puts acknowledged.
-    pub written: u64,
-    /// Batches acknowledged.
-    pub batches: u64,
-    /// Retried write attempts.
-    pub retries: u64,
-    /// The last committed line.
-    pub committed_line: u64,
-}
-
-impl StreamStats {
-    /// The counters now.
-    pub fn snapshot(&self) -> StreamSummary {
-        StreamSummary {
-            messages: self.messages.load(Ordering::Relaxed),
-            skipped: self.skipped.load(Ordering::Relaxed),
-            bad: self.bad.load(Ordering::Relaxed),
-            written: self.written.load(Ordering::Relaxed),
-            batches: self.batches.load(Ordering::Relaxed),
-            retries: self.retries.load(Ordering::Relaxed),
-            committed_line: self.committed_line.load(Ordering::Relaxed),
         }
     }
 }
