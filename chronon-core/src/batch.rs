@@ -20,15 +20,14 @@ use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use bytes::Bytes;
-use futures::{StreamExt, TryStreamExt};
+use futures::StreamExt;
 
 use crate::error::KvError;
-use crate::types::{
-    BulkPutOptions, BulkPutReport, BulkSource, Capabilities, DatasetProps, GetRequest, GetResponse,
-    PutRequest, TimedValue,
-};
+use crate::types::{Capabilities, DatasetProps, GetRequest, GetResponse, PutRequest, TimedValue};
 use crate::validate;
-use crate::KvStore;
+
+/// Kept here for the callers that found it in `batch`; the loop lives in [`crate::bulk`].
+pub use crate::bulk::bulk_put_via_multi_put;
 
 /// Milliseconds since the Unix epoch, the store's "now" for puts without a timestamp.
 pub fn now_millis() -> i64 {
@@ -38,7 +37,9 @@ pub fn now_millis() -> i64 {
         .unwrap_or(0)
 }
 
-/// Runs `fut` under `timeout`, turning expiry into [`KvError::Timeout`] for `operation` on `target`.
+/// Runs `fut` under `timeout`, turning expiry into [`KvError::Timeout`] for `operation` on
+/// `target`. For an operation named by a `&'static str`, [`crate::ErrorContext::with_timeout`]
+/// does the same from the context an adapter's errors are made with.
 pub async fn with_timeout<T, F>(
     timeout: Duration,
     operation: &str,
@@ -497,51 +498,6 @@ where
 /// The TTL cut-off for `props` now.
 pub fn visible_from(props: &DatasetProps) -> Option<i64> {
     props.visible_from(now_millis())
-}
-
-/// The default `bulk_put`: rows pulled in chunks of the store's `put_batch_size` and written
-/// through `multi_put`, `concurrency` chunks in flight. Memory is bounded by the chunks in flight,
-/// and rewriting the same rows leaves the same data (puts of the same key and ts replace).
-pub async fn bulk_put_via_multi_put<S>(
-    store: &S,
-    dataset: &str,
-    rows: BulkSource<'_>,
-    options: BulkPutOptions,
-    concurrency: usize,
-) -> Result<BulkPutReport, KvError>
-where
-    S: KvStore + ?Sized,
-{
-    validate::dataset_name(dataset)?;
-    // Capped: a store without a batch limit (usize::MAX) must not make one giant allocation.
-    let chunk = store.capabilities().put_batch_size.clamp(1, 10_000);
-    let written = std::sync::atomic::AtomicU64::new(0);
-    let written = &written;
-    let progress = options.progress.clone();
-    let progress = &progress;
-    rows.try_chunks(chunk)
-        .map_err(|e| e.1)
-        .map_ok(|chunk_rows| async move {
-            let n = chunk_rows.len() as u64;
-            let puts: Vec<PutRequest> = chunk_rows
-                .into_iter()
-                .map(|r| PutRequest::new(dataset, r.key, r.value, Some(r.ts)))
-                .collect();
-            for result in store.multi_put(puts).await {
-                result?;
-            }
-            let total = written.fetch_add(n, std::sync::atomic::Ordering::Relaxed) + n;
-            if let Some(p) = progress {
-                p(total);
-            }
-            Ok::<_, KvError>(())
-        })
-        .try_buffer_unordered(concurrency.max(1))
-        .try_collect::<()>()
-        .await?;
-    Ok(BulkPutReport {
-        rows: written.load(std::sync::atomic::Ordering::Relaxed),
-    })
 }
 
 /// Splits `items` into chunks of at most `size` and runs `f` on up to `concurrency` of them at

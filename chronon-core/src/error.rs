@@ -1,6 +1,6 @@
 //! The one error type every adapter returns.
 //!
-//! Variants are named for what happened (SPEC.md "Errors"), each carries the dataset (and the key,
+//! Variants are named for what happened (see CONTRACT.md, "Errors"), each carries the dataset (and the key,
 //! where one is involved) so a log line is enough to find the culprit, and the driver's own error
 //! stays reachable through [`std::error::Error::source`]. The enum is `Clone` (sources are shared
 //! through `Arc`) because one connection failure has to be reported on every request of a batch.
@@ -15,7 +15,7 @@ pub type ErrorSource = Arc<dyn std::error::Error + Send + Sync + 'static>;
 #[derive(Debug, Clone, thiserror::Error)]
 #[non_exhaustive]
 pub enum KvError {
-    /// The dataset name is not portable (SPEC.md: 1–128 of `[A-Za-z0-9_]`, not starting with a digit).
+    /// The dataset name is not portable (CONTRACT.md, "Datasets": 1–128 of `[A-Za-z0-9_]`, not starting with a digit).
     #[error("invalid dataset name {dataset:?}: {reason}")]
     InvalidDataset {
         /// The name as given.
@@ -124,6 +124,16 @@ pub enum KvError {
         #[source]
         source: Option<ErrorSource>,
     },
+
+    /// The store's configuration (its URL or options) is wrong. Not retryable: the same
+    /// configuration fails the same way every time.
+    #[error("invalid {backend} configuration: {message}")]
+    Config {
+        /// The backend whose configuration it is.
+        backend: String,
+        /// What is wrong, naming the parameter, its value and the (redacted) URL.
+        message: String,
+    },
 }
 
 impl KvError {
@@ -150,6 +160,7 @@ impl KvError {
             KvError::Unavailable { .. } => "Unavailable",
             KvError::Unsupported { .. } => "Unsupported",
             KvError::Backend { .. } => "Backend",
+            KvError::Config { .. } => "Config",
         }
     }
 
@@ -208,6 +219,15 @@ impl KvError {
             operation: operation.to_string(),
             target: target.into(),
             timeout,
+        }
+    }
+
+    /// `Config`: `backend`'s URL or options are wrong (`message` must name no secret; see
+    /// [`crate::config::redact_url`]).
+    pub fn config(backend: impl Into<String>, message: impl Into<String>) -> Self {
+        KvError::Config {
+            backend: backend.into(),
+            message: message.into(),
         }
     }
 
@@ -272,6 +292,13 @@ mod tests {
         let b = KvError::backend_msg("x", "ctx", "slow down");
         assert!(!b.is_retryable());
         assert!(b.retryable().is_retryable());
+        let c = KvError::config("redis", "parameter timeout_ms=\"x\" is not a number");
+        assert!(!c.is_retryable());
+        assert_eq!(c.kind(), "Config");
+        assert_eq!(
+            c.to_string(),
+            "invalid redis configuration: parameter timeout_ms=\"x\" is not a number"
+        );
     }
 
     #[test]

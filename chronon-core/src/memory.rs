@@ -1,4 +1,4 @@
-//! `MemoryStore`: SPEC.md as executable code. The reference the conformance suite is proven on,
+//! `MemoryStore`: the contract (CONTRACT.md) as executable code. The reference the conformance suite is proven on,
 //! and a handy store for unit tests; not a production backend (nothing is persisted).
 
 use std::collections::{BTreeMap, HashMap};

@@ -19,7 +19,7 @@ use crate::types::{
 ///
 /// # Contract
 ///
-/// The full contract is `shared/SPEC.md`, and the `conformance` crate checks it. In short:
+/// The full contract is `chronon-core/CONTRACT.md`, and the `conformance` crate checks it. In short:
 ///
 /// - **Datasets** are created before use with a [`DatasetKind`](crate::DatasetKind) (`Snapshot`:
 ///   one value per key; `TimeSeries`: one version per `(key, ts)`) and an optional TTL, which the

@@ -1,4 +1,4 @@
-//! Requests, responses and dataset properties (SPEC.md "Types" and "Datasets").
+//! Requests, responses and dataset properties (see CONTRACT.md, "Types" and "Datasets").
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -240,7 +240,7 @@ impl DatasetProps {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
 #[non_exhaustive]
 pub struct Capabilities {
-    /// Largest value accepted; larger values are `ValueTooLarge` (SPEC: at least 300 KiB).
+    /// Largest value accepted; larger values are `ValueTooLarge` (CONTRACT.md: at least 300 KiB).
     pub max_value_bytes: usize,
     /// The database removes expired values itself (reads filter them regardless).
     pub native_ttl: bool,

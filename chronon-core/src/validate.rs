@@ -4,11 +4,11 @@
 use crate::error::{key_preview, KvError};
 use crate::types::{Capabilities, GetRequest, PutRequest};
 
-/// Longest portable dataset name (SPEC.md "Datasets").
+/// Longest portable dataset name (see CONTRACT.md, "Datasets").
 pub const MAX_DATASET_NAME_CHARS: usize = 128;
-/// Longest key (SPEC.md "Keys and values").
+/// Longest key (see CONTRACT.md, "Keys and values").
 pub const MAX_KEY_BYTES: usize = 1024;
-/// Smallest value limit any adapter may declare (SPEC.md: at least 300 KiB everywhere).
+/// Smallest value limit any adapter may declare (CONTRACT.md, "Keys and values": at least 300 KiB everywhere).
 pub const MIN_MAX_VALUE_BYTES: usize = 300 * 1024;
 /// Largest timestamp a put may carry: 2^53 - 1 ms (year 287396), the largest integer that is
 /// exact in an IEEE double, so Redis sorted-set scores and JSON tools keep it exactly.

@@ -1,0 +1,297 @@
+//! The bulk-load loop, written once: rows pulled from the source in chunks, a few chunks written
+//! at a time by the adapter's own write, progress reported after each acknowledged chunk, the
+//! first error ends the load. Memory is bounded by the chunks in flight.
+//!
+//! An adapter's `bulk_put` resolves what it needs once (the dataset's properties, a table
+//! handle) and hands [`bulk_put_chunked`] a closure writing one chunk; a store without a faster
+//! path keeps the trait's default, [`bulk_put_via_multi_put`].
+
+use std::future::Future;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use futures::TryStreamExt;
+
+use crate::error::KvError;
+use crate::types::{BulkPutOptions, BulkPutReport, BulkRow, BulkSource, PutRequest};
+use crate::validate;
+use crate::KvStore;
+
+/// Chunks written at once by [`bulk_put_chunked`] (and by the default `bulk_put`).
+pub const DEFAULT_BULK_CONCURRENCY: usize = 4;
+
+/// Most rows per chunk of [`bulk_put_via_multi_put`]: a store without a batch limit
+/// (`put_batch_size` of `usize::MAX`) must not make one giant allocation.
+pub const MAX_MULTI_PUT_CHUNK_ROWS: usize = 10_000;
+
+/// Loads `source` into `dataset` through `write_chunk`, [`DEFAULT_BULK_CONCURRENCY`] chunks of
+/// `chunk_rows` rows at a time (see [`bulk_put_chunked_concurrently`]).
+pub async fn bulk_put_chunked<F, Fut>(
+    dataset: &str,
+    source: BulkSource<'_>,
+    options: &BulkPutOptions,
+    chunk_rows: usize,
+    write_chunk: F,
+) -> Result<BulkPutReport, KvError>
+where
+    F: FnMut(Vec<BulkRow>) -> Fut,
+    Fut: Future<Output = Result<(), KvError>>,
+{
+    bulk_put_chunked_concurrently(
+        dataset,
+        source,
+        options,
+        chunk_rows,
+        DEFAULT_BULK_CONCURRENCY,
+        write_chunk,
+    )
+    .await
+}
+
+/// Loads `source` into `dataset`: checks the dataset name, pulls rows in chunks of `chunk_rows`
+/// (the last one partial), writes up to `concurrency` chunks at once through `write_chunk`
+/// (chunks may finish in any order), calls the options' progress callback with the rows
+/// acknowledged so far after each chunk, and stops at the first error, from the source or from
+/// a write, returning it. The report counts the rows of acknowledged chunks.
+///
+/// The returned future is `Send` when `write_chunk` and its futures are, as `bulk_put` in an
+/// `async_trait` needs. `options.sorted` is the adapter's to use; nothing here checks it.
+pub async fn bulk_put_chunked_concurrently<F, Fut>(
+    dataset: &str,
+    source: BulkSource<'_>,
+    options: &BulkPutOptions,
+    chunk_rows: usize,
+    concurrency: usize,
+    mut write_chunk: F,
+) -> Result<BulkPutReport, KvError>
+where
+    F: FnMut(Vec<BulkRow>) -> Fut,
+    Fut: Future<Output = Result<(), KvError>>,
+{
+    validate::dataset_name(dataset)?;
+    let written = AtomicU64::new(0);
+    let written = &written;
+    let progress = options.progress.as_ref();
+    source
+        .try_chunks(chunk_rows.max(1))
+        .map_err(|e| e.1)
+        .map_ok(|rows| {
+            let n = rows.len() as u64;
+            let write = write_chunk(rows);
+            async move {
+                write.await?;
+                // Chunks are polled by one task, so totals reach the callback in rising order.
+                let total = written.fetch_add(n, Ordering::Relaxed) + n;
+                if let Some(p) = progress {
+                    p(total);
+                }
+                Ok::<_, KvError>(())
+            }
+        })
+        .try_buffer_unordered(concurrency.max(1))
+        .try_collect::<()>()
+        .await?;
+    Ok(BulkPutReport {
+        rows: written.load(Ordering::Relaxed),
+    })
+}
+
+/// The default `bulk_put`: rows pulled in chunks of the store's `put_batch_size` (at most
+/// [`MAX_MULTI_PUT_CHUNK_ROWS`]) and written through `multi_put`, `concurrency` chunks in
+/// flight. Rewriting the same rows leaves the same data (puts of the same key and ts replace).
+pub async fn bulk_put_via_multi_put<S>(
+    store: &S,
+    dataset: &str,
+    rows: BulkSource<'_>,
+    options: BulkPutOptions,
+    concurrency: usize,
+) -> Result<BulkPutReport, KvError>
+where
+    S: KvStore + ?Sized,
+{
+    let chunk_rows = store
+        .capabilities()
+        .put_batch_size
+        .clamp(1, MAX_MULTI_PUT_CHUNK_ROWS);
+    bulk_put_chunked_concurrently(
+        dataset,
+        rows,
+        &options,
+        chunk_rows,
+        concurrency,
+        |chunk: Vec<BulkRow>| {
+            let puts: Vec<PutRequest> = chunk
+                .into_iter()
+                .map(|r| PutRequest::new(dataset, r.key, r.value, Some(r.ts)))
+                .collect();
+            async move {
+                for result in store.multi_put(puts).await {
+                    result?;
+                }
+                Ok(())
+            }
+        },
+    )
+    .await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use futures::StreamExt;
+    use std::sync::{Arc, Mutex};
+    use std::time::Duration;
+
+    fn rows(n: usize) -> BulkSource<'static> {
+        futures::stream::iter((0..n).map(|i| {
+            Ok(BulkRow {
+                key: format!("k{i:05}").into(),
+                value: "v".into(),
+                ts: 1,
+            })
+        }))
+        .boxed()
+    }
+
+    fn with_progress(seen: Arc<Mutex<Vec<u64>>>) -> BulkPutOptions {
+        BulkPutOptions {
+            progress: Some(Arc::new(move |n| seen.lock().unwrap().push(n))),
+            sorted: false,
+        }
+    }
+
+    #[tokio::test]
+    async fn the_last_partial_chunk_is_written() {
+        let chunks = Arc::new(Mutex::new(Vec::new()));
+        let progress = Arc::new(Mutex::new(Vec::new()));
+        let options = with_progress(progress.clone());
+        let report = bulk_put_chunked("DS", rows(2_501), &options, 1_000, |chunk| {
+            let chunks = chunks.clone();
+            async move {
+                chunks.lock().unwrap().push(chunk);
+                Ok(())
+            }
+        })
+        .await
+        .unwrap();
+        assert_eq!(report.rows, 2_501);
+        let chunks = chunks.lock().unwrap();
+        let mut sizes: Vec<usize> = chunks.iter().map(Vec::len).collect();
+        sizes.sort_unstable();
+        assert_eq!(sizes, [501, 1_000, 1_000]);
+        let mut keys: Vec<_> = chunks.iter().flatten().map(|r| r.key.clone()).collect();
+        keys.sort();
+        keys.dedup();
+        assert_eq!(keys.len(), 2_501);
+        let progress = progress.lock().unwrap();
+        assert_eq!(progress.len(), 3);
+        assert!(progress.windows(2).all(|w| w[0] < w[1]));
+        assert_eq!(progress.last(), Some(&2_501));
+    }
+
+    #[tokio::test]
+    async fn writes_at_most_concurrency_chunks_at_once() {
+        let in_flight = Arc::new(Mutex::new((0usize, 0usize))); // (now, most)
+        let report = bulk_put_chunked_concurrently(
+            "DS",
+            rows(100),
+            &BulkPutOptions::default(),
+            10,
+            3,
+            |_| {
+                let in_flight = in_flight.clone();
+                async move {
+                    {
+                        let mut f = in_flight.lock().unwrap();
+                        f.0 += 1;
+                        f.1 = f.1.max(f.0);
+                    }
+                    tokio::time::sleep(Duration::from_millis(5)).await;
+                    in_flight.lock().unwrap().0 -= 1;
+                    Ok(())
+                }
+            },
+        )
+        .await
+        .unwrap();
+        assert_eq!(report.rows, 100);
+        assert_eq!(in_flight.lock().unwrap().1, 3);
+    }
+
+    #[tokio::test]
+    async fn the_first_error_ends_the_load() {
+        let write_error = KvError::backend_msg("t", "write", "disk full");
+        let mut calls = 0;
+        let err = bulk_put_chunked_concurrently(
+            "DS",
+            rows(50),
+            &BulkPutOptions::default(),
+            10,
+            1,
+            |_| {
+                calls += 1;
+                let fail = calls == 2;
+                let e = write_error.clone();
+                async move {
+                    if fail {
+                        Err(e)
+                    } else {
+                        Ok(())
+                    }
+                }
+            },
+        )
+        .await
+        .unwrap_err();
+        assert!(err.to_string().contains("disk full"));
+        assert!(calls < 5, "kept writing after the error ({calls} chunks)");
+
+        let broken: BulkSource<'static> = futures::stream::iter(vec![
+            Ok(BulkRow {
+                key: "k".into(),
+                value: "v".into(),
+                ts: 1,
+            }),
+            Err(KvError::not_found("source")),
+        ])
+        .boxed();
+        let err = bulk_put_chunked("DS", broken, &BulkPutOptions::default(), 10, |_| async {
+            Ok(())
+        })
+        .await
+        .unwrap_err();
+        assert!(matches!(err, KvError::DatasetNotFound { .. }));
+
+        let bad_name =
+            bulk_put_chunked("1bad", rows(1), &BulkPutOptions::default(), 10, |_| async {
+                Ok(())
+            })
+            .await;
+        assert!(matches!(bad_name, Err(KvError::InvalidDataset { .. })));
+    }
+
+    #[test]
+    fn the_future_is_send_for_send_writers() {
+        fn check<T: Send>(_: T) {}
+        let options = BulkPutOptions::default();
+        check(bulk_put_chunked("DS", rows(1), &options, 10, |_| async {
+            Ok(())
+        }));
+    }
+
+    #[tokio::test]
+    async fn the_default_bulk_put_writes_through_multi_put() {
+        let store = crate::MemoryStore::new();
+        store
+            .create("DS", &crate::DatasetProps::snapshot())
+            .await
+            .unwrap();
+        let report = bulk_put_via_multi_put(&store, "DS", rows(2_501), Default::default(), 2)
+            .await
+            .unwrap();
+        assert_eq!(report.rows, 2_501);
+        let got = store
+            .multi_get(vec![crate::GetRequest::latest("DS", "k02500")])
+            .await;
+        assert_eq!(got[0].values.as_ref().unwrap().len(), 1);
+    }
+}
