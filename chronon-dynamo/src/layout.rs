@@ -8,7 +8,7 @@ use aws_sdk_dynamodb::types::{AttributeValue, KeySchemaElement, KeyType};
 use bytes::Bytes;
 use chronon_core::{key_preview, DatasetKind, KvError, ListCursor, TimedValue};
 
-use crate::SCHEME;
+use crate::config::SCHEME;
 
 /// Partition key: the key bytes (Chronon's `partitionKeyColumn`).
 pub const KEY_ATTR: &str = "keyBytes";
@@ -26,6 +26,11 @@ pub const META_DATASET_ATTR: &str = "dataset";
 pub const META_TTL_ATTR: &str = "ttlMillis";
 /// Metadata table: the kind, for humans (the table's key schema is what counts).
 pub const META_KIND_ATTR: &str = "kind";
+
+/// Keys per `BatchGetItem` (DynamoDB's limit).
+pub const GET_BATCH: usize = 100;
+/// Items per `BatchWriteItem` (DynamoDB's limit).
+pub const PUT_BATCH: usize = 25;
 
 /// DynamoDB's item size limit: 400 KB, counting attribute names and values.
 pub const MAX_ITEM_BYTES: usize = 400 * 1000;
@@ -109,7 +114,7 @@ pub fn item_key(item: &HashMap<String, AttributeValue>, dataset: &str) -> Result
 }
 
 /// The timestamp of an item: its `ts` number. An item without one (not written in Chronon's
-/// layout) reads as timestamp 0, never as the time of the read (SPEC.md "multi_get").
+/// layout) reads as timestamp 0, never as the time of the read (`chronon-core/CONTRACT.md`, `multi_get`).
 pub fn item_ts(item: &HashMap<String, AttributeValue>, dataset: &str) -> Result<i64, KvError> {
     match item.get(TS_ATTR) {
         None => Ok(0),

@@ -9,25 +9,28 @@
 //! ```no_run
 //! # async fn demo() -> Result<(), chronon_core::KvError> {
 //! use chronon_core::KvStoreExt;
-//! let url = url::Url::parse("dynamodb://?endpoint=http://127.0.0.1:8000&region=us-west-2&prefix=chronon_").unwrap();
-//! let store = chronon_dynamo::DynamoStore::open_url(&url).await?;
+//! let url = "dynamodb://?endpoint=http://127.0.0.1:8000&region=us-west-2&prefix=chronon_";
+//! let store = chronon_dynamo::DynamoStore::open_url(url).await?;
 //! store.create_default("PURCHASES_STREAMING").await?;
 //! # Ok(()) }
 //! ```
 //!
-//! See the crate's README for the layout, the capabilities, and how the tests run against
-//! DynamoDB Local.
+//! Layout: `store.rs` (the `KvStore`) hands calls to `datasets.rs`, `read.rs` and `write.rs`,
+//! which share `client.rs`; `config.rs` is the options and URL, `layout.rs` the table layout,
+//! `error.rs` the error mapping, `retry.rs` the retries. The crate's README covers the
+//! capabilities and how the tests run against DynamoDB Local.
 
 #![deny(missing_docs)]
 
+mod client;
+mod config;
+mod datasets;
 mod error;
 pub mod layout;
-mod options;
+mod read;
 mod retry;
 mod store;
+mod write;
 
-pub use options::{DynamoOptions, RetrySettings};
-pub use store::{DynamoStore, GET_BATCH, PUT_BATCH};
-
-/// The URL scheme of this store: `dynamodb://`.
-pub const SCHEME: &str = "dynamodb";
+pub use config::{DynamoOptions, RetrySettings, SCHEME};
+pub use store::DynamoStore;

@@ -1,5 +1,6 @@
-//! Retrying the part of a batch DynamoDB did not process (`UnprocessedKeys` of `BatchGetItem`,
-//! `UnprocessedItems` of `BatchWriteItem`), with exponential backoff and full jitter.
+//! Retrying: the part of a batch DynamoDB did not process (`UnprocessedKeys` of `BatchGetItem`,
+//! `UnprocessedItems` of `BatchWriteItem`), resent with exponential backoff and full jitter; and
+//! [`RefusedIsFinal`], the SDK retry classifier that never retries a refused connection.
 //!
 //! DynamoDB returns unprocessed items when a partition is throttled or a response would exceed
 //! 16 MB; its documentation asks callers to resend them after a backoff. The loop is generic over
@@ -8,11 +9,12 @@
 use std::future::Future;
 use std::time::Duration;
 
-use chronon_core::KvError;
+use aws_sdk_dynamodb::config::interceptors::InterceptorContext;
+use aws_sdk_dynamodb::config::retry::{ClassifyRetry, RetryAction};
+use chronon_core::{ErrorContext, KvError};
 use rand::Rng;
 
-use crate::options::RetrySettings;
-use crate::SCHEME;
+use crate::config::RetrySettings;
 
 /// What one batch call returned.
 #[derive(Debug)]
@@ -51,7 +53,7 @@ pub(crate) fn backoff_ceiling(attempt: u32, retry: &RetrySettings) -> Duration {
 pub(crate) async fn until_processed<T, R, F, Fut>(
     first: T,
     retry: &RetrySettings,
-    context: &str,
+    ctx: ErrorContext<'_>,
     mut send: F,
 ) -> Result<Vec<R>, KvError>
 where
@@ -67,14 +69,14 @@ where
         if let Some(rest) = round.unprocessed {
             stalled = if round.progress { 0 } else { stalled + 1 };
             if stalled >= retry.max_attempts {
-                return Err(KvError::backend_msg(
-                    SCHEME,
-                    context.to_string(),
-                    format!(
-                        "DynamoDB left items unprocessed {stalled} times in a row (throttled); giving up for now"
-                    ),
-                )
-                .retryable());
+                return Err(ctx
+                    .backend_error(
+                        format!(
+                            "DynamoDB left items unprocessed {stalled} times in a row (throttled); giving up for now"
+                        ),
+                        None,
+                    )
+                    .retryable());
             }
             tokio::time::sleep(backoff(stalled.max(1), retry)).await;
             pending = Some(rest);
@@ -83,11 +85,61 @@ where
     Ok(outputs)
 }
 
+/// An SDK retry classifier that forbids retrying a request whose connection was refused, so the
+/// call fails at once with `Unavailable` instead of retrying until the operation timeout and
+/// surfacing as `Timeout`: with the SDK's standard retries, a stopped DynamoDB Local gave
+/// `Timeout` for every call.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct RefusedIsFinal;
+
+impl ClassifyRetry for RefusedIsFinal {
+    fn classify_retry(&self, ctx: &InterceptorContext) -> RetryAction {
+        let refused = ctx
+            .output_or_error()
+            .and_then(|r| r.err())
+            .and_then(|e| e.as_connector_error())
+            .is_some_and(|e| e.is_io() && is_refused(e));
+        if refused {
+            RetryAction::RetryForbidden
+        } else {
+            RetryAction::NoActionIndicated
+        }
+    }
+
+    fn name(&self) -> &'static str {
+        "chronon: connection refused is final"
+    }
+}
+
+/// Whether an error's source chain holds an `io::Error` of kind `ConnectionRefused`.
+fn is_refused(err: &(dyn std::error::Error + 'static)) -> bool {
+    let mut next = Some(err);
+    while let Some(e) = next {
+        if let Some(io) = e.downcast_ref::<std::io::Error>() {
+            if io.kind() == std::io::ErrorKind::ConnectionRefused {
+                return true;
+            }
+        }
+        next = e.source();
+    }
+    false
+}
+
 #[cfg(test)]
 mod tests {
     use std::sync::atomic::{AtomicU32, Ordering};
 
     use super::*;
+
+    fn ctx() -> ErrorContext<'static> {
+        ErrorContext::new(
+            "dynamodb",
+            "BatchGetItem",
+            "127.0.0.1:8000",
+            Duration::from_secs(1),
+        )
+        .dataset("ds")
+    }
 
     fn fast() -> RetrySettings {
         RetrySettings::new(4, Duration::from_millis(1), Duration::from_millis(4))
@@ -111,22 +163,17 @@ mod tests {
     #[tokio::test]
     async fn unprocessed_keys_are_resent_until_done() {
         let calls = AtomicU32::new(0);
-        let out = until_processed(
-            vec![1, 2, 3, 4, 5],
-            &fast(),
-            "test",
-            |mut keys: Vec<i32>| {
-                calls.fetch_add(1, Ordering::SeqCst);
-                async move {
-                    let first = keys.remove(0);
-                    Ok(Round {
-                        output: first,
-                        unprocessed: (!keys.is_empty()).then_some(keys),
-                        progress: true,
-                    })
-                }
-            },
-        )
+        let out = until_processed(vec![1, 2, 3, 4, 5], &fast(), ctx(), |mut keys: Vec<i32>| {
+            calls.fetch_add(1, Ordering::SeqCst);
+            async move {
+                let first = keys.remove(0);
+                Ok(Round {
+                    output: first,
+                    unprocessed: (!keys.is_empty()).then_some(keys),
+                    progress: true,
+                })
+            }
+        })
         .await
         .unwrap();
         assert_eq!(out, vec![1, 2, 3, 4, 5]);
@@ -138,7 +185,7 @@ mod tests {
     #[tokio::test]
     async fn stalls_back_off_then_succeed() {
         let calls = AtomicU32::new(0);
-        let out = until_processed(vec![7, 8], &fast(), "test", |keys: Vec<i32>| {
+        let out = until_processed(vec![7, 8], &fast(), ctx(), |keys: Vec<i32>| {
             let n = calls.fetch_add(1, Ordering::SeqCst);
             async move {
                 // Rounds 0,1,2 stall, round 3 processes one key, 4,5,6 stall, 7 finishes.
@@ -167,7 +214,7 @@ mod tests {
     #[tokio::test]
     async fn endless_throttling_is_a_retryable_error() {
         let calls = AtomicU32::new(0);
-        let err = until_processed(vec![1], &fast(), "BatchGetItem on ds", |keys: Vec<i32>| {
+        let err = until_processed(vec![1], &fast(), ctx(), |keys: Vec<i32>| {
             calls.fetch_add(1, Ordering::SeqCst);
             async move {
                 Ok::<_, KvError>(Round {
@@ -180,13 +227,16 @@ mod tests {
         .await
         .unwrap_err();
         assert!(err.is_retryable(), "{err}");
-        assert!(err.to_string().contains("BatchGetItem on ds"), "{err}");
+        assert!(
+            err.to_string().contains("BatchGetItem on dataset \"ds\""),
+            "{err}"
+        );
         assert_eq!(calls.load(Ordering::SeqCst), 4);
     }
 
     #[tokio::test]
     async fn call_errors_stop_the_loop() {
-        let err = until_processed(1, &fast(), "x", |_| async {
+        let err = until_processed(1, &fast(), ctx(), |_| async {
             Err::<Round<i32, ()>, _>(KvError::not_found("ds"))
         })
         .await

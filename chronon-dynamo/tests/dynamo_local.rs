@@ -32,7 +32,7 @@ fn tag() -> String {
 }
 
 async fn store(endpoint: &str) -> Result<DynamoStore> {
-    Ok(DynamoStore::connect(DynamoOptions::local(endpoint).with_region("us-west-2")).await?)
+    Ok(DynamoStore::open(DynamoOptions::local(endpoint).with_region("us-west-2")).await?)
 }
 
 /// A raw SDK client, configured as a JVM Chronon deployment would be (other credentials).
@@ -50,7 +50,7 @@ async fn raw_client(endpoint: &str) -> Client {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn dynamo_specific_behaviour() {
-    let Some(mut server) = conformance::launch::dynamo::dynamo().await else {
+    let Some(mut server) = conformance::launch::dynamodb::dynamodb().await else {
         return;
     };
     let endpoint = server.endpoint.clone();
@@ -206,7 +206,7 @@ async fn item_size_limit_is_checked_before_sending(store: &DynamoStore) -> Resul
     let max = store.capabilities().max_value_bytes;
     ensure!(
         max >= 300 * 1024,
-        "max_value_bytes {max} below the SPEC floor"
+        "max_value_bytes {max} below the contract's 300 KiB floor"
     );
     let key = vec![0xffu8; 1024];
     let results = store
@@ -552,7 +552,7 @@ async fn list_pages_time_series_with_many_versions(store: &DynamoStore) -> Resul
 async fn nothing_listening_is_unavailable_with_address() -> Result<()> {
     let port = conformance::launch::free_port()?;
     let endpoint = format!("http://127.0.0.1:{port}");
-    let store = DynamoStore::connect(
+    let store = DynamoStore::open(
         DynamoOptions::local(&endpoint)
             .with_region("us-west-2")
             .with_timeout(Duration::from_secs(3))
@@ -584,7 +584,7 @@ async fn paused_server_is_a_timeout(
     endpoint: &str,
     child: &mut conformance::launch::ChildServer,
 ) -> Result<()> {
-    let store = DynamoStore::connect(
+    let store = DynamoStore::open(
         DynamoOptions::local(endpoint)
             .with_region("us-west-2")
             .with_timeout(Duration::from_millis(1500)),

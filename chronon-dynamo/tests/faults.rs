@@ -1,4 +1,4 @@
-//! Faults against a real DynamoDB Local child process (issue 12), through the shared scenarios in
+//! Faults against a real DynamoDB Local child process, through the shared scenarios in
 //! `conformance::faults`: killed mid-stream and restarted on the same on-disk tables (`-dbPath`),
 //! paused with SIGSTOP, and absent (connection refused). These need a child server they can
 //! signal, so they never use `CHRONON_DYNAMO_ENDPOINT`.
@@ -15,11 +15,11 @@ use conformance::launch;
 /// pause scenario stays short.
 const TIMEOUT: Duration = Duration::from_secs(3);
 
-async fn child_or_skip() -> Option<launch::dynamo::DynamoServer> {
-    match launch::dynamo::durable_child().await {
+async fn child_or_skip() -> Option<launch::dynamodb::DynamoServer> {
+    match launch::dynamodb::durable_child().await {
         Ok(s) => Some(s),
         Err(why) => {
-            launch::skip("dynamo", &why);
+            launch::skip("dynamodb", &why);
             None
         }
     }
@@ -30,7 +30,7 @@ async fn open(endpoint: &str) -> Result<Arc<dyn KvStore>, KvError> {
         .with_region("us-west-2")
         .with_timeout(TIMEOUT)
         .with_table_prefix("faults_");
-    Ok(Arc::new(DynamoStore::connect(options).await?) as Arc<dyn KvStore>)
+    Ok(Arc::new(DynamoStore::open(options).await?) as Arc<dyn KvStore>)
 }
 
 fn options(port: u16) -> FaultOptions {

@@ -1,4 +1,4 @@
-//! Resource use against a real DynamoDB Local child process (issue 12), through
+//! Resource use against a real DynamoDB Local child process, through
 //! `conformance::resources`: under 64 concurrent callers the store holds at most
 //! `max_in_flight` HTTP connections (every SDK call waits for one of `max_in_flight` permits, and
 //! the SDK's hyper pool reuses idle connections), and dropping the store closes them. Needs a
@@ -22,9 +22,9 @@ const CALL_TIMEOUT: Duration = Duration::from_secs(30);
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn connections_are_bounded_and_closed_on_drop() {
-    let server = match launch::dynamo::durable_child().await {
+    let server = match launch::dynamodb::durable_child().await {
         Ok(s) => s,
-        Err(why) => return launch::skip("dynamo", &why),
+        Err(why) => return launch::skip("dynamodb", &why),
     };
     let port = server.child.as_ref().expect("a child server").port;
     let endpoint = server.endpoint.clone();
@@ -35,7 +35,7 @@ async fn connections_are_bounded_and_closed_on_drop() {
         .with_table_prefix("resources_");
     let bound = options.max_in_flight;
     let report = resources::connections_bounded_and_closed_on_drop(
-        || async move { Ok(Arc::new(DynamoStore::connect(options).await?) as Arc<dyn KvStore>) },
+        || async move { Ok(Arc::new(DynamoStore::open(options).await?) as Arc<dyn KvStore>) },
         port,
         &ResourceOptions::new(bound),
     )
@@ -51,7 +51,7 @@ async fn connections_are_bounded_and_closed_on_drop() {
         .with_table_prefix("resources_")
         .with_max_in_flight(4);
     let report = resources::connections_bounded_and_closed_on_drop(
-        || async move { Ok(Arc::new(DynamoStore::connect(options).await?) as Arc<dyn KvStore>) },
+        || async move { Ok(Arc::new(DynamoStore::open(options).await?) as Arc<dyn KvStore>) },
         port,
         &ResourceOptions::new(4),
     )

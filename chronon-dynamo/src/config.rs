@@ -3,9 +3,13 @@
 
 use std::time::Duration;
 
+use chronon_core::config::UrlParams;
+use chronon_core::metadata_cache::METADATA_CACHE_TTL_PARAM;
 use chronon_core::KvError;
 
-use crate::SCHEME;
+/// The URL scheme of this store, `dynamodb://`, which is also its backend name in errors and
+/// reports.
+pub const SCHEME: &str = "dynamodb";
 
 /// How [`DynamoStore`](crate::DynamoStore) reaches DynamoDB and behaves under load.
 ///
@@ -37,8 +41,9 @@ pub struct DynamoOptions {
     /// dataset's table.
     pub metadata_table: String,
     /// How long a client trusts the kind and TTL it read for a dataset before reading them again
-    /// (they only change when a dataset is dropped and re-created by another client): 5 s.
-    pub props_cache_ttl: Duration,
+    /// (they only change when a dataset is dropped and re-created by another client): 5 s. Zero
+    /// turns the cache off. URL parameter `metadata_cache_ttl_ms`.
+    pub metadata_cache_ttl: Duration,
     /// Static credentials (access key id, secret). Default none: the AWS chain, or the dummy
     /// credentials DynamoDB Local accepts when the endpoint is on loopback and the environment has
     /// no AWS credentials.
@@ -91,7 +96,7 @@ impl Default for DynamoOptions {
             max_in_flight: 32,
             retry: RetrySettings::default(),
             metadata_table: "chronon.datasets".to_string(),
-            props_cache_ttl: Duration::from_secs(5),
+            metadata_cache_ttl: Duration::from_secs(5),
             credentials: None,
         }
     }
@@ -108,7 +113,7 @@ impl std::fmt::Debug for DynamoOptions {
             .field("max_in_flight", &self.max_in_flight)
             .field("retry", &self.retry)
             .field("metadata_table", &self.metadata_table)
-            .field("props_cache_ttl", &self.props_cache_ttl)
+            .field("metadata_cache_ttl", &self.metadata_cache_ttl)
             // Never print the secret.
             .field(
                 "credentials",
@@ -175,9 +180,9 @@ impl DynamoOptions {
         self
     }
 
-    /// Sets [`props_cache_ttl`](Self::props_cache_ttl).
-    pub fn with_props_cache_ttl(mut self, ttl: Duration) -> Self {
-        self.props_cache_ttl = ttl;
+    /// Sets [`metadata_cache_ttl`](Self::metadata_cache_ttl).
+    pub fn with_metadata_cache_ttl(mut self, ttl: Duration) -> Self {
+        self.metadata_cache_ttl = ttl;
         self
     }
 
@@ -211,97 +216,138 @@ impl DynamoOptions {
     ///
     /// ```
     /// use chronon_dynamo::DynamoOptions;
-    /// let url = url::Url::parse("dynamodb://?endpoint=http://127.0.0.1:8000&region=us-west-2&prefix=chronon_").unwrap();
-    /// let o = DynamoOptions::from_url(&url).unwrap();
+    /// let o = DynamoOptions::from_url("dynamodb://?endpoint=http://127.0.0.1:8000&region=us-west-2&prefix=chronon_").unwrap();
     /// assert_eq!(o.endpoint.as_deref(), Some("http://127.0.0.1:8000"));
     /// assert_eq!((o.region.as_deref(), o.table_prefix.as_str()), (Some("us-west-2"), "chronon_"));
     /// // A host and port are a shorthand for an http endpoint (DynamoDB Local).
-    /// let url = url::Url::parse("dynamodb://127.0.0.1:8000").unwrap();
-    /// assert_eq!(DynamoOptions::from_url(&url).unwrap().endpoint.as_deref(), Some("http://127.0.0.1:8000"));
+    /// let o = DynamoOptions::from_url("dynamodb://127.0.0.1:8000").unwrap();
+    /// assert_eq!(o.endpoint.as_deref(), Some("http://127.0.0.1:8000"));
     /// ```
     ///
     /// Query parameters: `endpoint`, `region`, `prefix` (or `table_prefix`), `timeout_ms`,
     /// `admin_timeout_ms`, `max_in_flight`, `max_attempts`, `initial_backoff_ms`,
-    /// `max_backoff_ms`, `metadata_table`, `props_cache_ttl_ms`, `access_key_id` and
-    /// `secret_access_key`. An unknown parameter is an error, so a typo is never ignored.
-    pub fn from_url(url: &url::Url) -> Result<Self, KvError> {
-        let bad = |reason: String| {
-            KvError::backend_msg(SCHEME, format!("parsing URL {}", redact(url)), reason)
+    /// `max_backoff_ms`, `metadata_table`, `metadata_cache_ttl_ms`, `access_key_id` and
+    /// `secret_access_key`. An unknown or repeated parameter is a `KvError::Config` error (listing
+    /// the known ones), so a typo is never ignored; messages never show the secret.
+    pub fn from_url(url: &str) -> Result<Self, KvError> {
+        let parsed = url::Url::parse(url).map_err(|e| {
+            KvError::config(
+                SCHEME,
+                format!(
+                    "{} is not a URL: {e}",
+                    chronon_core::config::redact_url(url)
+                ),
+            )
+        })?;
+        let pairs = parsed
+            .query_pairs()
+            .map(|(k, v)| (k.into_owned(), v.into_owned()));
+        let mut params = UrlParams::new(SCHEME, url, pairs);
+        let bad = |params: &UrlParams, reason: &str| {
+            KvError::config(SCHEME, format!("{reason} (in {})", params.redacted_url()))
         };
-        if url.scheme() != SCHEME {
-            return Err(bad(format!(
-                "the scheme must be {SCHEME}://, not {}://",
-                url.scheme()
-            )));
+        if parsed.scheme() != SCHEME {
+            let reason = format!("the scheme must be {SCHEME}://, not {}://", parsed.scheme());
+            return Err(bad(&params, &reason));
         }
         let mut o = DynamoOptions::default();
-        if let Some(host) = url.host_str().filter(|h| !h.is_empty()) {
-            o.endpoint = Some(match url.port() {
+        if let Some(host) = parsed.host_str().filter(|h| !h.is_empty()) {
+            o.endpoint = Some(match parsed.port() {
                 Some(p) => format!("http://{host}:{p}"),
                 None => format!("http://{host}"),
             });
         }
-        let ms = |k: &str, v: &str| {
-            v.parse::<u64>()
-                .map(Duration::from_millis)
-                .map_err(|e| bad(format!("{k}={v:?} is not a number of milliseconds: {e}")))
-        };
-        let num = |k: &str, v: &str| {
-            v.parse::<u64>()
-                .map_err(|e| bad(format!("{k}={v:?} is not a number: {e}")))
-        };
-        let (mut key_id, mut secret) = (None, None);
-        for (k, v) in url.query_pairs() {
-            let v = v.into_owned();
-            match k.as_ref() {
-                "endpoint" => o.endpoint = Some(v),
-                "region" => o.region = Some(v),
-                "prefix" | "table_prefix" => o.table_prefix = v,
-                "timeout_ms" => o.timeout = ms(&k, &v)?,
-                "admin_timeout_ms" => o.admin_timeout = ms(&k, &v)?,
-                "max_in_flight" => o.max_in_flight = (num(&k, &v)? as usize).max(1),
-                "max_attempts" => o.retry.max_attempts = (num(&k, &v)? as u32).max(1),
-                "initial_backoff_ms" => o.retry.initial_backoff = ms(&k, &v)?,
-                "max_backoff_ms" => o.retry.max_backoff = ms(&k, &v)?,
-                "metadata_table" => o.metadata_table = v,
-                "props_cache_ttl_ms" => o.props_cache_ttl = ms(&k, &v)?,
-                "access_key_id" => key_id = Some(v),
-                "secret_access_key" => secret = Some(v),
-                other => return Err(bad(format!("unknown parameter {other:?}"))),
+        if let Some(endpoint) = params.string("endpoint") {
+            o.endpoint = Some(endpoint);
+        }
+        o.region = params.string("region");
+        match (params.string("prefix"), params.string("table_prefix")) {
+            (Some(_), Some(_)) => {
+                return Err(bad(&params, "give prefix or table_prefix, not both"));
+            }
+            (Some(prefix), None) | (None, Some(prefix)) => o.table_prefix = prefix,
+            (None, None) => {}
+        }
+        if let Some(t) = params.millis("timeout_ms")? {
+            o.timeout = t;
+        }
+        if let Some(t) = params.millis("admin_timeout_ms")? {
+            o.admin_timeout = t;
+        }
+        if let Some(n) = params.usize("max_in_flight")? {
+            o.max_in_flight = n.max(1);
+        }
+        if let Some(n) = params.parse::<u32>("max_attempts", "a whole number of attempts")? {
+            o.retry.max_attempts = n.max(1);
+        }
+        if let Some(t) = params.millis("initial_backoff_ms")? {
+            o.retry.initial_backoff = t;
+        }
+        if let Some(t) = params.millis("max_backoff_ms")? {
+            o.retry.max_backoff = t;
+        }
+        if let Some(table) = params.string("metadata_table") {
+            o.metadata_table = table;
+        }
+        if let Some(ttl) = params.millis(METADATA_CACHE_TTL_PARAM)? {
+            o.metadata_cache_ttl = ttl;
+        }
+        match (
+            params.string("access_key_id"),
+            params.string("secret_access_key"),
+        ) {
+            (Some(id), Some(secret)) => o.credentials = Some((id, secret)),
+            (None, None) => {}
+            _ => {
+                return Err(bad(
+                    &params,
+                    "access_key_id and secret_access_key go together",
+                ))
             }
         }
-        match (key_id, secret) {
-            (Some(id), Some(s)) => o.credentials = Some((id, s)),
-            (None, None) => {}
-            _ => return Err(bad("access_key_id and secret_access_key go together".into())),
-        }
+        params.finish()?;
         o.retry = RetrySettings::new(
             o.retry.max_attempts,
             o.retry.initial_backoff,
             o.retry.max_backoff,
         );
+        o.validate()?;
         Ok(o)
     }
-}
 
-/// The URL without its secret, for error messages.
-fn redact(url: &url::Url) -> String {
-    let mut u = url.clone();
-    let pairs: Vec<(String, String)> = url
-        .query_pairs()
-        .map(|(k, v)| {
-            let v = if k == "secret_access_key" {
-                "***".to_string()
-            } else {
-                v.into_owned()
-            };
-            (k.into_owned(), v)
-        })
-        .collect();
-    if !pairs.is_empty() {
-        u.query_pairs_mut().clear().extend_pairs(pairs);
+    /// Checks what DynamoDB would only reject later, call by call: the endpoint must be a URL,
+    /// the metadata table named, and the prefix and metadata table made of the characters
+    /// DynamoDB allows in table names (`A-Z a-z 0-9 _ - .`). [`DynamoStore::open`] runs it.
+    ///
+    /// [`DynamoStore::open`]: crate::DynamoStore::open
+    pub fn validate(&self) -> Result<(), KvError> {
+        if let Some(endpoint) = &self.endpoint {
+            if let Err(e) = url::Url::parse(endpoint) {
+                return Err(KvError::config(
+                    SCHEME,
+                    format!("endpoint {endpoint:?} is not a URL: {e}"),
+                ));
+            }
+        }
+        if self.metadata_table.is_empty() {
+            return Err(KvError::config(SCHEME, "metadata_table must not be empty"));
+        }
+        let allowed = |c: char| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.');
+        for (name, value) in [
+            ("table_prefix", &self.table_prefix),
+            ("metadata_table", &self.metadata_table),
+        ] {
+            if !value.chars().all(allowed) {
+                return Err(KvError::config(
+                    SCHEME,
+                    format!(
+                        "{name} {value:?} has characters DynamoDB table names cannot hold (A-Z a-z 0-9 _ - . only)"
+                    ),
+                ));
+            }
+        }
+        Ok(())
     }
-    u.to_string()
 }
 
 #[cfg(test)]
@@ -309,14 +355,25 @@ mod tests {
     use super::*;
 
     fn parse(s: &str) -> Result<DynamoOptions, KvError> {
-        DynamoOptions::from_url(&url::Url::parse(s).unwrap())
+        DynamoOptions::from_url(s)
+    }
+
+    fn config_message(err: KvError) -> String {
+        match err {
+            KvError::Config { backend, message } => {
+                assert_eq!(backend, SCHEME);
+                message
+            }
+            other => panic!("expected a Config error, got {other:?}"),
+        }
     }
 
     #[test]
     fn full_url() {
         let o = parse(
             "dynamodb://?endpoint=http://127.0.0.1:8000&region=us-west-2&prefix=chronon_&timeout_ms=500\
-             &max_in_flight=4&max_attempts=3&initial_backoff_ms=5&max_backoff_ms=50&access_key_id=a&secret_access_key=s",
+             &max_in_flight=4&max_attempts=3&initial_backoff_ms=5&max_backoff_ms=50\
+             &metadata_cache_ttl_ms=250&access_key_id=a&secret_access_key=s",
         )
         .unwrap();
         assert_eq!(o.endpoint.as_deref(), Some("http://127.0.0.1:8000"));
@@ -324,6 +381,7 @@ mod tests {
         assert_eq!(o.table_prefix, "chronon_");
         assert_eq!(o.timeout, Duration::from_millis(500));
         assert_eq!(o.max_in_flight, 4);
+        assert_eq!(o.metadata_cache_ttl, Duration::from_millis(250));
         assert_eq!(
             o.retry,
             RetrySettings::new(3, Duration::from_millis(5), Duration::from_millis(50))
@@ -342,17 +400,55 @@ mod tests {
         assert_eq!(o.endpoint.as_deref(), Some("http://localhost:8123"));
         assert!(o.endpoint_is_loopback());
         assert_eq!(o.timeout, Duration::from_secs(10));
+        assert_eq!(o.metadata_cache_ttl, Duration::from_secs(5));
         let o = parse("dynamodb://").unwrap();
         assert!(o.endpoint.is_none() && !o.endpoint_is_loopback());
+        assert_eq!(
+            parse("dynamodb://?table_prefix=p_").unwrap().table_prefix,
+            "p_"
+        );
     }
 
     #[test]
-    fn errors() {
-        assert!(parse("redis://x").is_err());
-        assert!(parse("dynamodb://?nope=1").is_err());
-        assert!(parse("dynamodb://?timeout_ms=soon").is_err());
-        let e = parse("dynamodb://?access_key_id=a&secret_access_key=hidden&x=1").unwrap_err();
-        assert!(!e.to_string().contains("hidden"), "{e}");
+    fn errors_are_config_errors() {
+        assert!(config_message(parse("redis://x").unwrap_err()).contains("scheme"));
+        let unknown = config_message(parse("dynamodb://?nope=1").unwrap_err());
+        assert!(
+            unknown.contains("nope") && unknown.contains("metadata_cache_ttl_ms"),
+            "{unknown}"
+        );
+        // The old name of the cache knob is gone.
+        assert!(parse("dynamodb://?props_cache_ttl_ms=5").is_err());
+        assert!(
+            config_message(parse("dynamodb://?timeout_ms=soon").unwrap_err())
+                .contains("timeout_ms")
+        );
+        assert!(parse("dynamodb://?region=a&region=b").is_err());
+        assert!(parse("dynamodb://?prefix=a&table_prefix=b").is_err());
+        assert!(parse("dynamodb://?max_attempts=-1").is_err());
+        let e = config_message(
+            parse("dynamodb://?access_key_id=a&secret_access_key=hidden&x=1").unwrap_err(),
+        );
+        assert!(!e.contains("hidden"), "{e}");
         assert!(parse("dynamodb://?access_key_id=a").is_err());
+        assert!(parse("not a url").is_err());
+    }
+
+    #[test]
+    fn validate_rejects_what_dynamodb_would() {
+        assert!(DynamoOptions::default().validate().is_ok());
+        assert!(DynamoOptions::local("http://127.0.0.1:8000")
+            .validate()
+            .is_ok());
+        assert!(DynamoOptions::local("not a url").validate().is_err());
+        assert!(DynamoOptions::default()
+            .with_table_prefix("bad prefix/")
+            .validate()
+            .is_err());
+        assert!(DynamoOptions::default()
+            .with_metadata_table("")
+            .validate()
+            .is_err());
+        assert!(parse("dynamodb://?prefix=a%20b").is_err());
     }
 }
