@@ -209,8 +209,8 @@ fn scheme(url: &str) -> String {
 #[allow(dead_code)] // Held only for its `Drop`.
 enum Launched {
     Redis(conformance::launch::redis::RedisServer),
-    Dynamo(conformance::launch::dynamo::DynamoServer),
-    Mongo(conformance::launch::mongo::MongoServer),
+    Dynamo(conformance::launch::dynamodb::DynamoServer),
+    Mongo(conformance::launch::mongodb::MongoServer),
 }
 
 async fn launch(backend: &str) -> Result<(String, Launched)> {
@@ -225,7 +225,7 @@ async fn launch(backend: &str) -> Result<(String, Launched)> {
             (s.url.clone(), Launched::Redis(s))
         }
         "dynamo" | "dynamodb" => {
-            let s = launch::dynamo::dynamo().await.ok_or_else(unavailable)?;
+            let s = launch::dynamodb::dynamodb().await.ok_or_else(unavailable)?;
             let url = format!(
                 "dynamodb://?endpoint={}&region=us-west-2&prefix=soak_",
                 s.endpoint
@@ -233,7 +233,7 @@ async fn launch(backend: &str) -> Result<(String, Launched)> {
             (url, Launched::Dynamo(s))
         }
         "mongo" | "mongodb" => {
-            let s = launch::mongo::mongo().await.ok_or_else(unavailable)?;
+            let s = launch::mongodb::mongodb().await.ok_or_else(unavailable)?;
             (s.uri.clone(), Launched::Mongo(s))
         }
         other => bail!("--launch {other}: expected redis, dynamo or mongo"),

@@ -57,7 +57,7 @@ async fn kv_on_redis() {
 #[cfg(feature = "dynamo")]
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn kv_on_dynamodb_local() {
-    let Some(server) = conformance::launch::dynamo::dynamo().await else {
+    let Some(server) = conformance::launch::dynamodb::dynamodb().await else {
         return;
     };
     let endpoint = url::Url::parse(&server.endpoint).expect("launcher endpoint");
@@ -72,7 +72,7 @@ async fn kv_on_dynamodb_local() {
 #[cfg(feature = "mongo")]
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn kv_on_mongodb() {
-    let Some(server) = conformance::launch::mongo::mongo().await else {
+    let Some(server) = conformance::launch::mongodb::mongodb().await else {
         return;
     };
     kv_round_trip(&server.uri);

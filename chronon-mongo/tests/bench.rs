@@ -28,7 +28,7 @@ fn best(times: &[Duration]) -> Duration {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 #[ignore = "benchmark; run explicitly"]
 async fn multi_get_10000_vs_raw_driver() -> Result<()> {
-    let Some(server) = conformance::launch::mongo::mongo().await else {
+    let Some(server) = conformance::launch::mongodb::mongodb().await else {
         return Ok(());
     };
     let mut options = MongoOptions::default()
@@ -219,7 +219,7 @@ async fn adapter_puts(
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 #[ignore = "benchmark; run explicitly"]
 async fn multi_put_vs_raw_driver() -> Result<()> {
-    let Some(server) = conformance::launch::mongo::mongo().await else {
+    let Some(server) = conformance::launch::mongodb::mongodb().await else {
         return Ok(());
     };
     let options = MongoOptions::default()

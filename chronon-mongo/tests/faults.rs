@@ -1,5 +1,5 @@
 //! Faults against a real MongoDB-protocol child server (SecantusDB here, see
-//! `conformance::launch::mongo`) (issue 12), through the shared scenarios in
+//! `conformance::launch::mongodb`) (issue 12), through the shared scenarios in
 //! `conformance::faults`: killed mid-stream and restarted on the same storage directory, paused
 //! with SIGSTOP, and absent (connection refused). These need a child server they can signal, so
 //! they never use `CHRONON_MONGO_URI`.
@@ -15,11 +15,11 @@ use conformance::launch;
 /// SecantusDB is a Python server: a few seconds, not the 10 s default, keeps the pause short.
 const TIMEOUT: Duration = Duration::from_secs(3);
 
-async fn child_or_skip() -> Option<launch::mongo::MongoServer> {
-    match launch::mongo::child().await {
+async fn child_or_skip() -> Option<launch::mongodb::MongoServer> {
+    match launch::mongodb::child().await {
         Ok(s) => Some(s),
         Err(why) => {
-            launch::skip("mongo", &why);
+            launch::skip("mongodb", &why);
             None
         }
     }

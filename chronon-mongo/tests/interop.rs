@@ -27,7 +27,7 @@ async fn store(uri: &str, db: &str) -> Result<MongoStore> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn quickstart_layout_both_ways() -> Result<()> {
-    let Some(server) = conformance::launch::mongo::mongo().await else {
+    let Some(server) = conformance::launch::mongodb::mongodb().await else {
         return Ok(());
     };
     let db_name = format!("chronon_interop_{}", std::process::id());

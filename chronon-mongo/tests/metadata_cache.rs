@@ -22,7 +22,7 @@ fn not_found<T: std::fmt::Debug>(r: &Result<T, KvError>) -> bool {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_clients_see_each_others_datasets() -> Result<()> {
-    let Some(server) = conformance::launch::mongo::mongo().await else {
+    let Some(server) = conformance::launch::mongodb::mongodb().await else {
         return Ok(());
     };
     let db = format!("chronon_cache_{}", std::process::id());

@@ -1,5 +1,5 @@
 //! Resource use against a real MongoDB-protocol child server (SecantusDB here, see
-//! `conformance::launch::mongo`) (issue 12), through `conformance::resources`: under concurrent
+//! `conformance::launch::mongodb`) (issue 12), through `conformance::resources`: under concurrent
 //! callers the store holds at most the driver's `maxPoolSize` (default 10) pooled connections plus
 //! its monitoring connections, and dropping the store closes them within the scenario's 5 s (the
 //! store shuts its driver client down on drop; before it did, the driver's RTT monitor kept one
@@ -21,9 +21,9 @@ const MONITORING: usize = 2;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn connections_are_bounded_and_closed_on_drop() {
-    let server = match launch::mongo::child().await {
+    let server = match launch::mongodb::child().await {
         Ok(s) => s,
-        Err(why) => return launch::skip("mongo", &why),
+        Err(why) => return launch::skip("mongodb", &why),
     };
     let port = server.child.as_ref().expect("a child server").port;
     let uri = server.uri.clone();

@@ -6,9 +6,6 @@
 //! CHRONON_SCYLLA_URI=scylla://HOST:9042/chronon_conformance cargo test -p chronon-scylla --test conformance -- --nocapture
 //! ```
 
-use std::sync::Arc;
-
-use chronon_core::KvStore;
 use chronon_scylla::ScyllaStore;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -18,16 +15,9 @@ async fn scylla_passes_the_suite() {
     };
     println!("scylla: {} ({})", server.uri, server.method);
     let uri = server.uri.clone();
-    let factory = conformance::FnFactory::new(format!("scylla ({})", server.method), move || {
+    conformance::assert_conformance(conformance::FnFactory::new("scylla", move || {
         let uri = uri.clone();
-        async move { Ok(Arc::new(ScyllaStore::open_str(&uri).await?) as Arc<dyn KvStore>) }
-    });
-    let report = conformance::run_all(factory).await;
-    println!("{report}");
-    assert!(
-        report.cases.len() >= 40,
-        "only {} cases",
-        report.cases.len()
-    );
-    report.assert_passed();
+        async move { ScyllaStore::open_str(&uri).await }
+    }))
+    .await;
 }

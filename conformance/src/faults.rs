@@ -1,13 +1,13 @@
-//! Fault scenarios against a real server run as a [`ChildServer`] (issue 12), the same for every
+//! Fault scenarios against a real server run as a [`ChildServer`], the same for every
 //! adapter:
 //!
 //! - [`kill_mid_stream`]: SIGKILL the server (by its pid) while one client streams `multi_put`
 //!   calls, restart it on the same durable data directory and port, and check that every write
 //!   that returned `Ok` is readable, that the failures were retryable errors within the timeout,
-//!   and that the *same* client works again without being rebuilt (SPEC.md: "A write that
-//!   returned `Ok` is not lost").
+//!   and that the *same* client works again without being rebuilt (contract, "multi_put": "A
+//!   write that returned `Ok` is not lost").
 //! - [`pause_times_out`]: SIGSTOP the server: every call returns `Timeout` within the configured
-//!   timeout plus a small margin (SPEC.md: "no call hangs"), and the client recovers after
+//!   timeout plus a small margin (contract, "Errors": "no call hangs"), and the client recovers after
 //!   SIGCONT.
 //! - [`refused_is_unavailable`]: nothing listens on the port: `Unavailable`, naming the address.
 //!

@@ -1,24 +1,24 @@
 //! # conformance
 //!
-//! `shared/SPEC.md` turned into code: the behaviour suite every chronon [`KvStore`] adapter must
-//! pass, and the launchers that find or start a real database for it.
+//! The [`KvStore`] contract (`chronon-core/CONTRACT.md`) as code: the behaviour suite every
+//! chronon adapter must pass. By default the crate is light (chronon-core and a few small
+//! crates), so a new backend's test build pulls in nothing else; the `launchers` feature adds
+//! what finds or starts real databases and drives them through faults (`launch`, `faults`,
+//! `resources`; `conformance/DATABASES.md` says how to get each database locally).
 //!
 //! An adapter runs the whole suite from its own tests with a [`StoreFactory`] that opens new
 //! clients on one database:
 //!
 //! ```
-//! use std::sync::Arc;
-//! use chronon_core::{KvStore, MemoryStore};
+//! use chronon_core::{KvError, MemoryStore};
 //!
 //! # tokio::runtime::Runtime::new().unwrap().block_on(async {
 //! let db = MemoryStore::new(); // clones share data, like clients of one server
-//! let factory = conformance::FnFactory::new("memory", move || {
+//! conformance::assert_conformance(conformance::FnFactory::new("memory", move || {
 //!     let db = db.clone();
-//!     async move { Ok(Arc::new(db) as Arc<dyn KvStore>) }
-//! });
-//! let report = conformance::run_all(factory).await;
-//! println!("{report}");
-//! report.assert_passed();
+//!     async move { Ok::<_, KvError>(db) }
+//! }))
+//! .await;
 //! # });
 //! ```
 //!
@@ -27,16 +27,23 @@
 
 #![deny(missing_docs)]
 
+mod assert;
 mod cases;
+mod factory;
+#[cfg(feature = "launchers")]
 pub mod faults;
+#[cfg(feature = "launchers")]
 pub mod launch;
+mod report;
+#[cfg(feature = "launchers")]
 pub mod resources;
 mod runner;
 
+pub use assert::{assert_conformance, assert_conformance_with, MIN_FULL_RUN};
 pub use cases::{all_cases, LOAD_CASES};
-pub use runner::{
-    run_all, run_with, Case, CaseFn, CaseResult, Ctx, FnFactory, Report, RunOptions, StoreFactory,
-};
+pub use factory::{BoxError, FnFactory, StoreFactory, OPEN_RETRY_FOR};
+pub use report::{CaseResult, Report};
+pub use runner::{run_all, run_with, Case, RunOptions, CASES_ENV};
 
 #[doc(no_inline)]
-pub use chronon_core::KvStore;
+pub use chronon_core::{KvError, KvStore};

@@ -1,4 +1,4 @@
-//! Resource use of a network adapter (issue 12): its connections to the server are pooled and
+//! Resource use of a network adapter: its connections to the server are pooled and
 //! bounded under load, and dropping the store closes them.
 //!
 //! [`connections_bounded_and_closed_on_drop`] counts this process's TCP connections to the

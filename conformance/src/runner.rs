@@ -1,64 +1,19 @@
-//! How the suite runs: the [`StoreFactory`] a backend provides, the per-case [`Ctx`], and the
-//! [`Report`] that [`run_all`] returns.
+//! How the suite runs: the per-case [`Ctx`], the [`Case`] registry entries, and [`run_with`],
+//! which runs cases concurrently (exclusive ones alone, last) and returns a [`Report`].
 
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use anyhow::{anyhow, Context as _};
-use async_trait::async_trait;
 use chronon_core::{DatasetKind, DatasetProps, KvStore};
 use futures::future::BoxFuture;
 use futures::{FutureExt, StreamExt};
-use serde::Serialize;
 
-/// Opens clients of the backend under test.
-///
-/// Every call to [`open`](StoreFactory::open) must return a *new* client on the *same* database,
-/// so the suite can check that a new client sees what an old one wrote and what kind a dataset has.
-#[async_trait]
-pub trait StoreFactory: Send + Sync {
-    /// A short name for reports, such as `redis` or `rocks`.
-    fn name(&self) -> String;
-    /// A new client on the database under test.
-    async fn open(&self) -> anyhow::Result<Arc<dyn KvStore>>;
-}
-
-/// A [`StoreFactory`] from a closure, for backends whose clients are cheap to make.
-pub struct FnFactory<F> {
-    name: String,
-    open: F,
-}
-
-impl<F, Fut> FnFactory<F>
-where
-    F: Fn() -> Fut + Send + Sync,
-    Fut: std::future::Future<Output = anyhow::Result<Arc<dyn KvStore>>> + Send,
-{
-    /// A factory named `name` that calls `open` for each new client.
-    pub fn new(name: impl Into<String>, open: F) -> Self {
-        FnFactory {
-            name: name.into(),
-            open,
-        }
-    }
-}
-
-#[async_trait]
-impl<F, Fut> StoreFactory for FnFactory<F>
-where
-    F: Fn() -> Fut + Send + Sync,
-    Fut: std::future::Future<Output = anyhow::Result<Arc<dyn KvStore>>> + Send,
-{
-    fn name(&self) -> String {
-        self.name.clone()
-    }
-    async fn open(&self) -> anyhow::Result<Arc<dyn KvStore>> {
-        (self.open)().await
-    }
-}
+use crate::factory::{open_client, StoreFactory};
+use crate::report::{CaseResult, Report};
 
 /// What a case gets: the shared client, a way to open new ones, and fresh dataset names.
-pub struct Ctx {
+pub(crate) struct Ctx {
     shared: Option<Arc<dyn KvStore>>,
     factory: Arc<dyn StoreFactory>,
     case: &'static str,
@@ -79,7 +34,9 @@ impl Ctx {
 
     /// A new client from the factory.
     pub async fn open(&self) -> anyhow::Result<Arc<dyn KvStore>> {
-        self.factory.open().await.context("opening a new client")
+        open_client(self.factory.as_ref())
+            .await
+            .map_err(|e| anyhow::Error::from_boxed(e).context("opening a new client"))
     }
 
     /// A fresh, never used, valid dataset name, ending in `suffix` (for example `_STREAMING`).
@@ -129,12 +86,13 @@ impl Ctx {
 }
 
 /// The signature of a case: an async check that fails with a message saying what was wrong.
-pub type CaseFn = for<'a> fn(&'a Ctx) -> BoxFuture<'a, anyhow::Result<()>>;
+pub(crate) type CaseFn = for<'a> fn(&'a Ctx) -> BoxFuture<'a, anyhow::Result<()>>;
 
-/// One clause of SPEC.md, as code.
+/// One clause of the contract (`chronon-core/CONTRACT.md`), as code. [`all_cases`](crate::all_cases)
+/// lists them; pick some by name for [`run_with`].
 #[derive(Clone, Copy)]
 pub struct Case {
-    /// The SPEC.md section the clause is in.
+    /// The contract section the clause is in (`datasets`, `multi_get`, ...).
     pub section: &'static str,
     /// The clause, as a snake_case name.
     pub name: &'static str,
@@ -142,95 +100,12 @@ pub struct Case {
     /// drop clients themselves: persistence across clients).
     pub exclusive: bool,
     /// The check.
-    pub run: CaseFn,
+    pub(crate) run: CaseFn,
 }
 
-/// How one case went.
-#[derive(Debug, Clone, Serialize)]
-pub struct CaseResult {
-    /// SPEC.md section.
-    pub section: &'static str,
-    /// Case name.
-    pub name: &'static str,
-    /// `None` if it passed, else what went wrong.
-    pub failure: Option<String>,
-    /// Wall time of the case.
-    pub millis: u128,
-}
-
-/// The outcome of a suite run.
-#[derive(Debug, Clone, Serialize)]
-pub struct Report {
-    /// The factory's name.
-    pub backend: String,
-    /// One entry per case run, in registry order.
-    pub cases: Vec<CaseResult>,
-}
-
-impl Report {
-    /// The cases that failed.
-    pub fn failures(&self) -> Vec<&CaseResult> {
-        self.cases.iter().filter(|c| c.failure.is_some()).collect()
-    }
-
-    /// Whether every case passed.
-    pub fn passed(&self) -> bool {
-        self.failures().is_empty()
-    }
-
-    /// `(section, passed, total)` per SPEC.md section, in first-seen order.
-    pub fn sections(&self) -> Vec<(&'static str, usize, usize)> {
-        let mut out: Vec<(&'static str, usize, usize)> = Vec::new();
-        for c in &self.cases {
-            let i = match out.iter().position(|(s, _, _)| *s == c.section) {
-                Some(i) => i,
-                None => {
-                    out.push((c.section, 0, 0));
-                    out.len() - 1
-                }
-            };
-            out[i].2 += 1;
-            if c.failure.is_none() {
-                out[i].1 += 1;
-            }
-        }
-        out
-    }
-
-    /// Panics with every failure listed, for use in `#[tokio::test]`s.
-    #[track_caller]
-    pub fn assert_passed(&self) {
-        if !self.passed() {
-            panic!("{self}");
-        }
-    }
-}
-
-impl std::fmt::Display for Report {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let failed = self.failures().len();
-        writeln!(
-            f,
-            "conformance on {}: {} passed, {} failed",
-            self.backend,
-            self.cases.len() - failed,
-            failed
-        )?;
-        for (section, passed, total) in self.sections() {
-            writeln!(f, "  {section:<14} {passed}/{total}")?;
-        }
-        for c in self.failures() {
-            writeln!(
-                f,
-                "  FAILED {}::{}: {}",
-                c.section,
-                c.name,
-                c.failure.as_deref().unwrap_or_default()
-            )?;
-        }
-        Ok(())
-    }
-}
+/// The environment variable that picks cases by name: comma-separated parts of case names
+/// (`CHRONON_CASES=ttl,list`); unset or empty runs them all.
+pub const CASES_ENV: &str = "CHRONON_CASES";
 
 /// Options for [`run_with`].
 #[derive(Debug, Clone)]
@@ -246,7 +121,7 @@ pub struct RunOptions {
 
 impl Default for RunOptions {
     fn default() -> Self {
-        let filter = std::env::var("CHRONON_CASES")
+        let filter = std::env::var(CASES_ENV)
             .map(|v| {
                 v.split(',')
                     .filter(|s| !s.is_empty())
@@ -264,8 +139,9 @@ impl Default for RunOptions {
 
 /// Runs every case of the suite against `factory`'s backend and reports each one.
 ///
-/// The usual call in an adapter's `tests/conformance.rs`:
-/// `conformance::run_all(factory).await.assert_passed()`.
+/// An adapter's `tests/conformance.rs` usually calls
+/// [`assert_conformance`](crate::assert_conformance) instead, which also prints and checks the
+/// report.
 pub async fn run_all(factory: impl StoreFactory + 'static) -> Report {
     run_with(Arc::new(factory), crate::all_cases(), RunOptions::default()).await
 }
@@ -286,7 +162,7 @@ pub async fn run_with(
         .collect();
     let mut results: Vec<(usize, CaseResult)> = Vec::new();
 
-    let shared = match factory.open().await {
+    let shared = match open_client(factory.as_ref()).await {
         Ok(store) => Some(store),
         Err(e) => {
             let failure = format!("could not open a client: {e:#}");
@@ -369,7 +245,7 @@ async fn run_case(
     if !names.is_empty() {
         let store = match shared {
             Some(s) => Some(s),
-            None => factory.open().await.ok(),
+            None => open_client(factory.as_ref()).await.ok(),
         };
         if let Some(store) = store {
             for name in names {

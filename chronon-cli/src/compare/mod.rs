@@ -103,8 +103,8 @@ pub struct CompareReport {
 enum Guard {
     Dir(tempfile::TempDir),
     Redis(conformance::launch::redis::RedisServer),
-    Dynamo(conformance::launch::dynamo::DynamoServer),
-    Mongo(conformance::launch::mongo::MongoServer),
+    Dynamo(conformance::launch::dynamodb::DynamoServer),
+    Mongo(conformance::launch::mongodb::MongoServer),
     Scylla(conformance::launch::scylla::ScyllaServer),
 }
 
@@ -157,8 +157,8 @@ async fn default_targets(guards: &mut Vec<Guard>) -> Result<Vec<(String, String,
     // launcher prints its own SKIPPED line when it finds no way to start its server.
     let (redis, dynamo, mongo, scylla) = tokio::join!(
         launch_if_compiled("redis", conformance::launch::redis::redis),
-        launch_if_compiled("dynamo", conformance::launch::dynamo::dynamo),
-        launch_if_compiled("mongo", conformance::launch::mongo::mongo),
+        launch_if_compiled("dynamodb", conformance::launch::dynamodb::dynamodb),
+        launch_if_compiled("mongodb", conformance::launch::mongodb::mongodb),
         launch_if_compiled("scylla", conformance::launch::scylla::scylla),
     );
     if let Some(s) = redis {

@@ -130,7 +130,7 @@ mod tests {
     #[cfg(feature = "dynamo")]
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn dynamo_baseline() {
-        if let Some(s) = conformance::launch::dynamo::dynamo().await {
+        if let Some(s) = conformance::launch::dynamodb::dynamodb().await {
             round_trip(&format!(
                 "dynamodb://?endpoint={}&region=us-west-2",
                 s.endpoint
@@ -142,7 +142,7 @@ mod tests {
     #[cfg(feature = "mongo")]
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn mongo_baseline() {
-        if let Some(s) = conformance::launch::mongo::mongo().await {
+        if let Some(s) = conformance::launch::mongodb::mongodb().await {
             round_trip(&format!("{}&chronon_timeout_ms=120000", s.uri)).await;
         }
     }

@@ -1,4 +1,5 @@
-//! SPEC.md "Beyond get and put": `bulk_put`.
+//! Contract section `bulk_put` (`chronon-core/CONTRACT.md`, "bulk_put"): large uploads through
+//! `bulk_put`.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
@@ -50,6 +51,8 @@ async fn check_sample(store: &Arc<dyn KvStore>, ds: &str, n: u64, ts: i64) -> Re
     Ok(())
 }
 
+/// Contract, bulk_put: 100,000 sorted rows load; the report and the progress callback reach
+/// 100,000; `list` sees them all.
 pub(crate) async fn loads_100000_rows_with_progress(cx: &Ctx) -> Result<()> {
     let store = cx.store()?;
     let ds = cx.snapshot().await?;
@@ -84,6 +87,7 @@ pub(crate) async fn loads_100000_rows_with_progress(cx: &Ctx) -> Result<()> {
     Ok(())
 }
 
+/// Contract, bulk_put: Loading the same rows twice leaves the same data.
 pub(crate) async fn is_idempotent(cx: &Ctx) -> Result<()> {
     let store = cx.store()?;
     let ds = cx.snapshot().await?;
@@ -109,6 +113,8 @@ pub(crate) async fn is_idempotent(cx: &Ctx) -> Result<()> {
     Ok(())
 }
 
+/// Contract, bulk_put: Unsorted input (`sorted: false`) loads. A broken `sorted: true` promise is
+/// an error, never silent corruption.
 pub(crate) async fn unsorted_input_loads(cx: &Ctx) -> Result<()> {
     let store = cx.store()?;
     let ds = cx.snapshot().await?;
@@ -127,6 +133,7 @@ pub(crate) async fn unsorted_input_loads(cx: &Ctx) -> Result<()> {
     check_sample(&store, &ds, 20_000, T0).await
 }
 
+/// Contract, bulk_put: Several versions of a key load into a `TimeSeries` dataset as versions.
 pub(crate) async fn time_series_versions_load(cx: &Ctx) -> Result<()> {
     let store = cx.store()?;
     let ds = cx.time_series().await?;

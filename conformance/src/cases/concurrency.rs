@@ -1,4 +1,5 @@
-//! SPEC.md "Concurrency": many tasks on one shared client.
+//! Contract section `concurrency` (`chronon-core/CONTRACT.md`, "Concurrency"): many tasks on one
+//! shared client.
 
 use anyhow::{anyhow, ensure, Result};
 use chronon_core::{GetRequest, KvStoreExt, PutRequest};
@@ -6,6 +7,8 @@ use chronon_core::{GetRequest, KvStoreExt, PutRequest};
 use super::{b, expect_ok, ok_values, T0};
 use crate::runner::Ctx;
 
+/// Contract, Concurrency: 64 tasks writing and reading interleaved on one client lose nothing and
+/// each sees its own latest write at once.
 pub(crate) async fn tasks_64_interleaved_lose_nothing(cx: &Ctx) -> Result<()> {
     let store = cx.store()?;
     let ds = cx.time_series().await?;
@@ -52,6 +55,7 @@ pub(crate) async fn tasks_64_interleaved_lose_nothing(cx: &Ctx) -> Result<()> {
     Ok(())
 }
 
+/// Contract, Concurrency: 32 concurrent puts of versions of one key all land.
 pub(crate) async fn concurrent_versions_of_one_key(cx: &Ctx) -> Result<()> {
     let store = cx.store()?;
     let ds = cx.time_series().await?;

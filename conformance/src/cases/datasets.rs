@@ -1,4 +1,5 @@
-//! SPEC.md "Datasets": names, kinds, idempotent create, TTL, drop, missing datasets.
+//! Contract section `datasets` (`chronon-core/CONTRACT.md`, "Datasets"): names, kinds, idempotent
+//! create, TTL, drop, missing datasets.
 
 use std::time::Duration;
 
@@ -9,6 +10,9 @@ use chronon_core::{DatasetKind, DatasetProps, GetRequest, KvStoreExt, PutRequest
 use super::{b, expect_err, expect_ok, ok_values, pairs, T0};
 use crate::runner::Ctx;
 
+/// Contract, Datasets: Portable names are 1–128 characters of `[A-Za-z0-9_]`, not starting with a
+/// digit (Chronon's `cleanName` plus `_BATCH` / `_STREAMING` fit). They work for create, put and
+/// get.
 pub(crate) async fn valid_names_accepted(cx: &Ctx) -> Result<()> {
     let store = cx.store()?;
     let long = cx.name(&"_x".repeat(49));
@@ -45,6 +49,8 @@ pub(crate) async fn valid_names_accepted(cx: &Ctx) -> Result<()> {
     Ok(())
 }
 
+/// Contract, Datasets: Any other name is `InvalidDataset` with the reason, from every call, and
+/// nothing is created.
 pub(crate) async fn invalid_names_rejected_and_nothing_created(cx: &Ctx) -> Result<()> {
     let store = cx.store()?;
     let too_long = format!("a{}", "b".repeat(128));
@@ -80,6 +86,9 @@ pub(crate) async fn invalid_names_rejected_and_nothing_created(cx: &Ctx) -> Resu
     Ok(())
 }
 
+/// Contract, Datasets: Without an explicit kind, a name ending in `_STREAMING` is `TimeSeries`
+/// (every `(key, ts)` is a version), anything else `Snapshot` (one value per key). Chronon's
+/// convention.
 pub(crate) async fn default_kind_from_streaming_suffix(cx: &Ctx) -> Result<()> {
     let store = cx.store()?;
     let ts = cx.name("_STREAMING");
@@ -118,6 +127,7 @@ pub(crate) async fn default_kind_from_streaming_suffix(cx: &Ctx) -> Result<()> {
     Ok(())
 }
 
+/// Contract, Datasets: An explicit kind wins over the suffix.
 pub(crate) async fn explicit_kind_overrides_suffix(cx: &Ctx) -> Result<()> {
     let store = cx.store()?;
     let name = cx.name("_STREAMING");
@@ -135,6 +145,8 @@ pub(crate) async fn explicit_kind_overrides_suffix(cx: &Ctx) -> Result<()> {
     Ok(())
 }
 
+/// Contract, Datasets: `create` of an existing dataset with the same kind is `Ok` and keeps its
+/// data.
 pub(crate) async fn create_is_idempotent_and_keeps_data(cx: &Ctx) -> Result<()> {
     let store = cx.store()?;
     let ds = cx.time_series().await?;
@@ -151,6 +163,7 @@ pub(crate) async fn create_is_idempotent_and_keeps_data(cx: &Ctx) -> Result<()> 
     Ok(())
 }
 
+/// Contract, Datasets: `create` with another kind is `DatasetConflict`; kind and data stay.
 pub(crate) async fn create_with_other_kind_conflicts(cx: &Ctx) -> Result<()> {
     let store = cx.store()?;
     let ds = cx.snapshot().await?;
@@ -191,6 +204,8 @@ async fn ttl_dataset(cx: &Ctx, kind: DatasetKind) -> Result<String> {
     Ok(name)
 }
 
+/// Contract, Datasets: With a TTL, a value older than `now - ttl` is never returned: not as latest,
+/// not in a range, not by `list`. The TTL is remembered (`dataset_props`).
 pub(crate) async fn ttl_hides_expired_latest(cx: &Ctx) -> Result<()> {
     let store = cx.store()?;
     let now = now_millis();
@@ -217,6 +232,8 @@ pub(crate) async fn ttl_hides_expired_latest(cx: &Ctx) -> Result<()> {
     Ok(())
 }
 
+/// Contract, Datasets: With a TTL, a value older than `now - ttl` is never returned: not as latest,
+/// not in a range, not by `list`. The TTL is remembered (`dataset_props`).
 pub(crate) async fn ttl_hides_expired_versions_in_ranges(cx: &Ctx) -> Result<()> {
     let store = cx.store()?;
     let now = now_millis();
@@ -243,6 +260,8 @@ pub(crate) async fn ttl_hides_expired_versions_in_ranges(cx: &Ctx) -> Result<()>
     Ok(())
 }
 
+/// Contract, Datasets: With a TTL, a value older than `now - ttl` is never returned: not as latest,
+/// not in a range, not by `list`. The TTL is remembered (`dataset_props`).
 pub(crate) async fn ttl_hides_expired_in_list(cx: &Ctx) -> Result<()> {
     let store = cx.store()?;
     let now = now_millis();
@@ -260,6 +279,8 @@ pub(crate) async fn ttl_hides_expired_in_list(cx: &Ctx) -> Result<()> {
     Ok(())
 }
 
+/// Contract, Datasets: `drop_dataset` removes the dataset and its data; a re-created dataset starts
+/// empty. Dropping a missing dataset is `Ok`. (Chronon has no drop; tests and tools need it.)
 pub(crate) async fn drop_removes_dataset_and_data(cx: &Ctx) -> Result<()> {
     let store = cx.store()?;
     let ds = cx.snapshot().await?;
@@ -278,6 +299,8 @@ pub(crate) async fn drop_removes_dataset_and_data(cx: &Ctx) -> Result<()> {
     Ok(())
 }
 
+/// Contract, Datasets: get, put, `list` and `dataset_props` on a missing dataset are
+/// `DatasetNotFound`.
 pub(crate) async fn missing_dataset_is_not_found(cx: &Ctx) -> Result<()> {
     let store = cx.store()?;
     let ds = cx.name("_BATCH");
@@ -296,6 +319,7 @@ pub(crate) async fn missing_dataset_is_not_found(cx: &Ctx) -> Result<()> {
     Ok(())
 }
 
+/// Contract, Datasets: Error messages name the dataset.
 pub(crate) async fn errors_name_the_dataset(cx: &Ctx) -> Result<()> {
     let store = cx.store()?;
     let missing = cx.name("_BATCH");

@@ -1,4 +1,5 @@
-//! SPEC.md "multi_get": ordering, duplicates, isolation, latest vs ranges, big batches.
+//! Contract section `multi_get` (`chronon-core/CONTRACT.md`, "multi_get"): ordering, duplicates,
+//! isolation, latest vs ranges, big batches.
 
 use anyhow::{ensure, Result};
 use chronon_core::batch::now_millis;
@@ -19,6 +20,8 @@ async fn versions(cx: &Ctx, ds: &str, key: &str, n: usize) -> Result<()> {
     Ok(())
 }
 
+/// Contract, multi_get: An empty batch returns at once; response `i` answers request `i`;
+/// duplicates are each answered.
 pub(crate) async fn empty_get_batch_returns_at_once(cx: &Ctx) -> Result<()> {
     let got = cx.store()?.multi_get(vec![]).await;
     ensure!(
@@ -29,6 +32,8 @@ pub(crate) async fn empty_get_batch_returns_at_once(cx: &Ctx) -> Result<()> {
     Ok(())
 }
 
+/// Contract, multi_get: An empty batch returns at once; response `i` answers request `i`;
+/// duplicates are each answered.
 pub(crate) async fn responses_in_request_order(cx: &Ctx) -> Result<()> {
     let store = cx.store()?;
     let ds = cx.snapshot().await?;
@@ -68,6 +73,8 @@ pub(crate) async fn responses_in_request_order(cx: &Ctx) -> Result<()> {
     Ok(())
 }
 
+/// Contract, multi_get: An empty batch returns at once; response `i` answers request `i`;
+/// duplicates are each answered.
 pub(crate) async fn duplicates_each_answered(cx: &Ctx) -> Result<()> {
     let store = cx.store()?;
     let ds = cx.time_series().await?;
@@ -95,6 +102,7 @@ pub(crate) async fn duplicates_each_answered(cx: &Ctx) -> Result<()> {
     Ok(())
 }
 
+/// Contract, multi_get: A missing key is `Ok(vec![])`, not an error.
 pub(crate) async fn missing_key_is_empty_not_error(cx: &Ctx) -> Result<()> {
     let store = cx.store()?;
     for ds in [cx.snapshot().await?, cx.time_series().await?] {
@@ -115,6 +123,8 @@ pub(crate) async fn missing_key_is_empty_not_error(cx: &Ctx) -> Result<()> {
     Ok(())
 }
 
+/// Contract, multi_get: One failing request (missing dataset, bad range, bad key) never fails the
+/// others.
 pub(crate) async fn missing_dataset_isolated(cx: &Ctx) -> Result<()> {
     let store = cx.store()?;
     let ds = cx.snapshot().await?;
@@ -142,6 +152,8 @@ pub(crate) async fn missing_dataset_isolated(cx: &Ctx) -> Result<()> {
     Ok(())
 }
 
+/// Contract, multi_get: One failing request (missing dataset, bad range, bad key) never fails the
+/// others.
 pub(crate) async fn invalid_range_isolated(cx: &Ctx) -> Result<()> {
     let store = cx.store()?;
     let ds = cx.time_series().await?;
@@ -170,6 +182,8 @@ pub(crate) async fn invalid_range_isolated(cx: &Ctx) -> Result<()> {
     Ok(())
 }
 
+/// Contract, multi_get: `start_ts: None` returns the latest version by ts (not by arrival), zero or
+/// one value.
 pub(crate) async fn latest_only_returns_newest_version(cx: &Ctx) -> Result<()> {
     let store = cx.store()?;
     let ds = cx.time_series().await?;
@@ -191,6 +205,8 @@ pub(crate) async fn latest_only_returns_newest_version(cx: &Ctx) -> Result<()> {
     Ok(())
 }
 
+/// Contract, multi_get: `start_ts: Some(s)` returns every version with `s <= ts` (and `ts <=
+/// end_ts` when given), oldest first; both bounds inclusive.
 pub(crate) async fn range_returns_versions_oldest_first(cx: &Ctx) -> Result<()> {
     let store = cx.store()?;
     let ds = cx.time_series().await?;
@@ -216,6 +232,8 @@ pub(crate) async fn range_returns_versions_oldest_first(cx: &Ctx) -> Result<()> 
     Ok(())
 }
 
+/// Contract, multi_get: `start_ts: Some(s)` returns every version with `s <= ts` (and `ts <=
+/// end_ts` when given), oldest first; both bounds inclusive.
 pub(crate) async fn range_bounds_inclusive(cx: &Ctx) -> Result<()> {
     let store = cx.store()?;
     let ds = cx.time_series().await?;
@@ -242,6 +260,8 @@ pub(crate) async fn range_bounds_inclusive(cx: &Ctx) -> Result<()> {
     Ok(())
 }
 
+/// Contract, multi_get: `start_ts: Some(s)` returns every version with `s <= ts` (and `ts <=
+/// end_ts` when given), oldest first; both bounds inclusive.
 pub(crate) async fn range_with_end_ts(cx: &Ctx) -> Result<()> {
     let store = cx.store()?;
     let ds = cx.time_series().await?;
@@ -258,6 +278,9 @@ pub(crate) async fn range_with_end_ts(cx: &Ctx) -> Result<()> {
     Ok(())
 }
 
+/// Contract, multi_get: Every `TimedValue.millis` is the timestamp stored with the value, never the
+/// read time. Chronon's fetcher ignores a batch value older than the batch end, so a store
+/// reporting "now" (as the JVM quickstart's Mongo store does) would serve stale features silently.
 pub(crate) async fn stored_ts_returned_not_read_time(cx: &Ctx) -> Result<()> {
     let store = cx.store()?;
     for ds in [cx.snapshot().await?, cx.time_series().await?] {
@@ -271,6 +294,8 @@ pub(crate) async fn stored_ts_returned_not_read_time(cx: &Ctx) -> Result<()> {
     Ok(())
 }
 
+/// Contract, multi_get: A put without `ts` is stored at about now (a few seconds of client/server
+/// clock skew allowed).
 pub(crate) async fn put_without_ts_gets_now(cx: &Ctx) -> Result<()> {
     let store = cx.store()?;
     let ds = cx.time_series().await?;
@@ -287,6 +312,8 @@ pub(crate) async fn put_without_ts_gets_now(cx: &Ctx) -> Result<()> {
     Ok(())
 }
 
+/// Contract, multi_get: In a `TimeSeries` dataset a put with the same key and ts replaces that
+/// version only.
 pub(crate) async fn same_ts_replaces_that_version_only(cx: &Ctx) -> Result<()> {
     let store = cx.store()?;
     let ds = cx.time_series().await?;
@@ -304,6 +331,8 @@ pub(crate) async fn same_ts_replaces_that_version_only(cx: &Ctx) -> Result<()> {
     Ok(())
 }
 
+/// Contract, multi_get: In a `Snapshot` dataset a put replaces the value whatever its ts; a range
+/// read returns the one value when its ts is in range.
 pub(crate) async fn snapshot_put_replaces_value(cx: &Ctx) -> Result<()> {
     let store = cx.store()?;
     let ds = cx.snapshot().await?;
@@ -325,6 +354,8 @@ pub(crate) async fn snapshot_put_replaces_value(cx: &Ctx) -> Result<()> {
     Ok(())
 }
 
+/// Contract, multi_get: In a `Snapshot` dataset a put replaces the value whatever its ts; a range
+/// read returns the one value when its ts is in range.
 pub(crate) async fn snapshot_range_filters_its_one_value(cx: &Ctx) -> Result<()> {
     let store = cx.store()?;
     let ds = cx.snapshot().await?;
@@ -354,6 +385,7 @@ pub(crate) async fn snapshot_range_filters_its_one_value(cx: &Ctx) -> Result<()>
     Ok(())
 }
 
+/// Contract, multi_get: Batches of 10,000 requests work, hits and misses interleaved.
 pub(crate) async fn get_batch_of_10000(cx: &Ctx) -> Result<()> {
     let store = cx.store()?;
     let ds = cx.snapshot().await?;

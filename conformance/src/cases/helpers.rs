@@ -1,4 +1,5 @@
-//! SPEC.md "Provided helpers": `get`/`put`, strings, and Chronon's `StringArrayConverter` format.
+//! Contract section `helpers` (`chronon-core/CONTRACT.md`, "Helpers"): `get`/`put`, strings, and
+//! Chronon's `StringArrayConverter` format.
 
 use anyhow::{ensure, Result};
 use chronon_core::KvStoreExt;
@@ -6,6 +7,7 @@ use chronon_core::KvStoreExt;
 use super::{b, T0};
 use crate::runner::Ctx;
 
+/// Contract, Helpers: `get`/`put` and `get_string`/`put_string` round-trip.
 pub(crate) async fn get_and_put_round_trip(cx: &Ctx) -> Result<()> {
     let store = cx.store()?;
     let ds = cx.snapshot().await?;
@@ -22,6 +24,7 @@ pub(crate) async fn get_and_put_round_trip(cx: &Ctx) -> Result<()> {
     Ok(())
 }
 
+/// Contract, Helpers: `get`/`put` and `get_string`/`put_string` round-trip.
 pub(crate) async fn string_round_trip(cx: &Ctx) -> Result<()> {
     let store = cx.store()?;
     let ds = cx.snapshot().await?;
@@ -36,6 +39,7 @@ pub(crate) async fn string_round_trip(cx: &Ctx) -> Result<()> {
     Ok(())
 }
 
+/// Contract, Helpers: `["a", "bc", "", "é,x"]` is stored as exactly `YQ==,YmM=,,w6kseA==`.
 pub(crate) async fn string_array_matches_chronon_bytes(cx: &Ctx) -> Result<()> {
     let store = cx.store()?;
     let ds = cx.snapshot().await?;
@@ -57,6 +61,7 @@ pub(crate) async fn string_array_matches_chronon_bytes(cx: &Ctx) -> Result<()> {
     Ok(())
 }
 
+/// Contract, Helpers: Arrays round-trip, commas and non-ASCII included.
 pub(crate) async fn string_array_round_trip(cx: &Ctx) -> Result<()> {
     let store = cx.store()?;
     let ds = cx.snapshot().await?;

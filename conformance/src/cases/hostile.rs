@@ -1,7 +1,8 @@
-//! Bad input (issue 12): tables of hostile requests, each answered with the error variant
-//! SPEC.md and the reference `MemoryStore` give, mixed into batches with good requests that must
-//! be unaffected, around a control dataset read before and after to show nothing stored changed.
-//! No case may panic or hang (the runner reports both as failures).
+//! Contract section `bad_input` (`chronon-core/CONTRACT.md`, "Bad input"): tables of hostile
+//! requests, each answered with the error variant the contract and the reference `MemoryStore`
+//! give, mixed into batches with good requests that must be unaffected, around a control dataset
+//! read before and after to show nothing stored changed. No case may panic or hang (the runner
+//! reports both as failures).
 //!
 //! Every case name contains `bad_input`, so `CHRONON_CASES=bad_input` runs just these.
 

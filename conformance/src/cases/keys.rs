@@ -1,4 +1,5 @@
-//! SPEC.md "Keys and values": binary bytes, key lengths, value limits.
+//! Contract section `keys_values` (`chronon-core/CONTRACT.md`, "Keys and values"): binary bytes,
+//! key lengths, value limits.
 
 use anyhow::{ensure, Result};
 use bytes::Bytes;
@@ -7,6 +8,8 @@ use chronon_core::{GetRequest, KvStoreExt, PutRequest};
 use super::{b, expect_err, expect_ok, ok_values, pairs, T0};
 use crate::runner::Ctx;
 
+/// Contract, Keys and values: Keys and values are arbitrary bytes: `0x00`, `0xFF`, invalid UTF-8,
+/// separators round-trip exactly, in both kinds.
 pub(crate) async fn binary_bytes_round_trip(cx: &Ctx) -> Result<()> {
     let store = cx.store()?;
     let nasty: Vec<Vec<u8>> = vec![
@@ -53,6 +56,8 @@ pub(crate) async fn binary_bytes_round_trip(cx: &Ctx) -> Result<()> {
     Ok(())
 }
 
+/// Contract, Keys and values: Keys are 1–1024 bytes; empty and 1,025-byte keys are `InvalidKey` for
+/// get and put.
 pub(crate) async fn one_byte_key(cx: &Ctx) -> Result<()> {
     let store = cx.store()?;
     let ds = cx.snapshot().await?;
@@ -64,6 +69,8 @@ pub(crate) async fn one_byte_key(cx: &Ctx) -> Result<()> {
     Ok(())
 }
 
+/// Contract, Keys and values: Keys are 1–1024 bytes; empty and 1,025-byte keys are `InvalidKey` for
+/// get and put.
 pub(crate) async fn key_of_1024_bytes(cx: &Ctx) -> Result<()> {
     let store = cx.store()?;
     let ds = cx.time_series().await?;
@@ -80,6 +87,8 @@ pub(crate) async fn key_of_1024_bytes(cx: &Ctx) -> Result<()> {
     Ok(())
 }
 
+/// Contract, Keys and values: Keys are 1–1024 bytes; empty and 1,025-byte keys are `InvalidKey` for
+/// get and put.
 pub(crate) async fn empty_key_rejected(cx: &Ctx) -> Result<()> {
     let store = cx.store()?;
     let ds = cx.snapshot().await?;
@@ -96,6 +105,8 @@ pub(crate) async fn empty_key_rejected(cx: &Ctx) -> Result<()> {
     Ok(())
 }
 
+/// Contract, Keys and values: Keys are 1–1024 bytes; empty and 1,025-byte keys are `InvalidKey` for
+/// get and put.
 pub(crate) async fn key_of_1025_bytes_rejected(cx: &Ctx) -> Result<()> {
     let store = cx.store()?;
     let ds = cx.snapshot().await?;
@@ -117,6 +128,7 @@ pub(crate) async fn key_of_1025_bytes_rejected(cx: &Ctx) -> Result<()> {
     Ok(())
 }
 
+/// Contract, Keys and values: Empty values are allowed.
 pub(crate) async fn empty_value_allowed(cx: &Ctx) -> Result<()> {
     let store = cx.store()?;
     for ds in [cx.snapshot().await?, cx.time_series().await?] {
@@ -133,12 +145,14 @@ pub(crate) async fn empty_value_allowed(cx: &Ctx) -> Result<()> {
     Ok(())
 }
 
+/// Contract, Keys and values: Each adapter declares `max_value_bytes`, at least 300 KiB (DynamoDB's
+/// 400 KB item is the tightest); a value of exactly that size round-trips.
 pub(crate) async fn value_at_declared_max_accepted(cx: &Ctx) -> Result<()> {
     let store = cx.store()?;
     let max = store.capabilities().max_value_bytes;
     ensure!(
         max >= 300 * 1024,
-        "max_value_bytes {max} is below SPEC.md's 300 KiB floor"
+        "max_value_bytes {max} is below the contract's 300 KiB floor"
     );
     let value: Bytes = (0..max)
         .map(|i| (i % 251) as u8)
@@ -158,6 +172,8 @@ pub(crate) async fn value_at_declared_max_accepted(cx: &Ctx) -> Result<()> {
     Ok(())
 }
 
+/// Contract, Keys and values: One byte more is `ValueTooLarge { size, max }`, and the stored value
+/// is untouched.
 pub(crate) async fn value_one_byte_over_max_rejected(cx: &Ctx) -> Result<()> {
     let store = cx.store()?;
     let max = store.capabilities().max_value_bytes;
@@ -179,6 +195,8 @@ pub(crate) async fn value_one_byte_over_max_rejected(cx: &Ctx) -> Result<()> {
     Ok(())
 }
 
+/// Contract, Keys and values: Keys that share a prefix (`a`, `a\0`, `a\xff`, `\0a`, ...) never see
+/// each other's versions, in reads or `list`.
 pub(crate) async fn keys_sharing_a_prefix_stay_apart(cx: &Ctx) -> Result<()> {
     let store = cx.store()?;
     let keys: Vec<&[u8]> = vec![
@@ -224,6 +242,8 @@ pub(crate) async fn keys_sharing_a_prefix_stay_apart(cx: &Ctx) -> Result<()> {
     Ok(())
 }
 
+/// Contract, Keys and values: Put timestamps outside `0..=2^53-1` are `InvalidRequest`; both bounds
+/// are accepted.
 pub(crate) async fn negative_and_huge_put_ts_rejected(cx: &Ctx) -> Result<()> {
     let store = cx.store()?;
     let ds = cx.time_series().await?;

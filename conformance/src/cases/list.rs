@@ -1,4 +1,4 @@
-//! SPEC.md "Beyond get and put": `list` pages.
+//! Contract section `list` (`chronon-core/CONTRACT.md`, "list"): `list` pages.
 
 use std::collections::BTreeMap;
 
@@ -8,6 +8,8 @@ use chronon_core::{KvStoreExt, PutRequest};
 use super::{b, expect_err, expect_ok, T0};
 use crate::runner::Ctx;
 
+/// Contract, list: Following `next` until `None` visits every key exactly once (257 keys, pages of
+/// 10), no page over `limit`.
 pub(crate) async fn paging_visits_every_key_once(cx: &Ctx) -> Result<()> {
     let store = cx.store()?;
     for ds in [cx.snapshot().await?, cx.time_series().await?] {
@@ -54,6 +56,7 @@ pub(crate) async fn paging_visits_every_key_once(cx: &Ctx) -> Result<()> {
     Ok(())
 }
 
+/// Contract, list: Each key comes with its latest version (by ts).
 pub(crate) async fn returns_latest_value_per_key(cx: &Ctx) -> Result<()> {
     let store = cx.store()?;
     let ds = cx.time_series().await?;
@@ -74,6 +77,7 @@ pub(crate) async fn returns_latest_value_per_key(cx: &Ctx) -> Result<()> {
     Ok(())
 }
 
+/// Contract, list: An empty dataset gives one empty page without a cursor.
 pub(crate) async fn empty_dataset_has_no_entries(cx: &Ctx) -> Result<()> {
     let store = cx.store()?;
     let ds = cx.snapshot().await?;
@@ -85,6 +89,7 @@ pub(crate) async fn empty_dataset_has_no_entries(cx: &Ctx) -> Result<()> {
     Ok(())
 }
 
+/// Contract, list: A missing dataset is `DatasetNotFound`.
 pub(crate) async fn list_of_missing_dataset_is_not_found(cx: &Ctx) -> Result<()> {
     let store = cx.store()?;
     expect_err(

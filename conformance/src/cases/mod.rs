@@ -1,4 +1,5 @@
-//! The cases, one per SPEC.md clause, grouped by section. Each is a plain `async fn(&Ctx)`.
+//! The cases, one per clause of `chronon-core/CONTRACT.md`, grouped by its sections. Each is a
+//! plain `async fn(&Ctx)`.
 
 use anyhow::{anyhow, bail, Result};
 use bytes::Bytes;
@@ -74,7 +75,7 @@ pub const LOAD_CASES: &[&str] = &[
 
 macro_rules! registry {
     ($( $section:literal : [ $( $(#[$excl:ident])? $module:ident :: $name:ident ),* $(,)? ] ),* $(,)?) => {
-        /// Every case of the suite, in SPEC.md order.
+        /// Every case of the suite, in the order of `chronon-core/CONTRACT.md`.
         pub fn all_cases() -> Vec<Case> {
             let mut cases = Vec::new();
             $( $( {

@@ -1,5 +1,6 @@
-//! SPEC.md "Datasets" (kinds remembered by the backend) and "multi_put" (nothing acknowledged is
-//! lost): checked across clients. These cases run alone, so an embedded store's lock is free.
+//! Contract section `persistence` (`chronon-core/CONTRACT.md`, "Persistence"): kinds remembered by
+//! the backend and nothing acknowledged lost, checked across clients. These cases run alone, so an
+//! embedded store's lock is free.
 
 use std::time::Duration;
 
@@ -9,6 +10,7 @@ use chronon_core::{DatasetKind, DatasetProps, GetRequest, KvStoreExt, PutRequest
 use super::{b, expect_ok, ok_values, T0};
 use crate::runner::Ctx;
 
+/// Contract, Persistence: A new client sees every version an old one wrote.
 pub(crate) async fn new_client_sees_writes(cx: &Ctx) -> Result<()> {
     let ds = cx.name("_STREAMING");
     {
@@ -29,6 +31,8 @@ pub(crate) async fn new_client_sees_writes(cx: &Ctx) -> Result<()> {
     Ok(())
 }
 
+/// Contract, Persistence: Kind and TTL are kept by the database, not the client (even against the
+/// name's suffix).
 pub(crate) async fn kind_and_ttl_survive_new_client(cx: &Ctx) -> Result<()> {
     let ts = cx.name("_BATCH");
     let snap = cx.name("_STREAMING");
@@ -53,6 +57,8 @@ pub(crate) async fn kind_and_ttl_survive_new_client(cx: &Ctx) -> Result<()> {
     Ok(())
 }
 
+/// Contract, Persistence: 2,000 acknowledged puts survive the client being dropped without a flush
+/// or close.
 pub(crate) async fn dropped_client_loses_nothing_acknowledged(cx: &Ctx) -> Result<()> {
     let ds = cx.name("_BATCH");
     {

@@ -1,4 +1,5 @@
-//! SPEC.md "multi_put": one result per request, mixed datasets, per-request failures.
+//! Contract section `multi_put` (`chronon-core/CONTRACT.md`, "multi_put"): one result per request,
+//! mixed datasets, per-request failures.
 
 use anyhow::{ensure, Result};
 use bytes::Bytes;
@@ -7,6 +8,8 @@ use chronon_core::{GetRequest, KvStoreExt, PutRequest};
 use super::{b, expect_err, expect_ok, ok_values, T0};
 use crate::runner::Ctx;
 
+/// Contract, multi_put: An empty batch returns at once; result `i` answers request `i`; a rejected
+/// request is not stored, its neighbours are.
 pub(crate) async fn empty_put_batch_returns_at_once(cx: &Ctx) -> Result<()> {
     let got = cx.store()?.multi_put(vec![]).await;
     ensure!(
@@ -17,6 +20,8 @@ pub(crate) async fn empty_put_batch_returns_at_once(cx: &Ctx) -> Result<()> {
     Ok(())
 }
 
+/// Contract, multi_put: An empty batch returns at once; result `i` answers request `i`; a rejected
+/// request is not stored, its neighbours are.
 pub(crate) async fn results_one_per_request_in_order(cx: &Ctx) -> Result<()> {
     let store = cx.store()?;
     let ds = cx.time_series().await?;
@@ -47,6 +52,7 @@ pub(crate) async fn results_one_per_request_in_order(cx: &Ctx) -> Result<()> {
     Ok(())
 }
 
+/// Contract, multi_put: One call may target several datasets.
 pub(crate) async fn mixed_datasets_in_one_call(cx: &Ctx) -> Result<()> {
     let store = cx.store()?;
     let snap = cx.snapshot().await?;
@@ -85,6 +91,8 @@ pub(crate) async fn mixed_datasets_in_one_call(cx: &Ctx) -> Result<()> {
     Ok(())
 }
 
+/// Contract, multi_put: An oversized value, an invalid key or a missing dataset fails only its
+/// request (`ValueTooLarge` with the true size and max, `InvalidKey`, `DatasetNotFound`).
 pub(crate) async fn oversized_value_among_good_ones(cx: &Ctx) -> Result<()> {
     let store = cx.store()?;
     let max = store.capabilities().max_value_bytes;
@@ -118,6 +126,8 @@ pub(crate) async fn oversized_value_among_good_ones(cx: &Ctx) -> Result<()> {
     Ok(())
 }
 
+/// Contract, multi_put: An oversized value, an invalid key or a missing dataset fails only its
+/// request (`ValueTooLarge` with the true size and max, `InvalidKey`, `DatasetNotFound`).
 pub(crate) async fn invalid_key_among_good_ones(cx: &Ctx) -> Result<()> {
     let store = cx.store()?;
     let ds = cx.snapshot().await?;
@@ -131,6 +141,8 @@ pub(crate) async fn invalid_key_among_good_ones(cx: &Ctx) -> Result<()> {
     Ok(())
 }
 
+/// Contract, multi_put: An oversized value, an invalid key or a missing dataset fails only its
+/// request (`ValueTooLarge` with the true size and max, `InvalidKey`, `DatasetNotFound`).
 pub(crate) async fn missing_dataset_among_good_ones(cx: &Ctx) -> Result<()> {
     let store = cx.store()?;
     let ds = cx.snapshot().await?;
@@ -153,6 +165,7 @@ pub(crate) async fn missing_dataset_among_good_ones(cx: &Ctx) -> Result<()> {
     Ok(())
 }
 
+/// Contract, multi_put: 10,000 puts in one call (2,000 keys × 5 versions, interleaved) all land.
 pub(crate) async fn put_batch_of_10000(cx: &Ctx) -> Result<()> {
     let store = cx.store()?;
     let ds = cx.time_series().await?;

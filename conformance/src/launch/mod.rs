@@ -1,4 +1,5 @@
-//! Finding or starting a real database for the suite, in the order `shared/BACKENDS.md` gives:
+//! Finding or starting a real database for the suite, in this order (`conformance/DATABASES.md`
+//! says how to install each one locally):
 //!
 //! 1. an explicit address from the environment (`CHRONON_REDIS_URL`, `CHRONON_DYNAMO_ENDPOINT`,
 //!    `CHRONON_MONGO_URI`, `CHRONON_SCYLLA_URI`);
@@ -6,7 +7,8 @@
 //! 3. a real server as a child process on a free loopback port with its own temporary directory,
 //!    stopped by its pid when the handle is dropped;
 //! 4. otherwise a loud `SKIPPED <backend>: <why>` line, which is a failure when the backend is
-//!    named in `CHRONON_REQUIRE_BACKENDS` (comma-separated).
+//!    named in `CHRONON_REQUIRE_BACKENDS` (comma-separated backend names: `redis`, `dynamodb`,
+//!    `mongodb`, `scylla`, as in URL schemes and cargo features).
 //!
 //! The child-process helpers ([`ChildServer`]) also serve the fault tests: kill, pause, restart.
 
@@ -20,11 +22,27 @@ use anyhow::{bail, Context as _, Result};
 /// The environment variable naming backends that must run (comma-separated).
 pub const REQUIRE_ENV: &str = "CHRONON_REQUIRE_BACKENDS";
 
+/// Every backend name `CHRONON_REQUIRE_BACKENDS` may list: the same names as URL schemes, cargo
+/// features, `KvStore::backend()` and reports.
+pub const BACKEND_NAMES: &[&str] = &["memory", "rocks", "redis", "dynamodb", "mongodb", "scylla"];
+
+/// The names listed in `CHRONON_REQUIRE_BACKENDS`, lower-cased.
+fn required_names() -> Vec<String> {
+    std::env::var(REQUIRE_ENV)
+        .map(|v| {
+            v.split(',')
+                .map(|b| b.trim().to_ascii_lowercase())
+                .filter(|b| !b.is_empty())
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
 /// Whether `backend` is named in `CHRONON_REQUIRE_BACKENDS`.
 pub fn is_required(backend: &str) -> bool {
-    std::env::var(REQUIRE_ENV)
-        .map(|v| v.split(',').any(|b| b.trim().eq_ignore_ascii_case(backend)))
-        .unwrap_or(false)
+    required_names()
+        .iter()
+        .any(|b| b.eq_ignore_ascii_case(backend))
 }
 
 /// Whether every thread of process `pid` is in the stopped state (`T` in `/proc/PID/task/*/stat`).
@@ -49,6 +67,15 @@ fn all_threads_stopped(pid: u32) -> bool {
 /// the backend is required, so a skip can never hide a regression in CI.
 #[track_caller]
 pub fn skip(backend: &str, why: &str) {
+    // A misspelt name (or an old one such as `dynamo`) would otherwise let its backend skip
+    // silently where CI meant to require it.
+    let unknown: Vec<String> = required_names()
+        .into_iter()
+        .filter(|b| !BACKEND_NAMES.contains(&b.as_str()))
+        .collect();
+    if !unknown.is_empty() {
+        panic!("{REQUIRE_ENV} names unknown backends {unknown:?}; the names are {BACKEND_NAMES:?}");
+    }
     if is_required(backend) {
         panic!("{backend} is named in {REQUIRE_ENV} but cannot run: {why}");
     }
@@ -295,7 +322,7 @@ impl Drop for ChildServer {
     }
 }
 
-pub mod dynamo;
-pub mod mongo;
+pub mod dynamodb;
+pub mod mongodb;
 pub mod redis;
 pub mod scylla;

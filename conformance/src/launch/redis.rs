@@ -45,7 +45,7 @@ pub async fn redis() -> Option<RedisServer> {
             });
         }
     }
-    // No Docker here: the start fails at once and we fall through (shared/BACKENDS.md).
+    // Without Docker the start fails at once and we fall through to a child server.
     let container_error = match Redis::default().start().await {
         Ok(container) => match container.get_host_port_ipv4(REDIS_PORT).await {
             Ok(port) => {

@@ -93,7 +93,7 @@ pub async fn scylla() -> Option<ScyllaServer> {
         "scylla",
         &format!(
             "no CQL server: {URI_ENV} is not set, {docker_error}, and no ScyllaDB or Cassandra package \
-             is installable here (shared/BACKENDS.md). Run it with \
+             is installable here (see conformance/DATABASES.md). Run it with \
              {URI_ENV}=scylla://HOST:9042/{SUITE_KEYSPACE} cargo test -p chronon-scylla --test conformance"
         ),
     );

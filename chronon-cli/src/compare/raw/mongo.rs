@@ -162,7 +162,7 @@ mod tests {
     /// an identical-document no-op, which the server skips, and the baseline measured nothing.
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn puts_write_the_calls_ts() {
-        let Some(server) = conformance::launch::mongo::mongo().await else {
+        let Some(server) = conformance::launch::mongodb::mongodb().await else {
             return;
         };
         let raw = MongoRaw::open(&format!("{}&chronon_timeout_ms=120000", server.uri))

@@ -36,9 +36,9 @@ pub struct DynamoServer {
     _container: Option<ContainerAsync<DynamoDb>>,
 }
 
-/// Finds or starts DynamoDB, or prints a loud skip (a panic when `dynamo` is required) and
-/// returns `None`.
-pub async fn dynamo() -> Option<DynamoServer> {
+/// Finds or starts DynamoDB, or prints `SKIPPED dynamodb: ...` and returns `None` (a panic
+/// instead when `dynamodb` is named in `CHRONON_REQUIRE_BACKENDS`).
+pub async fn dynamodb() -> Option<DynamoServer> {
     if let Ok(endpoint) = std::env::var(ENDPOINT_ENV) {
         if !endpoint.is_empty() {
             return Some(DynamoServer {
@@ -77,13 +77,13 @@ pub async fn dynamo() -> Option<DynamoServer> {
         }),
         Ok(Err(e)) => {
             skip(
-                "dynamo",
+                "dynamodb",
                 &format!("no {ENDPOINT_ENV}, testcontainers failed ({container_error}), and DynamoDB Local could not start: {e:#}"),
             );
             None
         }
         Err(e) => {
-            skip("dynamo", &format!("the launcher task failed: {e}"));
+            skip("dynamodb", &format!("the launcher task failed: {e}"));
             None
         }
     }

@@ -2,7 +2,7 @@
 //!
 //! In order: `CHRONON_MONGO_URI`; testcontainers' `mongo` module (a real `mongod`, needs Docker);
 //! a SecantusDB child server (`python3 -m secantus`, PyPI `secantusdb`: a single-node server on
-//! WiredTiger that speaks MongoDB's wire protocol, see `shared/BACKENDS.md`) on a free loopback
+//! WiredTiger that speaks MongoDB's wire protocol, see `conformance/DATABASES.md`) on a free loopback
 //! port with a temporary storage directory; otherwise a loud skip.
 
 use std::time::Duration;
@@ -12,6 +12,7 @@ use testcontainers_modules::testcontainers::runners::AsyncRunner;
 use testcontainers_modules::testcontainers::ContainerAsync;
 
 use super::{free_port, skip, ChildServer, LaunchMethod};
+use crate::RunOptions;
 
 /// The environment variable with a user's own MongoDB URI (`mongodb://host:port/...`).
 pub const URI_ENV: &str = "CHRONON_MONGO_URI";
@@ -28,9 +29,56 @@ pub struct MongoServer {
     _container: Option<ContainerAsync<Mongo>>,
 }
 
-/// Finds or starts a MongoDB-protocol server, or prints `SKIPPED mongo: ...` and returns `None`
-/// (a panic instead when `mongo` is named in `CHRONON_REQUIRE_BACKENDS`).
-pub async fn mongo() -> Option<MongoServer> {
+/// How the suite drives a slow MongoDB-protocol server: SecantusDB, a Python server, manages
+/// about 650 upserts/s, so the suite's 10,000-put batches need ~16 s (more with other cases
+/// running); its `$in` cost grows quadratically with the list (1,000 keys: 4.5 s, 100 keys:
+/// 0.07 s), so reads go in chunks of 100 keys; index-ordered scans (`list`) materialise the
+/// whole collection (~3 s per page at 30,000 documents), so the 100,000-row case needs more than
+/// the default 180 s per case; and smaller bulk commands keep the server fair to the cases
+/// running alongside.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SlowServerTuning {
+    /// Upper bound of every adapter call (`MongoOptions::timeout`).
+    pub call_timeout: Duration,
+    /// Keys per `find` in `multi_get` (`MongoOptions::get_batch_size`).
+    pub keys_per_find: usize,
+    /// Rows per `update` command in `bulk_put` (`MongoOptions::bulk_batch_size`).
+    pub rows_per_bulk_command: usize,
+    /// `bulk_put` commands in flight at once (`MongoOptions::bulk_concurrency`).
+    pub bulk_commands_in_flight: usize,
+    /// Longest a suite case may take ([`RunOptions::case_timeout`]).
+    pub case_timeout: Duration,
+}
+
+/// The tuning for SecantusDB, the server [`mongodb`] starts when there is no other.
+pub const SECANTUS_TUNING: SlowServerTuning = SlowServerTuning {
+    call_timeout: Duration::from_secs(300),
+    keys_per_find: 100,
+    rows_per_bulk_command: 1_000,
+    bulk_commands_in_flight: 2,
+    case_timeout: Duration::from_secs(900),
+};
+
+impl MongoServer {
+    /// [`SECANTUS_TUNING`] when this is a SecantusDB child server, `None` for a real `mongod`.
+    pub fn slow_server_tuning(&self) -> Option<SlowServerTuning> {
+        (self.method == LaunchMethod::ChildProcess).then_some(SECANTUS_TUNING)
+    }
+
+    /// Suite options for this server: the defaults (`CHRONON_CASES` included), with the longer
+    /// case timeout of [`slow_server_tuning`](MongoServer::slow_server_tuning) when it has one.
+    pub fn suite_run_options(&self) -> RunOptions {
+        let mut options = RunOptions::default();
+        if let Some(slow) = self.slow_server_tuning() {
+            options.case_timeout = slow.case_timeout;
+        }
+        options
+    }
+}
+
+/// Finds or starts a MongoDB-protocol server, or prints `SKIPPED mongodb: ...` and returns
+/// `None` (a panic instead when `mongodb` is named in `CHRONON_REQUIRE_BACKENDS`).
+pub async fn mongodb() -> Option<MongoServer> {
     if let Ok(uri) = std::env::var(URI_ENV) {
         if !uri.trim().is_empty() {
             return Some(MongoServer {
@@ -59,7 +107,7 @@ pub async fn mongo() -> Option<MongoServer> {
         Ok(server) => Some(server),
         Err(why) => {
             skip(
-                "mongo",
+                "mongodb",
                 &format!("${URI_ENV} is not set; testcontainers failed ({container_error}); {why}"),
             );
             None
