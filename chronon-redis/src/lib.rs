@@ -9,10 +9,14 @@
 //! [`layout`]: a sorted set per `TimeSeries` key (score = ts), a plain string per `Snapshot` key,
 //! both holding `8-byte ts ++ value`, under `<prefix>:<dataset>:<generation>:{<hash tag>}<key>`.
 //!
+//! Files: `store.rs` (the public type, thin) calls `datasets.rs`, `read.rs` and `write.rs`, which
+//! share `client.rs` (connection, options, registry cache); `config.rs` holds the options,
+//! `error.rs` the one driver-error mapping. See the crate's `README.md` for the whole story.
+//!
 //! ```no_run
 //! # async fn f() -> Result<(), chronon_core::KvError> {
 //! use chronon_core::{KvStore, KvStoreExt};
-//! let store = chronon_redis::open_url(&url::Url::parse("redis://127.0.0.1:6379/0?prefix=chronon").unwrap()).await?;
+//! let store = chronon_redis::RedisStore::open_url("redis://127.0.0.1:6379/0?prefix=chronon").await?;
 //! store.create_default("PURCHASES_STREAMING").await?;
 //! store.put("PURCHASES_STREAMING", "user_1", "12.5", Some(1_700_000_000_000)).await?;
 //! # Ok(()) }
@@ -20,12 +24,17 @@
 
 #![deny(missing_docs)]
 
+mod client;
+mod config;
+mod datasets;
+mod error;
 pub mod layout;
-mod options;
+mod read;
 mod store;
+mod write;
 
-pub use options::RedisOptions;
-pub use store::{open_url, RedisStore};
+pub use config::RedisOptions;
+pub use store::RedisStore;
 
 /// The URL scheme this adapter opens (`redis://host:port/db?prefix=chronon`).
 pub const SCHEME: &str = "redis";

@@ -1,4 +1,4 @@
-//! Faults against a real `redis-server` child process (issue 12), through the shared scenarios in
+//! Faults against a real `redis-server` child process, through the shared scenarios in
 //! `conformance::faults`: killed mid-stream and restarted on the same durable data
 //! (`--appendonly yes --appendfsync always`), paused with SIGSTOP, and absent (connection
 //! refused). These need a child server they can signal, so they never use `CHRONON_REDIS_URL`.

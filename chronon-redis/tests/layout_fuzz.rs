@@ -1,5 +1,5 @@
-//! Property tests of the Redis key and value encodings (issue 12: a fuzz target for key
-//! encodings and decoders): round trips for any bytes, no decoder panics on any input, and no
+//! Property tests of the Redis key and value encodings (a fuzz target for the key encodings and
+//! decoders): round trips for any bytes, no decoder panics on any input, and no
 //! data key of one dataset generation decodes as another's.
 
 use chronon_redis::layout::{

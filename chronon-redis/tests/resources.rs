@@ -1,4 +1,4 @@
-//! Resource use against a real `redis-server` child process (issue 12), through
+//! Resource use against a real `redis-server` child process, through
 //! `conformance::resources`: under 64 concurrent callers the store holds exactly one connection
 //! (the `ConnectionManager`'s multiplexed connection, see the README), and dropping the store
 //! closes it. Needs a child server of its own, so it never uses `CHRONON_REDIS_URL` (another

@@ -1,4 +1,4 @@
-//! `RedisOptions::registry_check_interval` across two clients of one server: reads may reuse a
+//! `RedisOptions::metadata_cache_ttl` across two clients of one server: reads may reuse a
 //! registry entry for the interval, writes never do (no put lands in a dropped generation), and
 //! a client's own drop is seen at once.
 
@@ -9,7 +9,7 @@ use chronon_redis::{RedisOptions, RedisStore};
 
 async fn store(url: &str, prefix: &str, interval: Duration) -> RedisStore {
     let mut opts = RedisOptions::new(url).with_prefix(prefix);
-    opts.registry_check_interval = interval;
+    opts.metadata_cache_ttl = interval;
     RedisStore::open(opts).await.expect("open")
 }
 

@@ -1,9 +1,13 @@
-//! [`RedisOptions`]: where the server is and how the adapter talks to it, from code or a URL.
+//! [`RedisOptions`]: where the server is and how the adapter talks to it, from code or a URL,
+//! with its defaults, its secret-hiding `Debug`, URL parsing and validation.
 
 use std::time::Duration;
 
+use chronon_core::config::{redact_url, UrlParams};
+use chronon_core::metadata_cache::METADATA_CACHE_TTL_PARAM;
 use chronon_core::KvError;
 
+use crate::error::BACKEND;
 use crate::layout;
 
 /// Settings of a [`RedisStore`](crate::RedisStore). Every field has a documented default.
@@ -43,13 +47,13 @@ pub struct RedisOptions {
     /// How long an idle `list` iteration stays resumable (`list_session_ttl_ms=`). Default 10 min.
     pub list_session_ttl: Duration,
     /// How long a dataset's registry entry, once this client has read it, lets `multi_get` skip
-    /// reading the registry again (`registry_check_ms=`). Default 1 s. Reading it costs one more
+    /// reading the registry again (`metadata_cache_ttl_ms=`). Default 1 s. Reading it costs one more
     /// command in every call (measured: about a tenth of a small call's throughput). Writes
     /// always check, so a put never lands in a dropped generation; this client's own
     /// `create`/`drop_dataset` take effect at once. Only a drop (or drop and re-create) by
     /// *another* client can go unseen by reads, for at most this long: they answer from the
     /// old generation (empty once its keys are deleted). `Duration::ZERO` checks every call.
-    pub registry_check_interval: Duration,
+    pub metadata_cache_ttl: Duration,
 }
 
 impl Default for RedisOptions {
@@ -66,7 +70,7 @@ impl Default for RedisOptions {
             max_value_bytes: 1024 * 1024,
             scan_count: 1000,
             list_session_ttl: Duration::from_secs(600),
-            registry_check_interval: Duration::from_secs(1),
+            metadata_cache_ttl: Duration::from_secs(1),
         }
     }
 }
@@ -74,7 +78,7 @@ impl Default for RedisOptions {
 impl std::fmt::Debug for RedisOptions {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("RedisOptions")
-            .field("url", &redact(&self.url))
+            .field("url", &redact_url(&self.url))
             .field("prefix", &self.prefix)
             .field("timeout", &self.timeout)
             .field("connect_timeout", &self.connect_timeout)
@@ -85,20 +89,8 @@ impl std::fmt::Debug for RedisOptions {
             .field("max_value_bytes", &self.max_value_bytes)
             .field("scan_count", &self.scan_count)
             .field("list_session_ttl", &self.list_session_ttl)
-            .field("registry_check_interval", &self.registry_check_interval)
+            .field("metadata_cache_ttl", &self.metadata_cache_ttl)
             .finish()
-    }
-}
-
-/// The URL with any password replaced by `***`, for logs.
-pub(crate) fn redact(url: &str) -> String {
-    match url::Url::parse(url) {
-        Ok(mut u) if u.password().is_some() => {
-            let _ = u.set_password(Some("***"));
-            u.to_string()
-        }
-        Ok(u) => u.to_string(),
-        Err(_) => "<unparsable url>".to_string(),
     }
 }
 
@@ -133,67 +125,76 @@ impl RedisOptions {
     }
 
     /// Parses `redis://[user:password@]host:port/db?prefix=..&timeout_ms=..&...` (parameter
-    /// names are the field names, durations in `_ms`). Unknown parameters are an error, so a
-    /// typo never silently falls back to a default.
+    /// names are the field names, durations in `_ms`; the metadata cache's TTL is
+    /// `metadata_cache_ttl_ms`). Unknown or repeated parameters are a `KvError::Config` listing
+    /// the known ones, so a typo never silently falls back to a default. `protocol` (`resp3`)
+    /// is the `redis` crate's own and passes through to it.
     ///
     /// ```
     /// let o = chronon_redis::RedisOptions::from_url(
-    ///     &url::Url::parse("redis://127.0.0.1:6379/2?prefix=team_a&timeout_ms=500").unwrap(),
+    ///     "redis://127.0.0.1:6379/2?prefix=team_a&timeout_ms=500",
     /// ).unwrap();
     /// assert_eq!(o.prefix, "team_a");
     /// assert_eq!(o.url, "redis://127.0.0.1:6379/2");
     /// assert_eq!(o.timeout.as_millis(), 500);
     /// ```
-    pub fn from_url(url: &url::Url) -> Result<Self, KvError> {
-        let bad = |msg: String| {
-            KvError::backend_msg(
-                "redis",
-                format!("parsing URL {}", redact(url.as_str())),
-                msg,
-            )
-        };
-        if url.scheme() != crate::SCHEME {
-            return Err(bad(format!(
-                "scheme must be {:?}, not {:?}",
-                crate::SCHEME,
-                url.scheme()
-            )));
+    pub fn from_url(url: &str) -> Result<Self, KvError> {
+        let parsed = url::Url::parse(url).map_err(|e| {
+            KvError::config(BACKEND, format!("{} is not a URL: {e}", redact_url(url)))
+        })?;
+        if parsed.scheme() != crate::SCHEME {
+            return Err(KvError::config(
+                BACKEND,
+                format!(
+                    "scheme must be {:?}, not {:?} (in {})",
+                    crate::SCHEME,
+                    parsed.scheme(),
+                    redact_url(url)
+                ),
+            ));
         }
+        let pairs = parsed
+            .query_pairs()
+            .map(|(k, v)| (k.into_owned(), v.into_owned()));
+        let mut params = UrlParams::new(BACKEND, url, pairs);
         let mut opts = RedisOptions::default();
-        let mut rest = url::form_urlencoded::Serializer::new(String::new());
-        let mut kept = 0;
-        for (k, v) in url.query_pairs() {
-            let num = || {
-                v.parse::<u64>()
-                    .map_err(|_| bad(format!("{k}={v:?} is not a whole number")))
-            };
-            let size = || num().map(|n| usize::try_from(n).unwrap_or(usize::MAX));
-            match k.as_ref() {
-                "prefix" => opts.prefix = v.to_string(),
-                "timeout_ms" => opts.timeout = Duration::from_millis(num()?),
-                "connect_timeout_ms" => opts.connect_timeout = Duration::from_millis(num()?),
-                "reconnect_retries" => opts.reconnect_retries = size()?,
-                "chunk_size" => opts.chunk_size = size()?,
-                "chunk_bytes" => opts.chunk_bytes = size()?,
-                "max_in_flight" => opts.max_in_flight = size()?,
-                "max_value_bytes" => opts.max_value_bytes = size()?,
-                "scan_count" => opts.scan_count = size()?,
-                "list_session_ttl_ms" => opts.list_session_ttl = Duration::from_millis(num()?),
-                "registry_check_ms" => opts.registry_check_interval = Duration::from_millis(num()?),
-                // Parameters of the redis crate itself (protocol=resp3, ...) pass through.
-                "protocol" => {
-                    rest.append_pair(&k, &v);
-                    kept += 1;
-                }
-                other => return Err(bad(format!("unknown parameter {other:?}"))),
-            }
+        if let Some(prefix) = params.string("prefix") {
+            opts.prefix = prefix;
         }
-        let mut plain = url.clone();
+        set(&mut opts.timeout, params.millis("timeout_ms")?);
+        set(
+            &mut opts.connect_timeout,
+            params.millis("connect_timeout_ms")?,
+        );
+        set(
+            &mut opts.reconnect_retries,
+            params.usize("reconnect_retries")?,
+        );
+        set(&mut opts.chunk_size, params.usize("chunk_size")?);
+        set(&mut opts.chunk_bytes, params.usize("chunk_bytes")?);
+        set(&mut opts.max_in_flight, params.usize("max_in_flight")?);
+        set(&mut opts.max_value_bytes, params.usize("max_value_bytes")?);
+        set(&mut opts.scan_count, params.usize("scan_count")?);
+        set(
+            &mut opts.list_session_ttl,
+            params.millis("list_session_ttl_ms")?,
+        );
+        set(
+            &mut opts.metadata_cache_ttl,
+            params.millis(METADATA_CACHE_TTL_PARAM)?,
+        );
+        // Parameters of the redis crate itself pass through.
+        let protocol = params.passthrough("protocol");
+        params.finish()?;
+        let mut plain = parsed;
         plain.set_fragment(None);
-        if kept > 0 {
-            plain.set_query(Some(&rest.finish()));
-        } else {
-            plain.set_query(None);
+        match protocol {
+            Some(p) => plain.set_query(Some(
+                &url::form_urlencoded::Serializer::new(String::new())
+                    .append_pair("protocol", &p)
+                    .finish(),
+            )),
+            None => plain.set_query(None),
         }
         opts.url = plain.to_string();
         opts.validate()?;
@@ -202,7 +203,7 @@ impl RedisOptions {
 
     /// Checks the options make sense; the error names the field.
     pub fn validate(&self) -> Result<(), KvError> {
-        let bad = |msg: String| KvError::backend_msg("redis", "checking RedisOptions", msg);
+        let bad = |msg: String| KvError::config(BACKEND, msg);
         layout::valid_prefix(&self.prefix).map_err(bad)?;
         if self.timeout.is_zero() {
             return Err(bad("timeout must be above zero".into()));
@@ -216,7 +217,7 @@ impl RedisOptions {
             || self.max_value_bytes > REDIS_MAX_VALUE
         {
             return Err(bad(format!(
-                "max_value_bytes {} must be between {} (SPEC.md floor) and {REDIS_MAX_VALUE} (Redis' 512 MB limit)",
+                "max_value_bytes {} must be between {} (the floor every store must accept) and {REDIS_MAX_VALUE} (Redis' 512 MB limit)",
                 self.max_value_bytes,
                 chronon_core::validate::MIN_MAX_VALUE_BYTES
             )));
@@ -225,18 +226,25 @@ impl RedisOptions {
     }
 }
 
+/// Overwrites `field` with a parameter's value when the URL gave one.
+fn set<T>(field: &mut T, value: Option<T>) {
+    if let Some(v) = value {
+        *field = v;
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
     fn parse(s: &str) -> Result<RedisOptions, KvError> {
-        RedisOptions::from_url(&url::Url::parse(s).unwrap())
+        RedisOptions::from_url(s)
     }
 
     #[test]
     fn url_parameters() {
-        let o = parse("redis://:secret@h:7000/3?prefix=p&chunk_size=10&scan_count=7&max_value_bytes=400000&list_session_ttl_ms=5&registry_check_ms=0&protocol=resp3").unwrap();
-        assert_eq!(o.registry_check_interval, Duration::ZERO);
+        let o = parse("redis://:secret@h:7000/3?prefix=p&chunk_size=10&scan_count=7&max_value_bytes=400000&list_session_ttl_ms=5&metadata_cache_ttl_ms=0&protocol=resp3").unwrap();
+        assert_eq!(o.metadata_cache_ttl, Duration::ZERO);
         assert_eq!(o.url, "redis://:secret@h:7000/3?protocol=resp3");
         assert_eq!(
             (o.prefix.as_str(), o.chunk_size, o.scan_count),
@@ -263,8 +271,22 @@ mod tests {
             "redis://h/0?chunk_size=0",
             "redis://h/0?max_value_bytes=10",
             "http://h/0",
+            "redis://h/0?registry_check_ms=5",
+            "redis://h/0?chunk_size=1&chunk_size=2",
+            "not a url",
         ] {
-            assert!(parse(bad).is_err(), "{bad}");
+            match parse(bad) {
+                Err(KvError::Config { backend, .. }) => assert_eq!(backend, "redis", "{bad}"),
+                other => panic!("{bad}: expected a Config error, got {other:?}"),
+            }
         }
+        let err = parse("redis://:secret@h/0?prefx=a")
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("prefx") && err.contains("known:"), "{err}");
+        assert!(
+            !err.contains("secret"),
+            "the error shows the password: {err}"
+        );
     }
 }

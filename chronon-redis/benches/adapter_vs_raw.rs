@@ -1,6 +1,6 @@
 //! Adapter vs. the raw `redis` crate doing the same pipelined work, on one server in one run.
 //!
-//! `cargo run -p chronon-redis --example bench` (add `--release` for production-like numbers).
+//! `cargo bench -p chronon-redis --bench adapter_vs_raw` (optimised, production-like numbers).
 //! Uses `CHRONON_REDIS_URL` or starts a `redis-server` child like the suite does. Prints the
 //! median of each measurement and `adapter / raw` throughput (1.0 = as fast as raw); both sides
 //! are timed in the same rounds, back to back in alternating order.

@@ -1,0 +1,387 @@
+//! Reads: `multi_get` (latest versions and time ranges) and `list`.
+//!
+//! A `multi_get` sends its data commands in the same round trip as the registry read, guessing
+//! each dataset's generation from what this client last saw, and re-reads the datasets whose
+//! guess turned out wrong; within `metadata_cache_ttl` of the last registry read it skips
+//! the registry altogether.
+
+use std::collections::HashMap;
+
+use bytes::Bytes;
+use chronon_core::batch::{now_millis, select_versions, GetBatch};
+use chronon_core::{
+    DatasetKind, ErrorContext, GetRequest, GetResponse, KvError, ListCursor, ListPage, TimedValue,
+};
+use redis::{RedisError, Value};
+
+use crate::client::{split_registry, Client, RegistryReply, Target};
+use crate::error::{map_error, BACKEND};
+use crate::layout;
+
+type GetAnswers = Vec<(usize, Result<Vec<TimedValue>, KvError>)>;
+
+/// Answers `requests`, each on its own; the whole call is bounded by the store's timeout.
+pub(crate) async fn multi_get(client: &Client, requests: Vec<GetRequest>) -> Vec<GetResponse> {
+    let mut batch = GetBatch::new(requests);
+    if !batch.is_done() {
+        let timeout = client.opts.timeout;
+        if tokio::time::timeout(timeout, get_into(client, &mut batch))
+            .await
+            .is_err()
+        {
+            batch.fail_pending(&client.ctx("multi_get").timeout_error());
+        }
+    }
+    batch.finish(BACKEND)
+}
+
+/// One page of `dataset`'s keys with their latest visible version, bounded by the timeout.
+pub(crate) async fn list(
+    client: &Client,
+    dataset: &str,
+    limit: usize,
+    cursor: Option<ListCursor>,
+) -> Result<ListPage, KvError> {
+    client
+        .ctx("list")
+        .dataset(dataset)
+        .with_timeout(list_inner(client, dataset, limit, cursor))
+        .await
+}
+
+async fn get_into(client: &Client, batch: &mut GetBatch) {
+    let groups = batch.pending_by_dataset();
+    let datasets: Vec<String> = groups.keys().cloned().collect();
+    if let Some(entries) = client.recently_seen(&datasets) {
+        let targets = client.targets(&entries);
+        let pending = groups.into_values().flatten().collect();
+        for (i, a) in read(client, batch, pending, &targets, None).await.1 {
+            batch.answer(i, a);
+        }
+        return;
+    }
+    let guesses = client.last_seen(&datasets);
+    let guessed: Vec<usize> = groups
+        .iter()
+        .filter(|(ds, _)| guesses.contains_key(*ds))
+        .flat_map(|(_, idxs)| idxs.iter().copied())
+        .collect();
+    let guess_targets = client.targets(&guesses);
+    let tickets = client.tickets();
+    let (reply, mut answers) = read(client, batch, guessed, &guess_targets, Some(&datasets)).await;
+    let fresh = client.registry_result("multi_get", &datasets, reply, tickets);
+    let fresh = match fresh {
+        Ok(f) => f,
+        Err(e) => return batch.fail_pending(&e),
+    };
+    let (mut confirmed, mut redo) = (Vec::new(), Vec::new());
+    let mut fresh_entries = HashMap::new();
+    for (ds, idxs) in &groups {
+        match fresh.get(ds) {
+            Some(Ok(entry)) if guesses.get(ds) == Some(entry) => confirmed.push(ds.clone()),
+            Some(Ok(entry)) => {
+                fresh_entries.insert(ds.clone(), entry.clone());
+                redo.extend(idxs.iter().copied());
+            }
+            Some(Err(e)) => batch.fail_dataset(ds, e),
+            None => batch.fail_dataset(ds, &KvError::not_found(ds)),
+        }
+    }
+    if !redo.is_empty() {
+        let targets = client.targets(&fresh_entries);
+        answers.extend(read(client, batch, redo, &targets, None).await.1);
+        confirmed.extend(fresh_entries.into_keys());
+    }
+    for (i, a) in answers {
+        if confirmed.contains(&batch.requests()[i].dataset) {
+            batch.answer(i, a);
+        }
+    }
+}
+
+/// Reads requests `idxs` of `batch` from the generations in `targets`.
+async fn read(
+    client: &Client,
+    batch: &GetBatch,
+    idxs: Vec<usize>,
+    targets: &HashMap<String, Target>,
+    registry: Option<&[String]>,
+) -> (RegistryReply, GetAnswers) {
+    let requests = batch.requests();
+    let chunks: Vec<Vec<usize>> = idxs
+        .chunks(client.opts.chunk_size)
+        .map(<[usize]>::to_vec)
+        .collect();
+    client
+        .run_chunks(chunks, registry, |registry, chunk| async move {
+            let mut pipe = redis::pipe();
+            pipe.ignore_errors();
+            if let Some(ds) = registry {
+                pipe.cmd("HMGET").arg(&client.registry).arg(ds);
+            }
+            // Each request's target travels with it; a run of one dataset is looked up once.
+            let mut sent: Vec<(usize, &Target)> = Vec::with_capacity(chunk.len());
+            let mut last: Option<(&str, &Target)> = None;
+            for i in chunk {
+                let req = &requests[i];
+                let t = match last {
+                    Some((ds, t)) if ds == req.dataset => t,
+                    _ => match targets.get(&req.dataset) {
+                        Some(t) => {
+                            last = Some((&req.dataset, t));
+                            t
+                        }
+                        None => continue,
+                    },
+                };
+                read_command(&mut pipe, t, req);
+                sent.push((i, t));
+            }
+            let ctx = client.ctx("multi_get");
+            let (reg, values) =
+                split_registry(registry.is_some(), client.pipeline(ctx, &pipe).await);
+            let answers = match values {
+                Err(e) => sent.into_iter().map(|(i, _)| (i, Err(e.clone()))).collect(),
+                Ok(values) if values.len() != sent.len() => {
+                    let e =
+                        ctx.backend_error("pipeline answered a different number of commands", None);
+                    sent.into_iter().map(|(i, _)| (i, Err(e.clone()))).collect()
+                }
+                Ok(values) => {
+                    let now = now_millis();
+                    sent.into_iter()
+                        .zip(values)
+                        .map(|((i, t), v)| (i, parse_read(ctx, t, &requests[i], v, now)))
+                        .collect()
+                }
+            };
+            (reg, answers)
+        })
+        .await
+}
+
+/// The versions `req` asks for from its command's reply, as visible at `now`.
+fn parse_read(
+    ctx: ErrorContext<'_>,
+    t: &Target,
+    req: &GetRequest,
+    v: Value,
+    now: i64,
+) -> Result<Vec<TimedValue>, KvError> {
+    let ctx = ctx.dataset(&req.dataset).key(&req.key);
+    let versions = decode_versions(v).map_err(|e| match e {
+        Decode::Server(e) => map_error(e, ctx),
+        Decode::Corrupt(m) => ctx.backend_error(m, None),
+    })?;
+    Ok(select_versions(versions, req, t.props.visible_from(now)))
+}
+
+async fn list_inner(
+    client: &Client,
+    dataset: &str,
+    limit: usize,
+    cursor: Option<ListCursor>,
+) -> Result<ListPage, KvError> {
+    let ctx = client.ctx("list").dataset(dataset);
+    let entry = client.lookup_one("list", dataset).await?;
+    let t = Target {
+        data_prefix: layout::data_prefix(&client.opts.prefix, dataset, &entry.gen),
+        kind: entry.props.kind,
+        props: entry.props,
+    };
+    let pattern = format!("{}*", t.data_prefix);
+    let (session, mut scan) = match &cursor {
+        None => (layout::new_gen(), 0u64),
+        Some(c) => parse_cursor(dataset, c)?,
+    };
+    let skey = layout::list_session_key(&client.opts.prefix, &session);
+    if cursor.is_some() {
+        let live: bool = client
+            .query(ctx, redis::cmd("SISMEMBER").arg(&skey).arg(""))
+            .await?;
+        if !live {
+            return Err(KvError::InvalidRequest {
+                dataset: dataset.to_string(),
+                reason: format!(
+                    "list cursor expired (idle longer than {:?}) or unknown; start the listing again",
+                    client.opts.list_session_ttl
+                ),
+            });
+        }
+    }
+    let limit = limit.max(1);
+    let ttl_ms = i64::try_from(client.opts.list_session_ttl.as_millis())
+        .unwrap_or(i64::MAX)
+        .max(1);
+    let mut entries = Vec::new();
+    loop {
+        let (next, found): (u64, Vec<Vec<u8>>) = client
+            .query(
+                ctx,
+                redis::cmd("SCAN")
+                    .arg(scan)
+                    .arg("MATCH")
+                    .arg(&pattern)
+                    .arg("COUNT")
+                    .arg(client.opts.scan_count),
+            )
+            .await?;
+        let mut keys: Vec<Bytes> = found
+            .iter()
+            .filter_map(|k| layout::decode_data_key(&t.data_prefix, k))
+            .collect();
+        keys.sort();
+        keys.dedup();
+        let mut leftover = false;
+        if !keys.is_empty() {
+            let mut pipe = redis::pipe();
+            pipe.ignore_errors();
+            pipe.cmd("SMISMEMBER")
+                .arg(&skey)
+                .arg(keys.iter().map(|k| k.as_ref()).collect::<Vec<_>>());
+            let latest: Vec<GetRequest> = keys
+                .iter()
+                .map(|k| GetRequest::latest(dataset, k.clone()))
+                .collect();
+            for req in &latest {
+                read_command(&mut pipe, &t, req);
+            }
+            let mut values = client.pipeline(ctx, &pipe).await?.into_iter();
+            let seen: Vec<bool> = match values.next() {
+                Some(Value::Array(flags)) => {
+                    flags.iter().map(|f| matches!(f, Value::Int(1))).collect()
+                }
+                Some(Value::ServerError(e)) => return Err(map_error(e.into(), ctx)),
+                other => {
+                    return Err(
+                        ctx.backend_error(format!("unexpected SMISMEMBER reply {other:?}"), None)
+                    )
+                }
+            };
+            let now = now_millis();
+            let mut marked: Vec<Bytes> = Vec::new();
+            for ((req, v), seen) in latest.iter().zip(values).zip(seen) {
+                if seen {
+                    continue;
+                }
+                let versions = parse_read(ctx, &t, req, v, now)?;
+                // A key gone or hidden by the TTL is never returned; remembering it is enough.
+                if let Some(tv) = versions.into_iter().next() {
+                    if entries.len() >= limit {
+                        leftover = true;
+                        break;
+                    }
+                    entries.push((req.key.clone(), tv));
+                }
+                marked.push(req.key.clone());
+            }
+            let mut pipe = redis::pipe();
+            pipe.cmd("SADD")
+                .arg(&skey)
+                .arg("")
+                .arg(marked.iter().map(|k| k.as_ref()).collect::<Vec<_>>())
+                .ignore();
+            pipe.cmd("PEXPIRE").arg(&skey).arg(ttl_ms).ignore();
+            client.pipeline(ctx, &pipe).await?;
+        }
+        if leftover {
+            return Ok(ListPage {
+                entries,
+                next: Some(make_cursor(&session, scan)),
+            });
+        }
+        scan = next;
+        if scan == 0 {
+            let _ = client
+                .query::<Value>(ctx, redis::cmd("UNLINK").arg(&skey))
+                .await;
+            return Ok(ListPage {
+                entries,
+                next: None,
+            });
+        }
+        if entries.len() >= limit {
+            let mut pipe = redis::pipe();
+            pipe.cmd("SADD").arg(&skey).arg("").ignore();
+            pipe.cmd("PEXPIRE").arg(&skey).arg(ttl_ms).ignore();
+            client.pipeline(ctx, &pipe).await?;
+            return Ok(ListPage {
+                entries,
+                next: Some(make_cursor(&session, scan)),
+            });
+        }
+    }
+}
+
+/// `GET` for a snapshot key, the newest member or a score range for a time series.
+fn read_command(pipe: &mut redis::Pipeline, t: &Target, req: &GetRequest) {
+    let key = layout::data_key(&t.data_prefix, &req.key);
+    match (t.kind, req.start_ts) {
+        (DatasetKind::Snapshot, _) => {
+            pipe.cmd("GET").arg(key);
+        }
+        (DatasetKind::TimeSeries, None) => {
+            pipe.cmd("ZRANGE").arg(key).arg(-1).arg(-1);
+        }
+        (DatasetKind::TimeSeries, Some(start)) => {
+            let end = req
+                .end_ts
+                .map_or_else(|| "+inf".to_string(), |e| e.to_string());
+            pipe.cmd("ZRANGEBYSCORE").arg(key).arg(start).arg(end);
+        }
+    }
+}
+
+enum Decode {
+    Server(RedisError),
+    Corrupt(String),
+}
+
+/// Stored versions (ascending ts) from a `GET` or `ZRANGE` reply.
+fn decode_versions(v: Value) -> Result<Vec<TimedValue>, Decode> {
+    let one = |raw: Vec<u8>| {
+        let len = raw.len();
+        layout::decode_owned_value(raw).ok_or_else(|| {
+            Decode::Corrupt(format!(
+                "stored value of {} bytes is too short to hold a timestamp",
+                len
+            ))
+        })
+    };
+    match v {
+        Value::Nil => Ok(Vec::new()),
+        Value::BulkString(raw) => Ok(vec![one(raw)?]),
+        Value::Array(items) | Value::Set(items) => items
+            .into_iter()
+            .map(|item| match item {
+                Value::BulkString(raw) => one(raw),
+                other => Err(Decode::Corrupt(format!("unexpected member {other:?}"))),
+            })
+            .collect(),
+        Value::ServerError(e) => Err(Decode::Server(e.into())),
+        other => Err(Decode::Corrupt(format!("unexpected reply {other:?}"))),
+    }
+}
+
+fn make_cursor(session: &str, scan: u64) -> ListCursor {
+    ListCursor(Bytes::from(format!("v1:{session}:{scan}")))
+}
+
+fn parse_cursor(dataset: &str, c: &ListCursor) -> Result<(String, u64), KvError> {
+    let bad = || KvError::InvalidRequest {
+        dataset: dataset.to_string(),
+        reason: "list cursor was not made by this adapter".to_string(),
+    };
+    let text = std::str::from_utf8(&c.0).map_err(|_| bad())?;
+    let mut parts = text.split(':');
+    match (parts.next(), parts.next(), parts.next(), parts.next()) {
+        (Some("v1"), Some(session), Some(scan), None)
+            if !session.is_empty()
+                && session.len() <= 32
+                && session.bytes().all(|b| b.is_ascii_hexdigit()) =>
+        {
+            Ok((session.to_string(), scan.parse().map_err(|_| bad())?))
+        }
+        _ => Err(bad()),
+    }
+}

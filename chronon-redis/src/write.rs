@@ -1,0 +1,271 @@
+//! Writes: `multi_put`.
+//!
+//! Like reads, a put sends its data commands in the same round trip as the registry read,
+//! guessing each dataset's generation; a wrong guess is written again to the live generation and
+//! the keys written to the dead one are deleted, so a put never lands in a dropped dataset.
+
+use std::collections::HashMap;
+use std::sync::OnceLock;
+
+use chronon_core::batch::{now_millis, PutBatch};
+use chronon_core::{DatasetKind, KvError, PutRequest};
+use redis::Value;
+
+use crate::client::{split_registry, Client, RegistryReply, Target};
+use crate::error::{map_error, BACKEND};
+use crate::layout;
+
+type PutAnswers = Vec<(usize, Result<(), KvError>)>;
+
+/// Expiry is only set when it is closer than this (100 years); a longer TTL is enforced by
+/// read filtering alone, so `PX`/`PEXPIREAT` arithmetic never overflows on the server.
+const MAX_EXPIRY_MS: i64 = 100 * 365 * 24 * 3600 * 1000;
+
+/// Writes one `TimeSeries` version atomically (a single key, so also on Redis Cluster):
+/// replace any version with the same ts, add this one, and with a TTL trim expired versions and
+/// let the whole key expire with its newest version.
+///
+/// `KEYS[1]` = the key's sorted set; `ARGV` = ts, member, TTL cut-off (`''`: no TTL),
+/// TTL in ms (`''`: no expiry).
+const PUT_VERSION_LUA: &str = r"
+redis.call('ZREMRANGEBYSCORE', KEYS[1], ARGV[1], ARGV[1])
+redis.call('ZADD', KEYS[1], ARGV[1], ARGV[2])
+if ARGV[3] ~= '' then
+  redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', '(' .. ARGV[3])
+  if ARGV[4] ~= '' then
+    local top = redis.call('ZRANGE', KEYS[1], -1, -1, 'WITHSCORES')
+    if top[2] then
+      redis.call('PEXPIREAT', KEYS[1], string.format('%.0f', tonumber(top[2]) + tonumber(ARGV[4])))
+    end
+  end
+end
+return 1
+";
+
+/// A Chronon online `KvStore` on Redis. Layout: see the crate README and [`crate::layout`].
+///
+/// Every call makes a handful of round trips whatever the batch size: requests go out as
+/// pipelines of [`RedisOptions::chunk_size`], up to [`RedisOptions::max_in_flight`] at once,
+
+/// [`PUT_VERSION_LUA`] with its SHA-1, computed once.
+fn put_version_script() -> &'static redis::Script {
+    static SCRIPT: OnceLock<redis::Script> = OnceLock::new();
+    SCRIPT.get_or_init(|| redis::Script::new(PUT_VERSION_LUA))
+}
+
+/// Writes `requests`, each answered on its own; the whole call is bounded by the store's timeout.
+pub(crate) async fn multi_put(
+    client: &Client,
+    requests: Vec<PutRequest>,
+) -> Vec<Result<(), KvError>> {
+    let mut batch = PutBatch::new(requests, &client.capabilities());
+    if batch.pending().next().is_some() {
+        let timeout = client.opts.timeout;
+        if tokio::time::timeout(timeout, put_into(client, &mut batch))
+            .await
+            .is_err()
+        {
+            batch.fail_pending(&client.ctx("multi_put").timeout_error());
+        }
+    }
+    batch.finish(BACKEND)
+}
+
+async fn put_into(client: &Client, batch: &mut PutBatch) {
+    let groups = batch.pending_by_dataset();
+    let datasets: Vec<String> = groups.keys().cloned().collect();
+    let guesses = client.last_seen(&datasets);
+    let guessed: Vec<usize> = groups
+        .iter()
+        .filter(|(ds, _)| guesses.contains_key(*ds))
+        .flat_map(|(_, idxs)| idxs.iter().copied())
+        .collect();
+    let guess_targets = client.targets(&guesses);
+    let tickets = client.tickets();
+    let (reply, mut answers) = write(client, batch, guessed, &guess_targets, Some(&datasets)).await;
+    let fresh = client.registry_result("multi_put", &datasets, reply, tickets);
+    let fresh = match fresh {
+        Ok(f) => f,
+        Err(e) => {
+            // The writes may have landed, but without the registry we cannot tell whether
+            // they went to the live generation: report the registry's error for all.
+            return batch.fail_pending(&e);
+        }
+    };
+    let (mut confirmed, mut redo, mut stale) = (Vec::new(), Vec::new(), Vec::new());
+    let mut fresh_entries = HashMap::new();
+    for (ds, idxs) in &groups {
+        let guess = guesses.get(ds);
+        match fresh.get(ds) {
+            Some(Ok(entry)) if guess == Some(entry) => confirmed.push(ds.clone()),
+            other => {
+                if guess.is_some() {
+                    stale.extend(idxs.iter().copied());
+                }
+                match other {
+                    Some(Ok(entry)) => {
+                        fresh_entries.insert(ds.clone(), entry.clone());
+                        redo.extend(idxs.iter().copied());
+                    }
+                    Some(Err(e)) => batch.fail_dataset(ds, e),
+                    None => batch.fail_dataset(ds, &KvError::not_found(ds)),
+                }
+            }
+        }
+    }
+    if !stale.is_empty() {
+        discard(client, batch, &stale, &guess_targets).await;
+    }
+    if !redo.is_empty() {
+        let targets = client.targets(&fresh_entries);
+        answers.extend(write(client, batch, redo, &targets, None).await.1);
+        confirmed.extend(fresh_entries.into_keys());
+    }
+    for (i, a) in answers {
+        if confirmed.iter().any(|d| d == batch.get(i).dataset) {
+            batch.answer(i, a);
+        }
+    }
+}
+
+/// Writes puts `idxs` of `batch` into the generations in `targets`.
+async fn write(
+    client: &Client,
+    batch: &PutBatch,
+    idxs: Vec<usize>,
+    targets: &HashMap<String, Target>,
+    registry: Option<&[String]>,
+) -> (RegistryReply, PutAnswers) {
+    let mut chunks: Vec<Vec<usize>> = Vec::new();
+    let mut bytes = 0;
+    for i in idxs {
+        let size = batch.get(i).value.len() + batch.get(i).key.len();
+        match chunks.last_mut() {
+            Some(c)
+                if c.len() < client.opts.chunk_size && bytes + size <= client.opts.chunk_bytes =>
+            {
+                bytes += size;
+                c.push(i);
+            }
+            _ => {
+                bytes = size;
+                chunks.push(vec![i]);
+            }
+        }
+    }
+    client
+        .run_chunks(chunks, registry, |registry, chunk| async move {
+            let now = now_millis();
+            let mut pipe = redis::pipe();
+            pipe.ignore_errors();
+            if let Some(ds) = registry {
+                pipe.cmd("HMGET").arg(&client.registry).arg(ds);
+            }
+            if chunk.iter().any(|i| {
+                targets
+                    .get(batch.get(*i).dataset)
+                    .is_some_and(|t| t.kind == DatasetKind::TimeSeries)
+            }) {
+                // Loaded in the same pipeline, so EVALSHA below finds it even on a server that
+                // restarted (and lost its script cache) since the last call.
+                pipe.cmd("SCRIPT").arg("LOAD").arg(PUT_VERSION_LUA).ignore();
+            }
+            let mut sent = Vec::with_capacity(chunk.len());
+            for i in chunk {
+                let p = batch.get(i);
+                let Some(t) = targets.get(p.dataset) else {
+                    continue;
+                };
+                write_command(&mut pipe, t, p.key, p.value, p.ts, now);
+                sent.push(i);
+            }
+            let ctx = client.ctx("multi_put");
+            let (reg, values) =
+                split_registry(registry.is_some(), client.pipeline(ctx, &pipe).await);
+            let answers = match values {
+                Err(e) => sent.into_iter().map(|i| (i, Err(e.clone()))).collect(),
+                Ok(values) if values.len() != sent.len() => {
+                    let e =
+                        ctx.backend_error("pipeline answered a different number of commands", None);
+                    sent.into_iter().map(|i| (i, Err(e.clone()))).collect()
+                }
+                Ok(values) => sent
+                    .into_iter()
+                    .zip(values)
+                    .map(|(i, v)| {
+                        let answer = match v {
+                            Value::ServerError(e) => {
+                                let p = batch.get(i);
+                                Err(map_error(e.into(), ctx.dataset(p.dataset).key(p.key)))
+                            }
+                            _ => Ok(()),
+                        };
+                        (i, answer)
+                    })
+                    .collect(),
+            };
+            (reg, answers)
+        })
+        .await
+}
+
+fn write_command(
+    pipe: &mut redis::Pipeline,
+    t: &Target,
+    key: &[u8],
+    value: &[u8],
+    ts: i64,
+    now: i64,
+) {
+    let redis_key = layout::data_key(&t.data_prefix, key);
+    let encoded = layout::encode_value(ts, value);
+    let ttl = t.props.ttl_millis();
+    match t.kind {
+        DatasetKind::Snapshot => {
+            let cmd = pipe.cmd("SET").arg(redis_key).arg(encoded);
+            if let Some(ttl) = ttl.filter(|t| *t <= MAX_EXPIRY_MS) {
+                // Expire with the value's own timestamp; a value already past its TTL still
+                // replaces the old one and vanishes at once (reads hide it regardless).
+                cmd.arg("PX")
+                    .arg(ts.saturating_add(ttl).saturating_sub(now).max(1));
+            }
+        }
+        DatasetKind::TimeSeries => {
+            let cut = ttl
+                .map(|t| now.saturating_sub(t).to_string())
+                .unwrap_or_default();
+            let expiry = ttl
+                .filter(|t| *t <= MAX_EXPIRY_MS)
+                .map(|t| t.to_string())
+                .unwrap_or_default();
+            pipe.cmd("EVALSHA")
+                .arg(put_version_script().get_hash())
+                .arg(1)
+                .arg(redis_key)
+                .arg(ts)
+                .arg(encoded)
+                .arg(cut)
+                .arg(expiry);
+        }
+    }
+}
+
+/// Deletes keys written under registry entries that turned out to be stale (their dataset
+/// was dropped, maybe re-created, by another client): they are garbage of a dead generation.
+async fn discard(
+    client: &Client,
+    batch: &PutBatch,
+    idxs: &[usize],
+    targets: &HashMap<String, Target>,
+) {
+    for chunk in idxs.chunks(client.opts.chunk_size) {
+        let mut cmd = redis::cmd("UNLINK");
+        for i in chunk {
+            let p = batch.get(*i);
+            if let Some(t) = targets.get(p.dataset) {
+                cmd.arg(layout::data_key(&t.data_prefix, p.key));
+            }
+        }
+        let _ = client.query::<Value>(client.ctx("multi_put"), &cmd).await;
+    }
+}
