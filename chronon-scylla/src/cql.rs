@@ -9,7 +9,7 @@
 
 use chronon_core::DatasetKind;
 
-use crate::naming::DATASETS_TABLE;
+use crate::layout::DATASETS_TABLE;
 
 /// Longest TTL given to CQL (`default_time_to_live` and `USING TTL`): 10 years. CQL's own
 /// maximum is 20 years, but Cassandra before 5.0 rejects cells whose expiry lies beyond
@@ -162,7 +162,7 @@ pub fn write_ttl_secs(ttl_ms: i64, ts: i64, now_ms: i64) -> i32 {
 }
 
 /// One dataset's table: `(key blob, ts bigint, value blob)`, `PRIMARY KEY (key)` for a snapshot,
-/// `PRIMARY KEY ((key), ts)` newest first for a time series (SPEC.md's ScyllaDB layout).
+/// `PRIMARY KEY ((key), ts)` newest first for a time series.
 pub fn create_table(keyspace: &str, table: &str, kind: DatasetKind, ttl_ms: Option<i64>) -> String {
     let ttl = default_ttl_secs(ttl_ms);
     let name = qualified(keyspace, table);

@@ -14,16 +14,14 @@
 //! | anything else (syntax, auth, type mismatch, ...) | `Backend` |
 
 use std::sync::Arc;
-use std::time::Duration;
 
-use chronon_core::{key_preview, KvError};
+use chronon_core::error::error_chain;
+use chronon_core::{ErrorContext, KvError};
 use scylla::errors::{
     ConnectionError, ConnectionPoolError, DbError, ExecutionError, MetadataError,
     MetadataFetchErrorKind, NewSessionError, NextPageError, NextRowError, PagerExecutionError,
     PrepareError, RequestAttemptError, RequestError, SchemaAgreementError,
 };
-
-use crate::BACKEND;
 
 /// Any error the driver hands back, so one function maps them all.
 #[derive(Debug, Clone, thiserror::Error)]
@@ -52,41 +50,6 @@ impl DriverError {
     }
 }
 
-/// What a failed call was doing, for the error message.
-#[derive(Debug, Clone, Copy)]
-pub(crate) struct Op<'a> {
-    /// `multi_get`, `create`, `connect`, ...
-    pub operation: &'a str,
-    /// The dataset, when there is one.
-    pub dataset: Option<&'a str>,
-    /// The key, when there is one.
-    pub key: Option<&'a [u8]>,
-    /// The contact points (where "unavailable" was tried).
-    pub address: &'a str,
-    /// The deadline that applied (reported in `Timeout`).
-    pub timeout: Duration,
-}
-
-impl Op<'_> {
-    fn context(&self) -> String {
-        let mut out = self.operation.to_string();
-        if let Some(ds) = self.dataset {
-            out.push_str(&format!(" on dataset {ds:?}"));
-        }
-        if let Some(key) = self.key {
-            out.push_str(&format!(" key {}", key_preview(key)));
-        }
-        out
-    }
-
-    fn target(&self) -> String {
-        match self.dataset {
-            Some(ds) => format!("dataset {ds:?} at {}", self.address),
-            None => self.address.to_string(),
-        }
-    }
-}
-
 /// How an error is reported.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Class {
@@ -97,27 +60,23 @@ enum Class {
     Other,
 }
 
-/// Maps a driver error to the workspace's error enum (see the module docs for the table).
-pub(crate) fn map_error(err: impl Into<DriverError>, op: Op<'_>) -> KvError {
+/// Maps a driver error to the workspace's error enum (see the module docs for the table); `ctx`
+/// says what the call was doing, so the error names the operation, dataset, key and address.
+pub(crate) fn map_error(err: impl Into<DriverError>, ctx: ErrorContext<'_>) -> KvError {
     let err = err.into();
     match classify(&err) {
-        Class::Timeout => KvError::timeout(op.operation, op.target(), op.timeout),
-        Class::Unavailable => KvError::Unavailable {
-            backend: BACKEND.to_string(),
-            address: op.address.to_string(),
-            message: format!(
-                "{}: {}",
-                op.context(),
-                chronon_core::error::error_chain(&err)
-            ),
-            source: Some(Arc::new(err)),
-        },
-        Class::TableMissing => match op.dataset {
-            Some(ds) => KvError::not_found(ds),
-            None => KvError::backend(BACKEND, op.context(), err),
-        },
-        Class::Retryable => KvError::backend(BACKEND, op.context(), err).retryable(),
-        Class::Other => KvError::backend(BACKEND, op.context(), err),
+        Class::Timeout => ctx.timeout_error(),
+        Class::Unavailable => ctx.unavailable(
+            format!("{}: {}", ctx.describe(), error_chain(&err)),
+            Some(Arc::new(err)),
+        ),
+        Class::TableMissing if ctx.dataset.is_some() => ctx.not_found(),
+        Class::TableMissing | Class::Other => {
+            ctx.backend_error(error_chain(&err), Some(Arc::new(err)))
+        }
+        Class::Retryable => ctx
+            .backend_error(error_chain(&err), Some(Arc::new(err)))
+            .retryable(),
     }
 }
 
@@ -258,18 +217,19 @@ fn is_missing_table(message: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::time::Duration;
+
     use scylla::errors::{BrokenConnectionErrorKind, WriteType};
     use scylla::statement::Consistency;
 
     const ADDR: &str = "10.0.0.1:9042,10.0.0.2:9042";
 
-    fn op<'a>(dataset: Option<&'a str>) -> Op<'a> {
-        Op {
-            operation: "multi_get",
-            dataset,
-            key: Some(b"user_1"),
-            address: ADDR,
-            timeout: Duration::from_secs(10),
+    fn op(dataset: Option<&str>) -> ErrorContext<'_> {
+        let ctx =
+            ErrorContext::new("scylla", "multi_get", ADDR, Duration::from_secs(10)).key(b"user_1");
+        match dataset {
+            Some(d) => ctx.dataset(d),
+            None => ctx,
         }
     }
 
@@ -311,12 +271,7 @@ mod tests {
         ));
         let k = map_error(
             e,
-            Op {
-                operation: "connect",
-                dataset: None,
-                key: None,
-                ..op(None)
-            },
+            ErrorContext::new("scylla", "connect", ADDR, Duration::from_secs(10)),
         );
         assert_eq!(k.kind(), "Unavailable", "{k}");
         assert!(k.to_string().contains(ADDR));
@@ -363,7 +318,7 @@ mod tests {
         );
         assert_eq!(t.kind(), "Timeout");
         assert!(t.is_retryable());
-        assert!(t.to_string().contains("\"ds\""), "{t}");
+        assert!(t.to_string().contains("on ds"), "names the dataset: {t}");
         let t = map_error(
             SchemaAgreementError::Timeout(Duration::from_secs(60)),
             op(None),

@@ -8,16 +8,18 @@ use chronon_scylla::{ScyllaOptions, ScyllaStore};
 
 /// A loopback port with nothing listening (bound, then released).
 fn closed_port() -> u16 {
-    let l = TcpListener::bind("127.0.0.1:0").unwrap();
-    l.local_addr().unwrap().port()
+    let l = TcpListener::bind("127.0.0.1:0").expect("bind a loopback port");
+    l.local_addr()
+        .expect("a bound socket has an address")
+        .port()
 }
 
 #[tokio::test]
 async fn nothing_listening_is_unavailable_naming_the_address() {
     let port = closed_port();
-    let url = url::Url::parse(&format!("scylla://127.0.0.1:{port}/chronon")).unwrap();
+    let url = format!("scylla://127.0.0.1:{port}/chronon");
     let started = Instant::now();
-    let err = chronon_scylla::open_url(&url)
+    let err = ScyllaStore::open_url(&url)
         .await
         .expect_err("no server is listening");
     let elapsed = started.elapsed();
@@ -39,7 +41,7 @@ async fn nothing_listening_is_unavailable_naming_the_address() {
 async fn several_hosts_all_down_are_unavailable_naming_them_all() {
     let (a, b) = (closed_port(), closed_port());
     let url = format!("scylla://127.0.0.1:{a},127.0.0.1:{b}/chronon");
-    let err = ScyllaStore::open_str(&url)
+    let err = ScyllaStore::open_url(&url)
         .await
         .expect_err("no server is listening");
     println!("{err}");
@@ -65,7 +67,7 @@ async fn a_server_that_never_answers_times_out() {
     let options =
         ScyllaOptions::new([format!("127.0.0.1:{port}")]).with_timeout(Duration::from_millis(800));
     let started = Instant::now();
-    let err = ScyllaStore::connect(options)
+    let err = ScyllaStore::open(options)
         .await
         .expect_err("the server never answers");
     let elapsed = started.elapsed();
@@ -91,8 +93,8 @@ async fn bad_urls_fail_before_any_io() {
         "scylla://h/ks?nope=1",
     ] {
         let started = Instant::now();
-        let err = ScyllaStore::open_str(url).await.expect_err(url);
-        assert_eq!(err.kind(), "Backend", "{url}: {err}");
+        let err = ScyllaStore::open_url(url).await.expect_err(url);
+        assert_eq!(err.kind(), "Config", "{url}: {err}");
         assert!(!err.is_retryable());
         assert!(
             started.elapsed() < Duration::from_millis(100),

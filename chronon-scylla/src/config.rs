@@ -1,14 +1,25 @@
 //! `ScyllaOptions`: where the cluster is, how the keyspace is replicated, and the limits every
 //! call honours; parsed from `scylla://` URLs.
+//!
+//! A host list with a port on each host (`host1:9042,host2:9042`) is not a valid `url::Url`, so
+//! the hosts, user and keyspace are split here; the query parameters are read through
+//! [`UrlParams`] and every message shows the URL through [`redact_url`].
 
 use std::time::Duration;
 
+use chronon_core::config::{query_pairs, redact_url, UrlParams};
+use chronon_core::metadata_cache::METADATA_CACHE_TTL_PARAM;
 use chronon_core::KvError;
 use scylla::statement::Consistency;
 
 use crate::cql::Replication;
-use crate::naming::is_valid_keyspace;
-use crate::BACKEND;
+use crate::layout::is_valid_keyspace;
+
+/// The URL scheme of this adapter: `scylla://host:9042/keyspace`.
+pub const SCHEME: &str = "scylla";
+
+/// The backend name in reports and errors.
+pub(crate) const BACKEND: &str = "scylla";
 
 /// The CQL native protocol port, used when a contact point names none.
 pub const DEFAULT_PORT: u16 = 9042;
@@ -20,7 +31,7 @@ pub const MAX_IN_FLIGHT: usize = 65_536;
 /// How to reach a ScyllaDB or Cassandra cluster and how the adapter behaves on it.
 ///
 /// Every field has a documented default ([`ScyllaOptions::new`]); the URL form
-/// ([`ScyllaOptions::from_url_str`]) sets the same fields.
+/// ([`ScyllaOptions::from_url`]) sets the same fields.
 #[derive(Clone)]
 #[non_exhaustive]
 pub struct ScyllaOptions {
@@ -32,7 +43,7 @@ pub struct ScyllaOptions {
     /// `NetworkTopologyStrategy` with `replication_factor` 1.
     pub replication: Replication,
     /// Consistency of every read and write. Default `LOCAL_QUORUM`: a quorum write and a quorum
-    /// read overlap, so a read sees every acknowledged write (SPEC.md read-your-writes).
+    /// read overlap, so a read sees every acknowledged write (the contract's read-your-writes).
     pub consistency: Consistency,
     /// Most requests this store has in flight at once, over all concurrent calls. `multi_get` and
     /// `multi_put` run one prepared statement per request, concurrently up to this bound (no
@@ -56,7 +67,7 @@ pub struct ScyllaOptions {
     pub create_keyspace: bool,
     /// How long a client trusts what it read from the `datasets` table (and the statements it
     /// prepared) before reading it again, so a dataset dropped or re-created by another client is
-    /// noticed. Default 5 s.
+    /// noticed. Default 5 s; zero turns the cache off.
     pub metadata_cache_ttl: Duration,
 }
 
@@ -140,7 +151,7 @@ impl ScyllaOptions {
 
     /// Checks what the driver would otherwise reject later, less clearly.
     pub fn validate(&self) -> Result<(), KvError> {
-        let bad = |reason: String| Err(config_error("checking ScyllaOptions", reason));
+        let bad = |reason: String| Err(KvError::config(BACKEND, reason));
         if self.contact_points.is_empty() {
             return bad("no contact points".into());
         }
@@ -207,34 +218,27 @@ impl ScyllaOptions {
     /// | `schema_timeout_ms` | create/drop timeout (default 60000) |
     /// | `max_in_flight` | requests in flight (default 256) |
     /// | `create_keyspace` | `true` (default) or `false` |
-    /// | `metadata_cache_ms` | dataset metadata cache lifetime (default 5000) |
+    /// | `metadata_cache_ttl_ms` | dataset metadata cache lifetime (default 5000, 0 turns it off) |
     ///
-    /// Unknown parameters are errors, so a typo never silently falls back to a default.
+    /// Unknown or repeated parameters are errors, so a typo never silently falls back to a
+    /// default; every error is [`KvError::Config`] and never shows the password.
     ///
     /// ```
     /// use chronon_scylla::ScyllaOptions;
-    /// let o = ScyllaOptions::from_url_str(
+    /// let o = ScyllaOptions::from_url(
     ///     "scylla://host1:9042,host2:9042/features?consistency=quorum&replication_factor=3",
     /// ).unwrap();
     /// assert_eq!(o.contact_points, vec!["host1:9042", "host2:9042"]);
     /// assert_eq!(o.keyspace, "features");
     /// ```
-    pub fn from_url_str(url: &str) -> Result<ScyllaOptions, KvError> {
-        let ctx = format!("parsing URL {}", redact(url));
-        let err = |reason: String| config_error(&ctx, reason);
+    pub fn from_url(url: &str) -> Result<ScyllaOptions, KvError> {
+        let redacted = redact_url(url);
+        let err = |reason: String| KvError::config(BACKEND, format!("{reason} (in {redacted})"));
         let rest = url
             .strip_prefix("scylla://")
             .or_else(|| url.strip_prefix("cassandra://"))
-            .ok_or_else(|| {
-                err(format!(
-                    "the scheme must be {}:// (or cassandra://)",
-                    crate::SCHEME
-                ))
-            })?;
-        let (rest, query) = match rest.split_once('?') {
-            Some((r, q)) => (r, Some(q)),
-            None => (rest, None),
-        };
+            .ok_or_else(|| err(format!("the scheme must be {SCHEME}:// (or cassandra://)")))?;
+        let rest = rest.split_once('?').map_or(rest, |(before, _)| before);
         let (authority, path) = match rest.find('/') {
             Some(i) => (&rest[..i], &rest[i + 1..]),
             None => (rest, ""),
@@ -260,47 +264,39 @@ impl ScyllaOptions {
         if !keyspace.is_empty() {
             options.keyspace = keyspace.to_string();
         }
-        let mut class: Option<String> = None;
-        let mut factor: Option<u32> = None;
-        for (k, v) in url::form_urlencoded::parse(query.unwrap_or("").as_bytes()) {
-            let number = |what: &str| -> Result<u64, KvError> {
-                v.parse::<u64>()
-                    .map_err(|_| err(format!("{what}={v:?} is not a non-negative integer")))
-            };
-            match k.as_ref() {
-                "consistency" => options.consistency = parse_consistency(&v).map_err(&err)?,
-                "replication_factor" => {
-                    factor = Some(
-                        u32::try_from(number("replication_factor")?)
-                            .map_err(|_| err(format!("replication_factor={v} is too large")))?,
-                    )
-                }
-                "replication_class" => class = Some(v.to_string()),
-                "datacenters" => options.replication = parse_datacenters(&v).map_err(&err)?,
-                "local_dc" => options.local_datacenter = Some(v.to_string()),
-                "timeout_ms" => options.timeout = Duration::from_millis(number("timeout_ms")?),
-                "schema_timeout_ms" => {
-                    options.schema_timeout = Duration::from_millis(number("schema_timeout_ms")?)
-                }
-                "max_in_flight" => {
-                    options.max_in_flight = usize::try_from(number("max_in_flight")?)
-                        .map_err(|_| err(format!("max_in_flight={v} is too large")))?
-                }
-                "create_keyspace" => {
-                    options.create_keyspace = match v.as_ref() {
-                        "true" | "1" => true,
-                        "false" | "0" => false,
-                        _ => {
-                            return Err(err(format!("create_keyspace={v:?} is not true or false")))
-                        }
-                    }
-                }
-                "metadata_cache_ms" => {
-                    options.metadata_cache_ttl = Duration::from_millis(number("metadata_cache_ms")?)
-                }
-                other => return Err(err(format!("unknown parameter {other:?}"))),
-            }
+        let mut params = UrlParams::new(BACKEND, url, query_pairs(url));
+        if let Some(v) = params.string("consistency") {
+            options.consistency = parse_consistency(&v).map_err(&err)?;
         }
+        let factor = match params.u64("replication_factor")? {
+            Some(n) => Some(u32::try_from(n).map_err(|_| {
+                params.invalid("replication_factor", &n.to_string(), "at most 2^32-1")
+            })?),
+            None => None,
+        };
+        let class = params.string("replication_class");
+        if let Some(v) = params.string("datacenters") {
+            options.replication = parse_datacenters(&v).map_err(&err)?;
+        }
+        if let Some(v) = params.string("local_dc") {
+            options.local_datacenter = Some(v);
+        }
+        if let Some(t) = params.millis("timeout_ms")? {
+            options.timeout = t;
+        }
+        if let Some(t) = params.millis("schema_timeout_ms")? {
+            options.schema_timeout = t;
+        }
+        if let Some(n) = params.usize("max_in_flight")? {
+            options.max_in_flight = n;
+        }
+        if let Some(b) = params.bool("create_keyspace")? {
+            options.create_keyspace = b;
+        }
+        if let Some(t) = params.millis(METADATA_CACHE_TTL_PARAM)? {
+            options.metadata_cache_ttl = t;
+        }
+        params.finish()?;
         if class.is_some() || factor.is_some() {
             if matches!(options.replication, Replication::Datacenters(_)) {
                 return Err(err(
@@ -325,38 +321,10 @@ impl ScyllaOptions {
             };
         }
         options.validate().map_err(|e| match e {
-            KvError::Backend { message, .. } => err(message),
+            KvError::Config { message, .. } => err(message),
             other => other,
         })?;
         Ok(options)
-    }
-
-    /// [`ScyllaOptions::from_url_str`] on a parsed URL. Note that `url::Url` cannot hold several
-    /// hosts that each have a port (`host1:9042,host2:9042` is an invalid port to it); such lists
-    /// go through [`ScyllaOptions::from_url_str`] or `host1,host2` (default ports) instead.
-    pub fn from_url(url: &url::Url) -> Result<ScyllaOptions, KvError> {
-        ScyllaOptions::from_url_str(url.as_str())
-    }
-}
-
-/// A configuration error (no driver error behind it).
-pub(crate) fn config_error(context: &str, reason: impl Into<String>) -> KvError {
-    KvError::backend_msg(BACKEND, context, reason)
-}
-
-/// The URL with any password replaced by `***`, for messages.
-pub(crate) fn redact(url: &str) -> String {
-    let Some(scheme_end) = url.find("://") else {
-        return url.to_string();
-    };
-    let after = &url[scheme_end + 3..];
-    let authority_end = after.find(['/', '?']).unwrap_or(after.len());
-    match after[..authority_end].rfind('@') {
-        Some(at) => match after[..at].split_once(':') {
-            Some((user, _)) => format!("{}{user}:***{}", &url[..scheme_end + 3], &after[at..]),
-            None => url.to_string(),
-        },
-        None => url.to_string(),
     }
 }
 
@@ -504,7 +472,7 @@ mod tests {
 
     #[test]
     fn url_with_several_hosts_keyspace_and_parameters() {
-        let o = ScyllaOptions::from_url_str(
+        let o = ScyllaOptions::from_url(
             "scylla://host1:9042,host2:19042/keyspace?consistency=local_quorum&replication_factor=1",
         )
         .unwrap();
@@ -521,22 +489,22 @@ mod tests {
 
     #[test]
     fn url_defaults_and_forms() {
-        let o = ScyllaOptions::from_url_str("scylla://db").unwrap();
+        let o = ScyllaOptions::from_url("scylla://db").unwrap();
         assert_eq!(o.contact_points, vec!["db:9042"]);
         assert_eq!(o.keyspace, "chronon");
-        let o = ScyllaOptions::from_url_str("cassandra://a,b:9043/ks/").unwrap();
+        let o = ScyllaOptions::from_url("cassandra://a,b:9043/ks/").unwrap();
         assert_eq!(o.contact_points, vec!["a:9042", "b:9043"]);
         assert_eq!(o.keyspace, "ks");
-        let o = ScyllaOptions::from_url_str("scylla://[::1]:9042,[fe80::1]/ks").unwrap();
+        let o = ScyllaOptions::from_url("scylla://[::1]:9042,[fe80::1]/ks").unwrap();
         assert_eq!(o.contact_points, vec!["[::1]:9042", "[fe80::1]:9042"]);
     }
 
     #[test]
     fn url_parameters() {
-        let o = ScyllaOptions::from_url_str(
+        let o = ScyllaOptions::from_url(
             "scylla://h/ks?consistency=QUORUM&replication_class=SimpleStrategy&replication_factor=3\
              &local_dc=dc1&timeout_ms=2500&schema_timeout_ms=90000&max_in_flight=64\
-             &create_keyspace=false&metadata_cache_ms=0",
+             &create_keyspace=false&metadata_cache_ttl_ms=0",
         )
         .unwrap();
         assert_eq!(o.consistency, Consistency::Quorum);
@@ -552,7 +520,7 @@ mod tests {
         assert_eq!(o.max_in_flight, 64);
         assert!(!o.create_keyspace);
         assert_eq!(o.metadata_cache_ttl, Duration::ZERO);
-        let o = ScyllaOptions::from_url_str("scylla://h/ks?datacenters=dc1:3,eu-west:2").unwrap();
+        let o = ScyllaOptions::from_url("scylla://h/ks?datacenters=dc1:3,eu-west:2").unwrap();
         assert_eq!(
             o.replication,
             Replication::Datacenters(vec![("dc1".into(), 3), ("eu-west".into(), 2)])
@@ -561,13 +529,13 @@ mod tests {
 
     #[test]
     fn credentials_are_decoded_and_never_printed() {
-        let o = ScyllaOptions::from_url_str("scylla://app:p%40ss%3Aword@h:9042/ks").unwrap();
+        let o = ScyllaOptions::from_url("scylla://app:p%40ss%3Aword@h:9042/ks").unwrap();
         assert_eq!(o.username.as_deref(), Some("app"));
         assert_eq!(o.password.as_deref(), Some("p@ss:word"));
         let debug = format!("{o:?}");
         assert!(!debug.contains("p@ss"), "{debug}");
         assert!(debug.contains("***"));
-        let err = ScyllaOptions::from_url_str("scylla://app:secret@h/ks?bogus=1").unwrap_err();
+        let err = ScyllaOptions::from_url("scylla://app:secret@h/ks?bogus=1").unwrap_err();
         assert!(!err.to_string().contains("secret"), "{err}");
         assert!(err.to_string().contains("app:***@h"), "{err}");
     }
@@ -588,7 +556,8 @@ mod tests {
             ("scylla://h/ks?consistency=serial", "serial"),
             ("scylla://h/ks?consistency=most", "unknown consistency"),
             ("scylla://h/ks?replication_factor=0", "at least 1"),
-            ("scylla://h/ks?replication_factor=x", "integer"),
+            ("scylla://h/ks?replication_factor=x", "whole number"),
+            ("scylla://h/ks?replication_factor=99999999999", "2^32-1"),
             ("scylla://h/ks?replication_class=Other", "replication_class"),
             ("scylla://h/ks?datacenters=dc1", "dc:factor"),
             ("scylla://h/ks?datacenters=dc1:0", "positive"),
@@ -604,28 +573,21 @@ mod tests {
                 "timeouts",
             ),
             ("scylla://h/ks?create_keyspace=maybe", "create_keyspace"),
+            ("scylla://h/ks?create_keyspace=1", "create_keyspace"),
+            ("scylla://h/ks?timeout_ms=1&timeout_ms=2", "more than once"),
+            ("scylla://h/ks?metadata_cache_ms=0", "metadata_cache_ttl_ms"),
             ("scylla://h/ks?consistancy=one", "unknown parameter"),
             ("scylla://u:%zz@h/ks", "percent"),
         ] {
-            match ScyllaOptions::from_url_str(url) {
+            match ScyllaOptions::from_url(url) {
                 Ok(o) => panic!("{url} parsed: {o:?}"),
                 Err(e) => {
-                    assert_eq!(e.kind(), "Backend", "{url}: {e}");
+                    assert_eq!(e.kind(), "Config", "{url}: {e}");
                     assert!(!e.is_retryable(), "{url}");
                     assert!(e.to_string().contains(needle), "{url}: {e}");
                 }
             }
         }
-    }
-
-    #[test]
-    fn parsed_url_objects_work_too() {
-        let url = url::Url::parse("scylla://h1,h2:9043/ks?consistency=one").unwrap();
-        let o = ScyllaOptions::from_url(&url).unwrap();
-        assert_eq!(o.contact_points, vec!["h1:9042", "h2:9043"]);
-        assert_eq!(o.consistency, Consistency::One);
-        // What url::Url refuses, from_url_str accepts (documented).
-        assert!(url::Url::parse("scylla://h1:9042,h2:9042/ks").is_err());
     }
 
     #[test]
@@ -651,12 +613,5 @@ mod tests {
             o.contact_points,
             vec!["a:9042", "b:1", "[::1]:9042", "[::1]:2"]
         );
-    }
-
-    #[test]
-    fn redaction() {
-        assert_eq!(redact("scylla://u:pw@h/ks"), "scylla://u:***@h/ks");
-        assert_eq!(redact("scylla://u@h/ks"), "scylla://u@h/ks");
-        assert_eq!(redact("scylla://h/ks?x=a@b"), "scylla://h/ks?x=a@b");
     }
 }

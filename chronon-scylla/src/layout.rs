@@ -1,6 +1,6 @@
-//! Dataset names to CQL table names.
+//! How data sits in CQL: the largest value a cell takes, and dataset names to CQL table names.
 //!
-//! SPEC.md allows dataset names of up to 128 characters of `[A-Za-z0-9_]`; CQL table names are at
+//! The contract (`chronon-core/CONTRACT.md`) allows dataset names of up to 128 characters of `[A-Za-z0-9_]`; CQL table names are at
 //! most 48 characters (Cassandra's `SchemaConstants.NAME_LENGTH`, the same limit in ScyllaDB).
 //! Dataset names are case-sensitive and every statement quotes the table name, so
 //! `PURCHASES_BATCH` and `purchases_batch` are two tables.
@@ -20,6 +20,12 @@
 //! happens to look like another's mapped name) is detected and refused at `create`.
 
 use sha2::{Digest, Sha256};
+
+/// The largest value accepted: 1 MiB. CQL itself allows far more (a mutation may be half a
+/// commitlog segment, 16 MiB by default), but both ScyllaDB and Cassandra warn about cells above
+/// 1 MiB and large partitions hurt every read of them; 1 MiB is well above the contract's 300 KiB
+/// floor.
+pub const MAX_VALUE_BYTES: usize = 1024 * 1024;
 
 /// CQL's longest keyspace or table name.
 pub const MAX_CQL_NAME: usize = 48;
