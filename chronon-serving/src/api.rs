@@ -2,8 +2,9 @@
 //! its configuration, handing out the KV store (`genKvStore`), a stream decoder per group-by
 //! (`streamDecoder`), the response logger (`logResponse`) and the fetcher (`buildFetcher`).
 //!
-//! Core cannot open store URLs (the adapters live in their own crates), so
-//! [`Api::from_config`] takes the opener; the `chronon` CLI passes its `open_store`.
+//! [`Api::from_config`] opens `store_url` through [`open_store`] (with the backends this build's
+//! cargo features bring in); [`Api::new`] takes a store that is already open (a test's, or a
+//! custom [`KvStore`] implementation).
 //!
 //! Options (strings, as Chronon's `userConf` map):
 //! - `timeout_ms`: fetch timeout (default 10000); `metadata_ttl_ms`: definition cache (10000).
@@ -12,13 +13,13 @@
 //!   `log_sample_rate` (0..1), `log_buffer`, `log_batch_size`.
 
 use std::collections::{BTreeMap, HashMap};
-use std::future::Future;
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
 
 use crate::fetcher::{Fetcher, FetcherOptions};
 use crate::groupby::GroupBy;
 use crate::logging::{LoggableResponse, LoggingOptions, ResponseLogger};
+use crate::store_url::{backend_of_url, open_store};
 use crate::stream::{CsvDecoder, JsonDecoder, StreamDecoder};
 use chronon_core::{KvError, KvStore};
 
@@ -28,7 +29,8 @@ pub type DecoderFactory = Arc<dyn Fn(&GroupBy) -> Arc<dyn StreamDecoder> + Send 
 /// The configuration an `Api` is built from: the store URL and options.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct ApiConfig {
-    /// The store URL (`rocks:///path`, `redis://host:port`, `memory://`, ...).
+    /// The store URL (`rocks:///path`, `redis://host:port`, `memory://NAME`, ...; see
+    /// [`url_help`](crate::store_url::url_help)).
     pub store_url: String,
     /// Options (see the module docs).
     pub options: BTreeMap<String, String>,
@@ -52,9 +54,9 @@ impl ApiConfig {
     fn parse<T: std::str::FromStr>(&self, key: &str, default: T) -> Result<T, KvError> {
         match self.options.get(key) {
             None => Ok(default),
-            Some(v) => v.parse().map_err(|_| KvError::InvalidRequest {
-                dataset: String::new(),
-                reason: format!("option {key} = {v:?} cannot be parsed"),
+            Some(v) => v.parse().map_err(|_| {
+                let backend = backend_of_url(&self.store_url).map_or("store", |b| b.name);
+                KvError::config(backend, format!("option {key} = {v:?} cannot be parsed"))
             }),
         }
     }
@@ -108,13 +110,9 @@ impl Api {
         })
     }
 
-    /// Opens the store at `config.store_url` with `open` and builds the Api.
-    pub async fn from_config<F, Fut>(config: ApiConfig, open: F) -> Result<Self, KvError>
-    where
-        F: FnOnce(String) -> Fut,
-        Fut: Future<Output = Result<Arc<dyn KvStore>, KvError>>,
-    {
-        let store = open(config.store_url.clone()).await?;
+    /// Opens the store at `config.store_url` (see [`open_store`]) and builds the Api.
+    pub async fn from_config(config: ApiConfig) -> Result<Self, KvError> {
+        let store = open_store(&config.store_url).await?;
         Self::new(store, config).await
     }
 

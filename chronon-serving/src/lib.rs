@@ -3,10 +3,12 @@
 //! Chronon's serving stack over any [`chronon_core::KvStore`]: what turns stored rows into
 //! features. [`stream`] holds streaming updates (Chronon's `StreamDecoder`/`Mutation`, typed
 //! schemas, the Avro row and key encodings, and the writer of `<NAME>_STREAMING` datasets);
-//! [`groupby`] the GroupBy and Join definitions; [`aggregation`] the batch IRs and their merge;
-//! [`metadata`] the definitions and batch uploads kept in the store; [`fetcher`] the `Fetcher`
-//! that serves joins and group-bys; [`api`] Chronon's `Api` entry point; and [`logging`] the
-//! served-response log.
+//! [`groupby`] the GroupBy and Join definitions ([`window`] their windows); [`aggregation`] the
+//! batch IRs and their merge; [`metadata`] the definitions and batch uploads kept in the store;
+//! [`fetcher`] the `Fetcher` that serves joins and group-bys ([`request`] its request and
+//! response types); [`api`] Chronon's `Api` entry point; [`logging`] the served-response log; and
+//! [`store_url`] opening any store from a URL, with one cargo feature per backend (none by
+//! default).
 //!
 //! The store contract itself (the trait, its types and errors, the reference `MemoryStore`) is
 //! `chronon-core`; this crate only uses it, so an adapter crate never compiles the serving stack.
@@ -19,4 +21,7 @@ pub mod fetcher;
 pub mod groupby;
 pub mod logging;
 pub mod metadata;
+pub mod request;
+pub mod store_url;
 pub mod stream;
+pub mod window;

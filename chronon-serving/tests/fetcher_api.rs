@@ -6,6 +6,7 @@ use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
 
+use chronon_core::{KvStore, KvStoreExt, MemoryStore};
 use chronon_serving::api::{Api, ApiConfig};
 use chronon_serving::fetcher::FetchRequest;
 use chronon_serving::groupby::{
@@ -13,8 +14,8 @@ use chronon_serving::groupby::{
 };
 use chronon_serving::logging::{LoggableResponse, LoggingOptions, ResponseLogger};
 use chronon_serving::metadata::{compute_and_upload, get_group_by, get_join, put_join};
+use chronon_serving::store_url::open_store;
 use chronon_serving::stream::{StructType, Value};
-use chronon_core::{KvStore, KvStoreExt, MemoryStore};
 
 const B: i64 = 19_000 * DAY_MILLIS;
 
@@ -40,7 +41,9 @@ fn row(user: i64, price: f64, ts: i64) -> Vec<Value> {
 
 #[tokio::test]
 async fn api_serves_joins_and_logs_responses_on_shutdown() {
-    let store: Arc<dyn KvStore> = Arc::new(MemoryStore::new());
+    // The Api opens its own client of the same named memory store from the URL.
+    let url = "memory://api_serves_joins";
+    let store = open_store(url).await.unwrap();
     let g = gb(Accuracy::Temporal);
     compute_and_upload(&*store, &g, B, [row(42, 2.5, B - 10), row(42, 1.0, B - 20)])
         .await
@@ -70,13 +73,10 @@ async fn api_serves_joins_and_logs_responses_on_shutdown() {
         Some(vec![g.name.clone()])
     );
 
-    let config = ApiConfig::new("memory://")
+    let config = ApiConfig::new(url)
         .with("logging", true)
         .with("timeout_ms", 5000);
-    let s2 = store.clone();
-    let api = Api::from_config(config, |_url| async move { Ok(s2) })
-        .await
-        .unwrap();
+    let api = Api::from_config(config).await.unwrap();
     let fetcher = api.build_fetcher().unwrap();
     // Keys as JSON numbers or strings: both become the long key column.
     let responses = fetcher
@@ -185,4 +185,25 @@ async fn snapshot_group_bys_serve_the_batch_value_only() {
         .decode(br#"{"user_id": 1, "price": 3.0, "ts": 5}"#)
         .unwrap()
         .is_some());
+}
+
+#[tokio::test]
+async fn bad_store_urls_and_options_are_config_errors() {
+    let err = Api::from_config(ApiConfig::new("ftp://x"))
+        .await
+        .unwrap_err();
+    assert_eq!(err.kind(), "Config", "{err}");
+    assert!(err.to_string().contains("unknown store scheme"), "{err}");
+    let config = ApiConfig::new("memory://bad_options").with("logging", "maybe");
+    let err = Api::from_config(config).await.unwrap_err();
+    assert_eq!(err.kind(), "Config", "{err}");
+    assert!(err.to_string().contains("logging"), "{err}");
+    let store: Arc<dyn KvStore> = Arc::new(MemoryStore::new());
+    let api = Api::new(
+        store,
+        ApiConfig::new("memory://").with("timeout_ms", "soon"),
+    )
+    .await
+    .unwrap();
+    assert_eq!(api.build_fetcher().unwrap_err().kind(), "Config");
 }
