@@ -18,24 +18,29 @@
 //! ```no_run
 //! # async fn demo() -> Result<(), chronon_core::KvError> {
 //! use chronon_core::KvStoreExt;
-//! let url = url::Url::parse("mongodb://127.0.0.1:27017/?chronon_db=chronon").unwrap();
-//! let store = chronon_mongo::open_url(&url).await?;
+//! let store = chronon_mongo::MongoStore::open_url("mongodb://127.0.0.1:27017/?chronon_db=chronon").await?;
 //! store.create_default("PURCHASES_BATCH").await?;
 //! store.put("PURCHASES_BATCH", "user_1", "10.0", Some(1_700_000_000_000)).await?;
 //! # Ok(()) }
 //! ```
 //!
-//! See the crate's README for the layout, the options and the SecantusDB notes.
+//! Layout of this crate: `config` (options, URL), `client` (shared state, metadata cache),
+//! `datasets` / `read` / `write` (the operations), `store` (the public type), `layout` (documents,
+//! indexes), `error` (driver errors to `KvError`). The crate's `README.md` has the options and the
+//! SecantusDB notes.
 
 #![deny(missing_docs)]
 
-mod cache;
+mod client;
+mod config;
+mod datasets;
 mod error;
 mod layout;
-mod options;
+mod read;
 mod store;
+mod write;
 
-pub use options::{durable_write_concern, open_url, MongoOptions};
+pub use config::MongoOptions;
 pub use store::MongoStore;
 
 /// The URL scheme this adapter answers to (`mongodb://host:port/...`).

@@ -1,5 +1,5 @@
 //! Faults against a real MongoDB-protocol child server (SecantusDB here, see
-//! `conformance::launch::mongodb`) (issue 12), through the shared scenarios in
+//! `conformance::launch::mongodb`), through the shared scenarios in
 //! `conformance::faults`: killed mid-stream and restarted on the same storage directory, paused
 //! with SIGSTOP, and absent (connection refused). These need a child server they can signal, so
 //! they never use `CHRONON_MONGO_URI`.
@@ -26,10 +26,10 @@ async fn child_or_skip() -> Option<launch::mongodb::MongoServer> {
 }
 
 async fn open(uri: &str) -> Result<Arc<dyn KvStore>, KvError> {
-    let options = MongoOptions::default()
+    let options = MongoOptions::new(uri)
         .with_database("chronon_faults")
         .with_timeout(TIMEOUT);
-    Ok(Arc::new(MongoStore::connect(uri, options).await?) as Arc<dyn KvStore>)
+    Ok(Arc::new(MongoStore::open(options).await?) as Arc<dyn KvStore>)
 }
 
 fn options(port: u16) -> FaultOptions {

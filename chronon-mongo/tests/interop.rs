@@ -19,10 +19,10 @@ fn bin(b: &[u8]) -> Binary {
 }
 
 async fn store(uri: &str, db: &str) -> Result<MongoStore> {
-    let options = MongoOptions::default()
+    let options = MongoOptions::new(uri)
         .with_database(db)
         .with_timeout(Duration::from_secs(60));
-    Ok(MongoStore::connect(uri, options).await?)
+    Ok(MongoStore::open(options).await?)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

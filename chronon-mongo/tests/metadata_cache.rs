@@ -9,11 +9,11 @@ use chronon_core::{KvError, KvStore, KvStoreExt};
 use chronon_mongo::{MongoOptions, MongoStore};
 
 async fn store(uri: &str, db: &str, ttl: Duration) -> Result<MongoStore> {
-    let mut options = MongoOptions::default()
+    let mut options = MongoOptions::new(uri)
         .with_database(db)
         .with_timeout(Duration::from_secs(60));
     options.metadata_cache_ttl = ttl;
-    Ok(MongoStore::connect(uri, options).await?)
+    Ok(MongoStore::open(options).await?)
 }
 
 fn not_found<T: std::fmt::Debug>(r: &Result<T, KvError>) -> bool {

@@ -1,10 +1,10 @@
 //! Resource use against a real MongoDB-protocol child server (SecantusDB here, see
-//! `conformance::launch::mongodb`) (issue 12), through `conformance::resources`: under concurrent
+//! `conformance::launch::mongodb`), through `conformance::resources`: under concurrent
 //! callers the store holds at most the driver's `maxPoolSize` (default 10) pooled connections plus
 //! its monitoring connections, and dropping the store closes them within the scenario's 5 s (the
-//! store shuts its driver client down on drop; before it did, the driver's RTT monitor kept one
-//! connection until its next 10 s heartbeat: 5.8 s measured). Needs a child server of its own, so
-//! it never uses `CHRONON_MONGO_URI`.
+//! store shuts its driver client down on drop; otherwise the driver's RTT monitor keeps one
+//! connection until its next 10 s heartbeat). Needs a child server of its own, so it never uses
+//! `CHRONON_MONGO_URI`.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -33,10 +33,10 @@ async fn connections_are_bounded_and_closed_on_drop() {
     opts.burst = Duration::from_secs(3);
     let report = resources::connections_bounded_and_closed_on_drop(
         || async move {
-            let options = MongoOptions::default()
+            let options = MongoOptions::new(uri)
                 .with_database("chronon_resources")
                 .with_timeout(Duration::from_secs(10));
-            Ok(Arc::new(MongoStore::connect(&uri, options).await?) as Arc<dyn KvStore>)
+            Ok(Arc::new(MongoStore::open(options).await?) as Arc<dyn KvStore>)
         },
         port,
         &opts,

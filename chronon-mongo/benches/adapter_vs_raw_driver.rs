@@ -2,8 +2,11 @@
 //! a 10,000-key `multi_get` (`$in` finds of the same chunk size, same concurrency; and the
 //! quickstart's one `find` per key), and `multi_put` of 1,000 values in one call and of 10 values
 //! in each of 100 calls (the same unordered `update` command of upserts, same write concern).
-//! Ignored by default (slow on SecantusDB); run with
-//! `cargo test --workspace --test bench -- --ignored --nocapture`.
+//! Prints the best of a few rounds per side and the adapter's throughput relative to the raw
+//! driver (1.0 = as fast).
+//!
+//! `cargo bench -p chronon-mongo --bench adapter_vs_raw_driver` (uses `CHRONON_MONGO_URI` or
+//! starts a local server like the conformance suite does; slow on SecantusDB).
 
 use std::time::{Duration, Instant};
 
@@ -25,20 +28,24 @@ fn best(times: &[Duration]) -> Duration {
     times.iter().copied().min().unwrap_or_default()
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-#[ignore = "benchmark; run explicitly"]
+#[tokio::main(flavor = "multi_thread", worker_threads = 4)]
+async fn main() -> Result<()> {
+    multi_get_10000_vs_raw_driver().await?;
+    multi_put_vs_raw_driver().await
+}
+
 async fn multi_get_10000_vs_raw_driver() -> Result<()> {
     let Some(server) = conformance::launch::mongodb::mongodb().await else {
         return Ok(());
     };
-    let mut options = MongoOptions::default()
+    let mut options = MongoOptions::new(&server.uri)
         .with_database(format!("chronon_bench_{}", std::process::id()))
         .with_timeout(Duration::from_secs(600));
     if server.method == LaunchMethod::ChildProcess {
         options.get_batch_size = 100; // SecantusDB's `$in` is quadratic (README)
     }
     let (chunk, concurrency) = (options.get_batch_size, options.concurrency);
-    let store = MongoStore::connect(&server.uri, options).await?;
+    let store = MongoStore::open(options).await?;
     store.create_default("BENCH_BATCH").await?;
     let rows = futures::stream::iter((0..KEYS).map(|i| {
         Ok(BulkRow {
@@ -216,22 +223,20 @@ async fn adapter_puts(
     Ok(elapsed)
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-#[ignore = "benchmark; run explicitly"]
 async fn multi_put_vs_raw_driver() -> Result<()> {
     let Some(server) = conformance::launch::mongodb::mongodb().await else {
         return Ok(());
     };
-    let options = MongoOptions::default()
+    let options = MongoOptions::new(&server.uri)
         .with_database(format!("chronon_bench_put_{}", std::process::id()))
         .with_timeout(Duration::from_secs(600));
     let concurrency = options.concurrency;
     let write_concern = mongodb::bson::to_document(&options.write_concern)?;
-    let store = MongoStore::connect(&server.uri, options.clone()).await?;
+    let store = MongoStore::open(options.clone()).await?;
     // The same adapter reading the dataset metadata before every call (the cache off).
     let mut uncached_options = options;
     uncached_options.metadata_cache_ttl = Duration::ZERO;
-    let uncached = MongoStore::connect(&server.uri, uncached_options).await?;
+    let uncached = MongoStore::open(uncached_options).await?;
     // Same collection layout and indexes on both sides: the raw side writes its own dataset.
     store.create_default("ADAPTER_BATCH").await?;
     store.create_default("RAW_BATCH").await?;
