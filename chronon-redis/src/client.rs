@@ -102,11 +102,11 @@ impl Client {
         let connect = async {
             let mut conn = ConnectionManager::new_with_config(client, config)
                 .await
-                .map_err(|e| map_error(e.into(), ctx))?;
+                .map_err(|e| map_error(e, ctx))?;
             let _: Value = redis::cmd("PING")
                 .query_async(&mut conn)
                 .await
-                .map_err(|e| map_error(e.into(), ctx))?;
+                .map_err(|e| map_error(e, ctx))?;
             Ok(conn)
         };
         let conn = ctx.with_timeout(connect).await?;

@@ -42,11 +42,6 @@ end
 return 1
 ";
 
-/// A Chronon online `KvStore` on Redis. Layout: see the crate README and [`crate::layout`].
-///
-/// Every call makes a handful of round trips whatever the batch size: requests go out as
-/// pipelines of [`RedisOptions::chunk_size`], up to [`RedisOptions::max_in_flight`] at once,
-
 /// [`PUT_VERSION_LUA`] with its SHA-1, computed once.
 fn put_version_script() -> &'static redis::Script {
     static SCRIPT: OnceLock<redis::Script> = OnceLock::new();
