@@ -17,7 +17,7 @@ async fn scylla_passes_the_suite() {
     let uri = server.uri.clone();
     conformance::assert_conformance(conformance::FnFactory::new("scylla", move || {
         let uri = uri.clone();
-        async move { ScyllaStore::open_str(&uri).await }
+        async move { ScyllaStore::open_url(&uri).await }
     }))
     .await;
 }
