@@ -2,14 +2,18 @@
 //!
 //! Chronon's online `KVStore` on an embedded [RocksDB](https://rocksdb.org) directory: the store
 //! the workspace uses wherever it needs one without a server. It passes the whole `conformance`
-//! suite.
+//! suite. How rows are laid out, its options and its figures are in the crate's `README.md`.
+//!
+//! Layout: `store` (the `KvStore` impl) hands each call to `datasets`, `read` or `write`
+//! (`ingest` for bulk loads), which share `client` (the open database, the blocking pool);
+//! `config` holds the options and URL form, `layout` the encodings, `error` the error mapping.
 //!
 //! - One column family per dataset; each dataset's kind and TTL in the `chronon.meta` column
-//!   family, so reopening the directory restores them (SPEC.md: kinds are remembered by the
-//!   backend itself).
+//!   family, so reopening the directory restores them (the contract in
+//!   `chronon-core/CONTRACT.md` asks the backend itself to remember kinds).
 //! - `Snapshot` rows are stored under the raw key with the ts in front of the value, so a latest
 //!   read is one point lookup; `TimeSeries` rows under an escaped key followed by the big-endian
-//!   ts, so a key's versions are adjacent and in ts order (layout in README.md).
+//!   ts, so a key's versions are adjacent and in ts order.
 //! - `multi_get` uses `batched_multi_get_cf` (snapshots) and one bounded iterator per request
 //!   (time series), `multi_put` one `WriteBatch` per call, `bulk_put` SST files and ingestion.
 //! - TTL: expired rows are filtered on read and removed by a compaction filter.
@@ -18,8 +22,7 @@
 //! ```no_run
 //! # async fn demo() -> Result<(), chronon_core::KvError> {
 //! use chronon_core::{KvStore, KvStoreExt};
-//! let url = url::Url::parse("rocks:///var/lib/chronon/kv?cache_mb=128").unwrap();
-//! let store = chronon_rocks::RocksStore::open_url(&url).await?;
+//! let store = chronon_rocks::RocksStore::open_url("rocks:///var/lib/chronon/kv?cache_mb=128").await?;
 //! store.create_default("PURCHASES_BATCH").await?;
 //! store.put("PURCHASES_BATCH", "user_1", "12.5", Some(1_700_000_000_000)).await?;
 //! # Ok(()) }
@@ -27,12 +30,17 @@
 
 #![deny(missing_docs)]
 
-mod bulk;
+mod client;
+mod config;
+mod datasets;
+mod error;
+mod ingest;
 mod layout;
-mod options;
+mod read;
 mod store;
+mod write;
 
-pub use options::{Compression, RocksOptions, SCHEME};
+pub use config::{Compression, RocksOptions, SCHEME};
 /// The `rocksdb` crate this adapter is built on, for [`RocksStore::db`].
 pub use rocksdb;
 pub use store::RocksStore;

@@ -673,11 +673,10 @@ async fn last_put_of_a_key_in_one_batch_wins() {
 #[tokio::test]
 async fn open_url_reads_path_and_options() {
     let dir = tempfile::tempdir().unwrap();
-    let url = url::Url::parse(&format!(
+    let url = format!(
         "rocks://{}?cache_mb=8&compression=zstd",
         dir.path().display()
-    ))
-    .unwrap();
+    );
     let store = RocksStore::open_url(&url).await.unwrap();
     assert_eq!(store.options().block_cache_bytes, 8 << 20);
     store

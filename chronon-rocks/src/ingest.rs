@@ -14,17 +14,18 @@
 
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
 
-use chronon_core::batch::with_timeout;
 use chronon_core::{
-    validate, BulkPutOptions, BulkPutReport, BulkSource, DatasetKind, KvError, KvStore,
+    validate, BulkPutOptions, BulkPutReport, BulkSource, DatasetKind, ErrorContext, KvError,
 };
 use futures::StreamExt;
 use rocksdb::{IngestExternalFileOptions, SstFileWriter};
 use tokio::task::JoinHandle;
 
+use crate::client::{Client, Database, BULK_TMP_DIR, MAX_VALUE_BYTES};
+use crate::error::map_error;
 use crate::layout;
-use crate::store::{rocks_error, RocksStore, BACKEND, BULK_TMP_DIR};
 
 /// Per-row bookkeeping in a chunk: where the encoded key starts, its length, the value's length.
 type RowIndex = (usize, u32, u32);
@@ -86,30 +87,38 @@ impl Drop for TmpDir {
 
 static LOADS: AtomicU64 = AtomicU64::new(0);
 
+/// Loads `rows` into `dataset`: chunks of about `bulk_chunk_bytes`, each written to an SST file
+/// and ingested on the blocking pool while the next one fills.
 pub(crate) async fn bulk_put(
-    store: &RocksStore,
+    client: &Client,
     dataset: &str,
     mut rows: BulkSource<'_>,
     options: BulkPutOptions,
 ) -> Result<BulkPutReport, KvError> {
     validate::dataset_name(dataset)?;
-    let props = store.dataset_props(dataset).await?;
-    let max_value = store.capabilities().max_value_bytes;
-    let chunk_bytes = store.options().bulk_chunk_bytes;
-    let chunk_timeout = store.options().bulk_chunk_timeout;
-    let tmp = TmpDir(store.options().path.join(BULK_TMP_DIR).join(format!(
+    let props = client
+        .database()
+        .props(dataset)
+        .ok_or_else(|| KvError::not_found(dataset))?;
+    let max_value = MAX_VALUE_BYTES;
+    let chunk_bytes = client.options().bulk_chunk_bytes;
+    let tmp = TmpDir(client.options().path.join(BULK_TMP_DIR).join(format!(
         "{}-{}",
         std::process::id(),
         LOADS.fetch_add(1, Ordering::Relaxed)
     )));
+    let ctx = client.context("bulk_put").dataset(dataset);
     std::fs::create_dir_all(&tmp.0).map_err(|e| {
-        KvError::backend(
-            BACKEND,
-            format!("bulk_put into {dataset:?}: creating {}", tmp.0.display()),
-            e,
+        ctx.backend_error(
+            format!("creating {}: {e}", tmp.0.display()),
+            Some(Arc::new(e)),
         )
     })?;
 
+    let chunk_ctx = ErrorContext {
+        timeout: client.options().bulk_chunk_timeout,
+        ..ctx.operation("bulk_put chunk")
+    };
     let mut chunk = Chunk::with_capacity(chunk_bytes);
     let mut spare: Option<Chunk> = None;
     let mut in_flight: Option<JoinHandle<Result<Chunk, KvError>>> = None;
@@ -175,7 +184,7 @@ pub(crate) async fn bulk_put(
         }
         // Hand the full chunk to the blocking pool, after the previous one has been ingested.
         if let Some(handle) = in_flight.take() {
-            let done = await_chunk(handle, chunk_timeout, dataset).await?;
+            let done = await_chunk(handle, chunk_ctx).await?;
             written += in_flight_rows;
             if let Some(p) = &options.progress {
                 p(written);
@@ -193,17 +202,17 @@ pub(crate) async fn bulk_put(
         files += 1;
         in_flight_rows = pending_rows;
         pending_rows = 0;
-        in_flight = Some(store.spawn_blocking_task({
+        in_flight = Some(client.spawn_blocking_task({
             let dataset = dataset.to_string();
             let sorted = options.sorted;
-            move |inner| write_and_ingest(inner, &dataset, full_chunk, sorted, &file)
+            move |database| write_and_ingest(database, &dataset, full_chunk, sorted, &file)
         }));
         if row.is_none() {
             break;
         }
     }
     if let Some(handle) = in_flight.take() {
-        await_chunk(handle, chunk_timeout, dataset).await?;
+        await_chunk(handle, chunk_ctx).await?;
         written += in_flight_rows;
         if let Some(p) = &options.progress {
             p(written);
@@ -213,19 +222,15 @@ pub(crate) async fn bulk_put(
     Ok(BulkPutReport { rows: written })
 }
 
+/// Waits for one chunk's blocking task under the per-chunk timeout (`ctx.timeout`).
 async fn await_chunk(
     handle: JoinHandle<Result<Chunk, KvError>>,
-    timeout: std::time::Duration,
-    dataset: &str,
+    ctx: ErrorContext<'_>,
 ) -> Result<Chunk, KvError> {
-    with_timeout(timeout, "bulk_put chunk", dataset, async move {
-        handle.await.map_err(|e| {
-            KvError::backend(
-                BACKEND,
-                format!("bulk_put into {dataset:?} (blocking task)"),
-                e,
-            )
-        })?
+    ctx.with_timeout(async move {
+        handle
+            .await
+            .map_err(|e| ctx.backend_error(format!("blocking task: {e}"), Some(Arc::new(e))))?
     })
     .await
 }
@@ -233,22 +238,22 @@ async fn await_chunk(
 /// Sorts (unless sorted), drops all but the last row of each stored key, writes one SST file and
 /// ingests it. Returns the emptied chunk so its memory is reused.
 fn write_and_ingest(
-    inner: &crate::store::Inner,
+    database: &Database,
     dataset: &str,
     mut chunk: Chunk,
     sorted: bool,
     file: &Path,
 ) -> Result<Chunk, KvError> {
-    let context = || format!("bulk_put into dataset {dataset:?} ({})", file.display());
+    let ctx = database.context("bulk_put").dataset(dataset);
     let mut rows = std::mem::take(&mut chunk.rows);
     if !sorted {
         // Stable: rows with the same stored key keep their input order, so the last one wins.
         rows.sort_by(|a, b| chunk.key(a).cmp(chunk.key(b)));
     }
-    let (_, cf) = inner.dataset(dataset)?;
-    let sst_opts = inner.cf_options(None);
+    let (_, cf) = database.dataset(dataset)?;
+    let sst_opts = database.cf_options(None);
     let mut writer = SstFileWriter::create(&sst_opts);
-    writer.open(file).map_err(|e| rocks_error(context(), e))?;
+    writer.open(file).map_err(|e| map_error(e, ctx))?;
     for (i, row) in rows.iter().enumerate() {
         let key = chunk.key(row);
         if rows.get(i + 1).is_some_and(|next| chunk.key(next) == key) {
@@ -256,15 +261,15 @@ fn write_and_ingest(
         }
         writer
             .put(key, chunk.value(row))
-            .map_err(|e| rocks_error(context(), e))?;
+            .map_err(|e| map_error(e, ctx))?;
     }
-    writer.finish().map_err(|e| rocks_error(context(), e))?;
+    writer.finish().map_err(|e| map_error(e, ctx))?;
     let mut ingest = IngestExternalFileOptions::default();
     ingest.set_move_files(true);
-    inner
+    database
         .db
         .ingest_external_file_cf_opts(&cf, &ingest, vec![file])
-        .map_err(|e| rocks_error(context(), e))?;
+        .map_err(|e| map_error(e, ctx))?;
     let _ = std::fs::remove_file(file);
     chunk.rows = rows;
     chunk.clear();

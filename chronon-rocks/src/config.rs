@@ -4,10 +4,15 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
+use chronon_core::config::{redact_url, UrlParams};
 use chronon_core::KvError;
 
 /// The URL scheme of this store: `rocks:///abs/path/to/dir`.
 pub const SCHEME: &str = "rocks";
+
+/// The backend name in errors, reports and [`KvStore::backend`](chronon_core::KvStore::backend):
+/// the same word as the URL scheme.
+pub(crate) const BACKEND: &str = "rocks";
 
 /// Block compression of SST files.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -53,7 +58,7 @@ pub struct RocksOptions {
     /// Memory all datasets' memtables (writes not yet flushed to SST files) may use together, in
     /// bytes. Default 64 MiB. RocksDB's own default is 64 MiB *per column family*, times two
     /// while one flushes, so a process with many datasets grew by hundreds of MiB under steady
-    /// writes (measured in the soak, see RELIABILITY.md); a shared write-buffer manager flushes
+    /// writes (the repository's RELIABILITY.md has the soak run); a shared write-buffer manager flushes
     /// the largest memtable once the total reaches this budget.
     pub memtable_budget_bytes: usize,
     /// Bloom filter bits per key (0 turns filters off). Default 10 (about 1% false positives), so
@@ -155,26 +160,31 @@ impl RocksOptions {
 
     /// Options from a `rocks:///abs/path/to/dir?key=value&...` URL.
     ///
-    /// Query keys (all optional; defaults as on the fields): `cache_mb` (block cache, MiB),
-    /// `memtable_mb` (memtable budget of all datasets, MiB), `bloom_bits` (bits per key, 0 = off), `compression` (`none`, `lz4`, `zstd`),
-    /// `timeout_ms`, `blocking_threads`, `sync` (`true`/`false`), `create` (`true`/`false`),
-    /// `bulk_chunk_mb`. Unknown keys are an error, so a typo is not silently ignored.
+    /// Query parameters (all optional; defaults as on the fields): `cache_mb` (block cache,
+    /// MiB), `memtable_mb` (memtable budget of all datasets, MiB), `bloom_bits` (bits per key,
+    /// 0 = off), `compression` (`none`, `lz4`, `zstd`), `timeout_ms`, `blocking_threads`, `sync`
+    /// (`true`/`false`), `create` (`true`/`false`), `bulk_chunk_mb`. They are read by
+    /// [`UrlParams`]: an unknown or repeated parameter is an error listing the known ones, so a
+    /// typo is not silently ignored; every error is `KvError::Config`.
     ///
     /// ```
-    /// let url = url::Url::parse("rocks:///var/lib/chronon/kv?cache_mb=256&compression=zstd").unwrap();
-    /// let opts = chronon_rocks::RocksOptions::from_url(&url).unwrap();
+    /// let url = "rocks:///var/lib/chronon/kv?cache_mb=256&compression=zstd";
+    /// let opts = chronon_rocks::RocksOptions::from_url(url).unwrap();
     /// assert_eq!(opts.path, std::path::PathBuf::from("/var/lib/chronon/kv"));
     /// assert_eq!(opts.block_cache_bytes, 256 << 20);
     /// ```
-    pub fn from_url(url: &url::Url) -> Result<Self, KvError> {
-        let bad = |reason: String| KvError::InvalidRequest {
-            dataset: String::new(),
-            reason: format!("bad RocksDB URL {url}: {reason}"),
+    pub fn from_url(url: &str) -> Result<Self, KvError> {
+        let bad = |reason: String| {
+            KvError::config(
+                BACKEND,
+                format!("bad RocksDB URL {}: {reason}", redact_url(url)),
+            )
         };
-        if url.scheme() != SCHEME {
+        let parsed = url::Url::parse(url).map_err(|e| bad(format!("not a URL ({e})")))?;
+        if parsed.scheme() != SCHEME {
             return Err(bad(format!("the scheme must be {SCHEME}://")));
         }
-        match url.host_str() {
+        match parsed.host_str() {
             None | Some("") | Some("localhost") => {}
             Some(host) => {
                 return Err(bad(format!(
@@ -182,54 +192,80 @@ impl RocksOptions {
                 )))
             }
         }
-        if url.path().is_empty() || url.path() == "/" {
+        if parsed.path().is_empty() || parsed.path() == "/" {
             return Err(bad("no directory given (rocks:///abs/path/to/dir)".into()));
         }
-        let path = percent_encoding::percent_decode_str(url.path())
+        let path = percent_encoding::percent_decode_str(parsed.path())
             .decode_utf8()
             .map_err(|e| bad(format!("the path is not UTF-8 once decoded: {e}")))?;
-        let path = PathBuf::from(path.as_ref());
-        let mut opts = RocksOptions::new(path);
-        for (k, v) in url.query_pairs() {
-            let num = |what: &str| -> Result<u64, KvError> {
-                v.parse::<u64>()
-                    .map_err(|e| bad(format!("{what}={v:?} is not a whole number: {e}")))
-            };
-            let flag = |what: &str| -> Result<bool, KvError> {
-                match v.as_ref() {
-                    "true" | "1" | "yes" => Ok(true),
-                    "false" | "0" | "no" => Ok(false),
-                    _ => Err(bad(format!("{what}={v:?} is not true or false"))),
-                }
-            };
-            match k.as_ref() {
-                "cache_mb" => opts.block_cache_bytes = (num("cache_mb")? as usize) << 20,
-                "memtable_mb" => {
-                    opts.memtable_budget_bytes = ((num("memtable_mb")? as usize) << 20).max(1 << 20)
-                }
-                "bloom_bits" => {
-                    opts.bloom_bits_per_key = v
-                        .parse::<f64>()
-                        .ok()
-                        .filter(|b| b.is_finite() && *b >= 0.0)
-                        .ok_or_else(|| bad(format!("bloom_bits={v:?} is not a number >= 0")))?
-                }
-                "compression" => opts.compression = v.parse().map_err(bad)?,
-                "timeout_ms" => opts.timeout = Duration::from_millis(num("timeout_ms")?),
-                "blocking_threads" => opts.blocking_threads = (num("blocking_threads")? as usize).max(1),
-                "sync" => opts.sync_writes = flag("sync")?,
-                "create" => opts.create_if_missing = flag("create")?,
-                "bulk_chunk_mb" => opts.bulk_chunk_bytes = ((num("bulk_chunk_mb")? as usize) << 20).max(1),
-                other => {
-                    return Err(bad(format!(
-                        "unknown option {other:?} (known: cache_mb, memtable_mb, bloom_bits, compression, timeout_ms, \
-                         blocking_threads, sync, create, bulk_chunk_mb)"
-                    )))
-                }
-            }
+        let mut opts = RocksOptions::new(PathBuf::from(path.as_ref()));
+        let pairs = parsed
+            .query_pairs()
+            .map(|(k, v)| (k.into_owned(), v.into_owned()));
+        let mut params = UrlParams::new(BACKEND, url, pairs);
+        if let Some(bytes) = mebibytes(&mut params, "cache_mb")? {
+            opts.block_cache_bytes = bytes;
         }
+        if let Some(bytes) = mebibytes(&mut params, "memtable_mb")? {
+            opts.memtable_budget_bytes = bytes.max(1 << 20);
+        }
+        if let Some(bits) = params.f64("bloom_bits")? {
+            if bits < 0.0 {
+                return Err(params.invalid("bloom_bits", &bits.to_string(), "a number >= 0"));
+            }
+            opts.bloom_bits_per_key = bits;
+        }
+        if let Some(compression) = params.parse("compression", "one of none|lz4|zstd")? {
+            opts.compression = compression;
+        }
+        if let Some(timeout) = params.millis("timeout_ms")? {
+            opts.timeout = timeout;
+        }
+        if let Some(threads) = params.usize("blocking_threads")? {
+            opts.blocking_threads = threads.max(1);
+        }
+        if let Some(sync) = params.bool("sync")? {
+            opts.sync_writes = sync;
+        }
+        if let Some(create) = params.bool("create")? {
+            opts.create_if_missing = create;
+        }
+        if let Some(bytes) = mebibytes(&mut params, "bulk_chunk_mb")? {
+            opts.bulk_chunk_bytes = bytes.max(1);
+        }
+        params.finish()?;
+        opts.validate()?;
         Ok(opts)
     }
+
+    /// Checks what the types allow but RocksDB cannot use: an empty path, and a bloom filter
+    /// size that is negative or not a number. [`RocksStore::open`](crate::RocksStore::open)
+    /// calls it, so options built field by field are checked too.
+    pub fn validate(&self) -> Result<(), KvError> {
+        if self.path.as_os_str().is_empty() {
+            return Err(KvError::config(BACKEND, "no database directory given"));
+        }
+        if !(self.bloom_bits_per_key.is_finite() && self.bloom_bits_per_key >= 0.0) {
+            return Err(KvError::config(
+                BACKEND,
+                format!(
+                    "bloom_bits_per_key = {} is not a number >= 0",
+                    self.bloom_bits_per_key
+                ),
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// A `*_mb` parameter in bytes (MiB), refusing a size this machine cannot hold.
+fn mebibytes(params: &mut UrlParams, name: &'static str) -> Result<Option<usize>, KvError> {
+    let Some(mb) = params.usize(name)? else {
+        return Ok(None);
+    };
+    mb.checked_mul(1 << 20)
+        .map(Some)
+        .ok_or_else(|| params.invalid(name, &mb.to_string(), "a size in MiB this machine can hold"))
 }
 
 #[cfg(test)]
@@ -237,7 +273,7 @@ mod tests {
     use super::*;
 
     fn parse(s: &str) -> Result<RocksOptions, KvError> {
-        RocksOptions::from_url(&url::Url::parse(s).unwrap())
+        RocksOptions::from_url(s)
     }
 
     #[test]
@@ -252,11 +288,12 @@ mod tests {
     fn query_options() {
         let o = parse(
             "rocks:///data/kv%20store?cache_mb=8&bloom_bits=0&compression=zstd&timeout_ms=250\
-             &blocking_threads=4&sync=true&create=false&bulk_chunk_mb=16",
+             &blocking_threads=4&sync=true&create=false&bulk_chunk_mb=16&memtable_mb=32",
         )
         .unwrap();
         assert_eq!(o.path, PathBuf::from("/data/kv store"));
         assert_eq!(o.block_cache_bytes, 8 << 20);
+        assert_eq!(o.memtable_budget_bytes, 32 << 20);
         assert_eq!(o.bloom_bits_per_key, 0.0);
         assert_eq!(o.compression, Compression::Zstd);
         assert_eq!(o.timeout, Duration::from_millis(250));
@@ -267,18 +304,33 @@ mod tests {
     }
 
     #[test]
-    fn bad_urls_are_clear_errors() {
+    fn bad_urls_are_config_errors() {
         for (url, needle) in [
             ("rocks://tmp/x", "three slashes"),
             ("rocks:///", "no directory"),
             ("redis:///tmp/x", "scheme"),
-            ("rocks:///tmp/x?cache=1", "unknown option"),
+            ("not a url", "not a URL"),
+            ("rocks:///tmp/x?cache=1", "unknown parameter cache (known: "),
             ("rocks:///tmp/x?cache_mb=lots", "whole number"),
+            ("rocks:///tmp/x?cache_mb=1&cache_mb=2", "more than once"),
+            ("rocks:///tmp/x?cache_mb=99999999999999999", "can hold"),
+            ("rocks:///tmp/x?bloom_bits=-1", "a number >= 0"),
+            ("rocks:///tmp/x?bloom_bits=NaN", "finite"),
             ("rocks:///tmp/x?compression=snappy", "unknown compression"),
-            ("rocks:///tmp/x?sync=maybe", "true or false"),
+            ("rocks:///tmp/x?sync=maybe", "`true` or `false`"),
+            ("rocks:///tmp/x?sync=1", "`true` or `false`"),
         ] {
             let e = parse(url).unwrap_err();
+            assert!(matches!(e, KvError::Config { .. }), "{url}: {e:?}");
             assert!(e.to_string().contains(needle), "{url}: {e}");
         }
+    }
+
+    #[test]
+    fn validate_rejects_what_rocksdb_cannot_use() {
+        assert!(RocksOptions::new("/tmp/x").validate().is_ok());
+        assert!(RocksOptions::new("").validate().is_err());
+        let nan = RocksOptions::new("/tmp/x").with_bloom_bits_per_key(f64::NAN);
+        assert!(matches!(nan.validate(), Err(KvError::Config { .. })));
     }
 }
