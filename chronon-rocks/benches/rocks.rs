@@ -1,4 +1,4 @@
-//! The adapter next to the raw `rocksdb` crate doing the same work (issue 4: the adapter must
+//! The adapter next to the raw `rocksdb` crate doing the same work (the target: the adapter must
 //! reach at least 0.9 of the raw throughput).
 //!
 //! - `multi_get/{100,1000}`: latest values of keys drawn from 100,000 snapshot rows. The adapter

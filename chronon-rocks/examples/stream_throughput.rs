@@ -2,16 +2,16 @@
 //! bytes) and written by `StreamingWriter` into RocksDB, end to end from a file.
 //!
 //! `cargo run --release -p chronon-rocks --example stream_throughput [EVENTS]` (default
-//! 1,000,000 events over 100,000 users). Prints events/s; the target is 200,000/s.
+//! 1,000,000 events over 100,000 users). Prints events/s; the target is 200,000/s.
 //! It lives here rather than in chronon-cli so its release build needs RocksDB only.
 
 use std::io::Write;
 use std::sync::Arc;
 use std::time::Instant;
 
-use chronon_serving::stream::{CsvDecoder, LineSource, StreamingWriter, StructType, WriterOptions};
 use chronon_core::KvStore;
 use chronon_rocks::{RocksOptions, RocksStore};
+use chronon_serving::stream::{CsvDecoder, LineSource, StreamingWriter, StructType, WriterOptions};
 
 const BASE_TS: i64 = 1_700_000_000_000;
 
