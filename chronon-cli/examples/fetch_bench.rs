@@ -13,15 +13,15 @@
 use std::sync::Arc;
 use std::time::Instant;
 
-use anyhow::{bail, Context, Result};
+use anyhow::{bail, Result};
 use bytes::Bytes;
+use chronon_core::{GetRequest, KvStore, PutRequest};
 use chronon_serving::fetcher::{FetchRequest, Fetcher, FetcherOptions};
 use chronon_serving::groupby::{
     Accuracy, Aggregation, GroupBy, Join, JoinPart, Operation, SourceKind, DAY_MILLIS, HOUR_MILLIS,
 };
 use chronon_serving::metadata::{compute_and_upload, put_join};
 use chronon_serving::stream::{KeyCodec, Mutation, StreamingWriter, StructType, Value};
-use chronon_core::{GetRequest, KvStore, MemoryStore, PutRequest};
 use hdrhistogram::Histogram;
 
 const BATCH_END: i64 = 19_692 * DAY_MILLIS;
@@ -29,13 +29,7 @@ const USERS: usize = 10_000;
 const KEYS_PER_FETCH: usize = 100;
 
 async fn open(url: &str) -> Result<Arc<dyn KvStore>> {
-    let parsed = url::Url::parse(url).with_context(|| format!("{url:?} is not a URL"))?;
-    Ok(match parsed.scheme() {
-        "rocks" => Arc::new(chronon_rocks::RocksStore::open_url(&parsed).await?),
-        "redis" => Arc::new(chronon_redis::open_url(&parsed).await?),
-        "memory" => Arc::new(MemoryStore::new()),
-        other => bail!("rocks://, redis:// or memory:// URLs, not {other}://"),
-    })
+    Ok(chronon_serving::store_url::open_store(url).await?)
 }
 
 fn group_by(name: &str) -> Result<GroupBy> {

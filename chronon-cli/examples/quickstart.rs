@@ -13,25 +13,19 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use anyhow::{bail, Context, Result};
+use chronon_core::KvStore;
 use chronon_serving::fetcher::{FetchRequest, Fetcher, FetcherOptions};
 use chronon_serving::groupby::{
     Accuracy, Aggregation, GroupBy, Join, JoinPart, Operation, SourceKind, DAY_MILLIS, HOUR_MILLIS,
 };
 use chronon_serving::metadata::{compute_and_upload, put_join};
 use chronon_serving::stream::{CsvDecoder, LineSource, StreamingWriter, StructType, Value};
-use chronon_core::{KvStore, MemoryStore};
 
 /// 2023-12-01T00:00:00Z: the batch end (end of the last uploaded day, 2023-11-30).
 const BATCH_END: i64 = 19_692 * DAY_MILLIS;
 
 async fn open(url: &str) -> Result<Arc<dyn KvStore>> {
-    let parsed = url::Url::parse(url).with_context(|| format!("{url:?} is not a URL"))?;
-    Ok(match parsed.scheme() {
-        "rocks" => Arc::new(chronon_rocks::RocksStore::open_url(&parsed).await?),
-        "redis" => Arc::new(chronon_redis::open_url(&parsed).await?),
-        "memory" => Arc::new(MemoryStore::new()),
-        other => bail!("this example opens rocks://, redis:// or memory:// URLs, not {other}://"),
-    })
+    Ok(chronon_serving::store_url::open_store(url).await?)
 }
 
 fn group_by(name: &str, schema: &str, amount: &str) -> Result<GroupBy> {

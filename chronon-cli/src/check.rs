@@ -3,7 +3,7 @@
 use anyhow::Result;
 use clap::Args;
 
-use crate::store_url::open_store;
+use chronon_serving::store_url::open_store;
 
 /// `chronon check …`
 #[derive(Debug, Args)]
@@ -40,9 +40,9 @@ pub async fn run_cases(
     filter: Vec<String>,
 ) -> Result<conformance::Report> {
     // Fail early, with the store's own error, if it cannot be opened at all.
-    drop(open_store(url).await?);
+    let backend = open_store(url).await?.backend().to_string();
     let owned = url.to_string();
-    let factory = conformance::FnFactory::new(scheme(url), move || {
+    let factory = conformance::FnFactory::new(backend, move || {
         let url = owned.clone();
         async move { open_store(&url).await }
     });
@@ -51,10 +51,6 @@ pub async fn run_cases(
         options.filter = filter;
     }
     Ok(conformance::run_with(std::sync::Arc::new(factory), cases, options).await)
-}
-
-fn scheme(url: &str) -> String {
-    url.split(':').next().unwrap_or(url).to_string()
 }
 
 /// Prints one line per case and a per-section summary.

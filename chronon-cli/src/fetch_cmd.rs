@@ -13,8 +13,8 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use anyhow::{bail, Context, Result};
-use chronon_serving::fetcher::{FetchRequest, Fetcher, FetcherOptions};
 use chronon_core::KvStore;
+use chronon_serving::fetcher::{FetchRequest, Fetcher, FetcherOptions};
 
 /// Arguments of `chronon fetch` (the store URL comes before them).
 #[derive(Debug, Clone, clap::Args)]

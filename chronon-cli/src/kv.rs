@@ -6,7 +6,7 @@ use clap::{Args, Subcommand};
 use serde_json::json;
 
 use crate::bytes_arg;
-use crate::store_url::open_store;
+use chronon_serving::store_url::open_store;
 
 /// `chronon kv …`
 #[derive(Debug, Args)]

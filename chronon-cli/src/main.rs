@@ -6,12 +6,12 @@ mod compare;
 mod fetch_cmd;
 mod kv;
 mod soak;
-mod store_url;
 mod stream_cmd;
 mod upload;
 
 use std::process::ExitCode;
 
+use chronon_serving::store_url;
 use clap::{Parser, Subcommand};
 
 #[derive(Debug, Parser)]
@@ -31,7 +31,8 @@ struct Cli {
 enum Command {
     /// Create, drop, put, get and list in any store.
     Kv(kv::KvArgs),
-    /// Run the conformance suite (shared/SPEC.md) against a store; exit 1 on any failure.
+    /// Run the conformance suite (the contract, chronon-core/CONTRACT.md) against a store; exit 1
+    /// on any failure.
     Check(check::CheckArgs),
     /// Decode a stream of events or change records and write them to a `<NAME>_STREAMING` dataset.
     Stream {
@@ -71,7 +72,7 @@ fn main() -> ExitCode {
             // command reports itself, as one line. RUST_LOG=... shows everything.
             tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| {
                 "off,chronon=warn,chronon_core=warn,chronon_rocks=warn,chronon_redis=warn,\
-                 chronon_dynamo=warn,chronon_mongo=warn,chronon_scylla=warn,conformance=warn"
+                 chronon_dynamo=warn,chronon_mongo=warn,chronon_scylla=warn,chronon_serving=warn,conformance=warn"
                     .into()
             }),
         )

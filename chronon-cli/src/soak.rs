@@ -1,5 +1,4 @@
-//! `chronon soak URL --duration 5m --concurrency 64`: a bounded load test with a checker
-//! (issue 12).
+//! `chronon soak URL --duration 5m --concurrency 64`: a bounded load test with a checker.
 //!
 //! Every worker owns its keys, in a `Snapshot` and a `TimeSeries` dataset, and remembers what
 //! each must hold: the last acknowledged value (plus any whose put failed, since a failed write
@@ -22,7 +21,7 @@ use clap::Args;
 use rand::Rng;
 use serde::Serialize;
 
-use crate::store_url::open_store;
+use chronon_serving::store_url::open_store;
 
 /// `chronon soak …`
 #[derive(Debug, Args)]
@@ -50,9 +49,9 @@ pub struct SoakArgs {
     /// Fail (exit 1) when more than this fraction of operations returned an error.
     #[arg(long, default_value_t = 0.01)]
     pub max_error_rate: f64,
-    /// Start a local server with the conformance launchers instead of a URL: `redis`, `dynamo`
-    /// or `mongo` (whatever `CHRONON_*` variables, Docker or a child process give), if compiled
-    /// into this build.
+    /// Start a local server with the conformance launchers instead of a URL: `redis`,
+    /// `dynamodb` or `mongodb` (whatever `CHRONON_*` variables, Docker or a child process give),
+    /// if compiled into this build.
     #[arg(long)]
     pub launch: Option<String>,
     /// Print the report as JSON on stdout (progress still goes to stderr).
@@ -189,20 +188,17 @@ pub async fn run(args: SoakArgs) -> Result<bool> {
             eprintln!("soak: launched {backend} at {url}");
             (url, Some(guard))
         }
-        _ => bail!("give either a store URL or --launch redis|dynamo|mongo"),
+        _ => bail!("give either a store URL or --launch redis|dynamodb|mongodb"),
     };
     let store = open_store(&url).await?;
-    let report = soak(store, scheme(&url), &args).await?;
+    let backend = store.backend().to_string();
+    let report = soak(store, backend, &args).await?;
     if args.json {
         println!("{}", serde_json::to_string_pretty(&report)?);
     } else {
         println!("{report}");
     }
     Ok(report.passed)
-}
-
-fn scheme(url: &str) -> String {
-    url.split(':').next().unwrap_or(url).to_string()
 }
 
 /// A server started for `--launch`, stopped when dropped.
@@ -216,7 +212,7 @@ enum Launched {
 async fn launch(backend: &str) -> Result<(String, Launched)> {
     use conformance::launch;
     // Before starting a server the build could not talk to.
-    crate::store_url::ensure_compiled_in(backend)?;
+    chronon_serving::store_url::ensure_compiled_in(backend)?;
     let unavailable =
         || anyhow::anyhow!("{backend} could not be started here (see the SKIPPED line)");
     Ok(match backend {
@@ -224,7 +220,7 @@ async fn launch(backend: &str) -> Result<(String, Launched)> {
             let s = launch::redis::redis().await.ok_or_else(unavailable)?;
             (s.url.clone(), Launched::Redis(s))
         }
-        "dynamo" | "dynamodb" => {
+        "dynamodb" => {
             let s = launch::dynamodb::dynamodb().await.ok_or_else(unavailable)?;
             let url = format!(
                 "dynamodb://?endpoint={}&region=us-west-2&prefix=soak_",
@@ -232,11 +228,11 @@ async fn launch(backend: &str) -> Result<(String, Launched)> {
             );
             (url, Launched::Dynamo(s))
         }
-        "mongo" | "mongodb" => {
+        "mongodb" => {
             let s = launch::mongodb::mongodb().await.ok_or_else(unavailable)?;
             (s.uri.clone(), Launched::Mongo(s))
         }
-        other => bail!("--launch {other}: expected redis, dynamo or mongo"),
+        other => bail!("--launch {other}: expected redis, dynamodb or mongodb"),
     })
 }
 

@@ -2,7 +2,7 @@
 //! line) and write them to a group-by's `<NAME>_STREAMING` dataset, with a progress line.
 //!
 //! ```text
-//! chronon stream rocksdb:///var/chronon --decoder csv --schema purchases.json \
+//! chronon stream rocks:///var/chronon --decoder csv --schema purchases.json \
 //!     --group-by team.purchases.v1 --keys user_id --time-column ts \
 //!     --dead-letter bad.jsonl --checkpoint purchases.cp events.csv
 //! ```
@@ -21,11 +21,12 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context};
+use chronon_core::KvStore;
+use chronon_serving::metadata;
 use chronon_serving::stream::{
     CsvDecoder, DatasetDeadLetter, DeadLetterSink, DebeziumDecoder, FileDeadLetter, JsonDecoder,
     LineSource, Source, StreamDecoder, StreamSummary, StreamingWriter, StructType, WriterOptions,
 };
-use chronon_core::{metadata, KvStore};
 
 /// The message formats `chronon stream` reads.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]

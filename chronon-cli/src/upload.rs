@@ -29,11 +29,11 @@ use arrow_array::types::{
 use arrow_array::{Array, RecordBatch};
 use arrow_schema::{DataType as ArrowType, TimeUnit as ArrowUnit};
 use bytes::Bytes;
+use chronon_core::{BulkPutOptions, BulkRow, KvStore};
 use chronon_serving::groupby::{GroupBy, Join, DAY_MILLIS};
 use chronon_serving::metadata::{self, BatchComputer};
 use chronon_serving::stream::value::parse_date;
 use chronon_serving::stream::{CsvDecoder, DataType, StreamDecoder, Value};
-use chronon_core::{BulkPutOptions, BulkRow, KvStore};
 use indicatif::{ProgressBar, ProgressStyle};
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 
@@ -340,8 +340,8 @@ mod tests {
     use super::*;
 
     use arrow_array::{BinaryArray, Int64Array, StringArray};
-    use chronon_serving::fetcher::{FetchRequest, Fetcher, FetcherOptions};
     use chronon_core::MemoryStore;
+    use chronon_serving::fetcher::{FetchRequest, Fetcher, FetcherOptions};
     use parquet::arrow::ArrowWriter;
 
     #[test]

@@ -5,8 +5,8 @@
 
 #![cfg(any(
     feature = "redis",
-    feature = "dynamo",
-    feature = "mongo",
+    feature = "dynamodb",
+    feature = "mongodb",
     feature = "scylla"
 ))]
 
@@ -14,7 +14,7 @@ mod common;
 use common::run;
 
 /// create, put (binary key), get, list and drop through the binary on `url`.
-#[cfg(any(feature = "redis", feature = "dynamo", feature = "mongo"))]
+#[cfg(any(feature = "redis", feature = "dynamodb", feature = "mongodb"))]
 fn kv_round_trip(url: &str) {
     let ds = "CLI_ROUND_TRIP";
     // A previous run on an env-provided server may have left it behind.
@@ -54,7 +54,7 @@ async fn kv_on_redis() {
     kv_round_trip(&server.url);
 }
 
-#[cfg(feature = "dynamo")]
+#[cfg(feature = "dynamodb")]
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn kv_on_dynamodb_local() {
     let Some(server) = conformance::launch::dynamodb::dynamodb().await else {
@@ -69,7 +69,7 @@ async fn kv_on_dynamodb_local() {
     kv_round_trip(&url);
 }
 
-#[cfg(feature = "mongo")]
+#[cfg(feature = "mongodb")]
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn kv_on_mongodb() {
     let Some(server) = conformance::launch::mongodb::mongodb().await else {

@@ -88,7 +88,7 @@ fn a_compiled_out_backend_is_one_clear_line() {
     assert_eq!(code, 1);
     assert_eq!(
         err.trim(),
-        "error: redis:// support is not compiled in (build chronon-cli with --features redis)"
+        "error: invalid redis configuration: redis:// support is not compiled in (build with --features redis)"
     );
 }
 

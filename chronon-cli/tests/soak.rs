@@ -1,5 +1,5 @@
 //! `chronon soak` end to end: a short soak on the embedded stores must report operations, zero
-//! lost or wrong values, memory figures, and exit 0 (issue 12).
+//! lost or wrong values, memory figures, and exit 0.
 
 mod common;
 use common::run;

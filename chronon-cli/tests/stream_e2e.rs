@@ -9,11 +9,11 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::Instant;
 
+use chronon_core::{GetRequest, KvStore};
+use chronon_rocks::{RocksOptions, RocksStore};
 use chronon_serving::stream::{
     CsvDecoder, DebeziumDecoder, LineSource, StreamingWriter, StructType, Value, WriterOptions,
 };
-use chronon_core::{GetRequest, KvStore};
-use chronon_rocks::{RocksOptions, RocksStore};
 
 const BASE_TS: i64 = 1_700_000_000_000;
 

@@ -14,7 +14,9 @@ use futures::stream::{self, StreamExt};
 use crate::aggregation::{BatchState, GroupByAggregator};
 use crate::groupby::{DefinitionError, GroupBy, Join, METADATA_DATASET};
 use crate::stream::{KeyCodec, Row, Value};
-use chronon_core::{BulkPutOptions, BulkPutReport, BulkRow, DatasetProps, KvError, KvStore, KvStoreExt};
+use chronon_core::{
+    BulkPutOptions, BulkPutReport, BulkRow, DatasetProps, KvError, KvStore, KvStoreExt,
+};
 
 /// Why a metadata or upload call failed.
 #[derive(Debug, thiserror::Error)]

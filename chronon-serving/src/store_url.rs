@@ -15,10 +15,12 @@
 //! # Adding a backend
 //!
 //! 1. **The adapter crate** `chronon-NAME`, on the floor plan every adapter follows: `lib.rs`
-//!    (crate docs, `SCHEME`, `open_url`), `config.rs` (the URL and its options), `store.rs` (the
-//!    [`KvStore`] implementation, whose `backend()` returns the backend name), the data layout in
-//!    `layout.rs`, the mapping of driver errors to [`KvError`] in `error.rs`, and a `README.md`
-//!    (URL, options, layout, limits). Its tests run the conformance suite against a real server.
+//!    (crate docs, `SCHEME`, re-exports), `config.rs` (the URL and its options, on
+//!    `chronon_core::config`), `store.rs` (`NAMEStore::open(options)` / `open_url(&str)` and the
+//!    thin [`KvStore`] implementation, whose `backend()` returns the backend name) over
+//!    `client.rs`, `datasets.rs`, `read.rs` and `write.rs`, the data layout in `layout.rs`, the
+//!    mapping of driver errors to [`KvError`] in `error.rs`, and a `README.md` (URL, options,
+//!    layout, limits). Its tests run the conformance suite against a real server.
 //! 2. **One row in [`BACKENDS`]** here (name = scheme, `compiled_in: cfg!(feature = "NAME")`, its
 //!    help line), **one arm in [`open_store`]**, and **one cargo feature** `NAME =
 //!    ["dep:chronon-NAME"]` in `chronon-serving/Cargo.toml`, forwarded by chronon-cli's feature

@@ -12,6 +12,7 @@
 use std::collections::BTreeSet;
 use std::sync::Arc;
 
+use chronon_core::{KvStore, MemoryStore, PutRequest};
 use chronon_serving::fetcher::{FetchRequest, Fetcher, FetcherOptions};
 use chronon_serving::groupby::{
     round_down, tail_hop_millis, Accuracy, Aggregation, GroupBy, Join, JoinPart, Operation,
@@ -19,7 +20,6 @@ use chronon_serving::groupby::{
 };
 use chronon_serving::metadata::{compute_and_upload, put_join};
 use chronon_serving::stream::{Mutation, StreamingWriter, StructType, Value};
-use chronon_core::{KvStore, MemoryStore, PutRequest};
 use proptest::prelude::*;
 
 fn schema() -> StructType {

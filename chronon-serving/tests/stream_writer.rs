@@ -9,13 +9,13 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use chronon_serving::stream::{
-    CsvDecoder, DebeziumDecoder, FileDeadLetter, LineSource, Message, Position, Source,
-    StreamError, StreamingWriter, StructType, Value, WriterOptions,
-};
 use chronon_core::{
     BulkPutOptions, BulkPutReport, BulkSource, Capabilities, DatasetProps, GetRequest, GetResponse,
     KvError, KvStore, ListCursor, ListPage, MemoryStore, PutRequest,
+};
+use chronon_serving::stream::{
+    CsvDecoder, DebeziumDecoder, FileDeadLetter, LineSource, Message, Position, Source,
+    StreamError, StreamingWriter, StructType, Value, WriterOptions,
 };
 
 fn tmp(name: &str) -> PathBuf {

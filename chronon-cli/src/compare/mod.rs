@@ -14,7 +14,7 @@ use clap::Args;
 use indicatif::{ProgressBar, ProgressStyle};
 use serde::Serialize;
 
-use crate::store_url::open_store;
+use chronon_serving::store_url::{self, open_store};
 use workload::{Figures, Op, Profile};
 
 /// `chronon compare …`
@@ -108,17 +108,17 @@ enum Guard {
     Scylla(conformance::launch::scylla::ScyllaServer),
 }
 
-/// Whether the backend with this cargo feature is in this build (see `store_url::BACKENDS`).
-fn compiled_in(feature: &str) -> bool {
-    crate::store_url::by_name(feature).is_some_and(|b| b.compiled_in)
+/// Whether the backend called `name` is in this build (see `store_url::BACKENDS`).
+fn compiled_in(name: &str) -> bool {
+    store_url::by_name(name).is_some_and(|b| b.compiled_in)
 }
 
-/// Runs `launch` when the backend with this cargo feature is in this build.
-async fn launch_if_compiled<S, F>(feature: &str, launch: impl FnOnce() -> F) -> Option<S>
+/// Runs `launch` when the backend called `name` is in this build.
+async fn launch_if_compiled<S, F>(name: &str, launch: impl FnOnce() -> F) -> Option<S>
 where
     F: std::future::Future<Output = Option<S>>,
 {
-    match compiled_in(feature) {
+    match compiled_in(name) {
         true => launch().await,
         false => None,
     }
@@ -142,10 +142,10 @@ async fn default_targets(guards: &mut Vec<Guard>) -> Result<Vec<(String, String,
         "memory://compare".to_string(),
         "in process (reference)".to_string(),
     ));
-    let left_out: Vec<&str> = crate::store_url::BACKENDS
+    let left_out: Vec<&str> = store_url::BACKENDS
         .iter()
         .filter(|b| !b.compiled_in)
-        .map(|b| b.feature)
+        .map(|b| b.name)
         .collect();
     if !left_out.is_empty() {
         eprintln!(
@@ -167,7 +167,7 @@ async fn default_targets(guards: &mut Vec<Guard>) -> Result<Vec<(String, String,
     }
     if let Some(s) = dynamo {
         out.push((
-            "dynamo".into(),
+            "dynamodb".into(),
             format!("dynamodb://?endpoint={}&region=us-west-2", s.endpoint),
             s.method.to_string(),
         ));
@@ -187,7 +187,7 @@ async fn default_targets(guards: &mut Vec<Guard>) -> Result<Vec<(String, String,
             ));
             method.push_str(" (SecantusDB)");
         }
-        out.push(("mongo".into(), uri, method));
+        out.push(("mongodb".into(), uri, method));
         guards.push(Guard::Mongo(s));
     }
     if let Some(s) = scylla {

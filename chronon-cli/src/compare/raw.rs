@@ -6,11 +6,11 @@
 //! A backend's baseline is compiled in with the backend's cargo feature, and a backend without
 //! one (Scylla, the memory store) is reported without ratios.
 
-#[cfg(any(feature = "dynamo", feature = "mongo"))]
+#[cfg(any(feature = "dynamodb", feature = "mongodb"))]
 mod chunked;
-#[cfg(feature = "dynamo")]
+#[cfg(feature = "dynamodb")]
 mod dynamo;
-#[cfg(feature = "mongo")]
+#[cfg(feature = "mongodb")]
 mod mongo;
 #[cfg(feature = "redis")]
 mod redis;
@@ -40,16 +40,20 @@ trait Baseline: Send + Sync {
 pub struct Raw(Box<dyn Baseline>);
 
 impl Raw {
-    /// A baseline for the store at `url`, if this backend has one in this build.
+    /// A baseline for the store at `url`, if its backend (by name, from the serving crate's
+    /// backend table) has one in this build.
     pub async fn for_url(url: &str) -> Result<Option<Raw>> {
-        let baseline: Option<Box<dyn Baseline>> = match url.split(':').next().unwrap_or(url) {
+        let Some(backend) = chronon_serving::store_url::backend_of_url(url) else {
+            return Ok(None);
+        };
+        let baseline: Option<Box<dyn Baseline>> = match backend.name {
             #[cfg(feature = "rocks")]
             "rocks" => Some(Box::new(self::rocks::RocksRaw::open()?)),
             #[cfg(feature = "redis")]
             "redis" => Some(Box::new(self::redis::RedisRaw::open(url).await?)),
-            #[cfg(feature = "dynamo")]
+            #[cfg(feature = "dynamodb")]
             "dynamodb" => Some(Box::new(self::dynamo::DynamoRaw::open(url).await?)),
-            #[cfg(feature = "mongo")]
+            #[cfg(feature = "mongodb")]
             "mongodb" => Some(Box::new(self::mongo::MongoRaw::open(url).await?)),
             _ => None,
         };
@@ -127,7 +131,7 @@ mod tests {
         }
     }
 
-    #[cfg(feature = "dynamo")]
+    #[cfg(feature = "dynamodb")]
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn dynamo_baseline() {
         if let Some(s) = conformance::launch::dynamodb::dynamodb().await {
@@ -139,7 +143,7 @@ mod tests {
         }
     }
 
-    #[cfg(feature = "mongo")]
+    #[cfg(feature = "mongodb")]
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn mongo_baseline() {
         if let Some(s) = conformance::launch::mongodb::mongodb().await {

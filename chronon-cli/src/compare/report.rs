@@ -453,7 +453,7 @@ td,th{{border:1px solid #ccc;padding:3px 8px;text-align:right;font-size:13px}} t
 td.pass{{background:#e6f4ea}} td.fail,p.fail{{background:#fce8e6}} .charts{{display:flex;flex-wrap:wrap;gap:12px}}
 </style></head><body><h1>chronon compare</h1>
 <p>{} profile · {} · {} · seed {}</p>
-<h2>Conformance (cases passed per SPEC.md section)</h2>{}"#,
+<h2>Conformance (cases passed per section of the contract)</h2>{}"#,
         report.profile.name,
         esc(&report.date),
         esc(&report.machine),

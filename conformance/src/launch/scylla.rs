@@ -24,7 +24,7 @@ const CQL_PORT: u16 = 9042;
 /// A ScyllaDB (or Cassandra) cluster the suite can use; holds the container, if one was started,
 /// until dropped.
 pub struct ScyllaServer {
-    /// A `scylla://` URL for `chronon_scylla::ScyllaStore::open_str`.
+    /// A `scylla://` URL for `chronon_scylla::ScyllaStore::open_url`.
     pub uri: String,
     /// How the server was found.
     pub method: LaunchMethod,

@@ -24,8 +24,7 @@ pub struct DynamoRaw {
 impl DynamoRaw {
     /// Opens the adapter on `url` for its client and limits, and creates the baseline's table.
     pub async fn open(url: &str) -> Result<Arc<Self>> {
-        let parsed = url::Url::parse(url)?;
-        let store = chronon_dynamo::DynamoStore::open_url(&parsed).await?;
+        let store = chronon_dynamo::DynamoStore::open_url(url).await?;
         let raw = DynamoRaw {
             client: store.client().clone(),
             table: format!("rawbaseline_{}", rand::random::<u32>()),

@@ -35,8 +35,7 @@ pub struct MongoRaw {
 impl MongoRaw {
     /// Opens the adapter on `url` for its client and limits.
     pub async fn open(url: &str) -> Result<Arc<Self>> {
-        let parsed = url::Url::parse(url)?;
-        let store = chronon_mongo::open_url(&parsed).await?;
+        let store = chronon_mongo::MongoStore::open_url(url).await?;
         let options = store.options();
         let (get_chunk_len, put_chunk_len, in_flight) = (
             options.get_batch_size.max(1),
