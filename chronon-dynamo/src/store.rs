@@ -52,12 +52,6 @@ impl DynamoStore {
         Self::open(DynamoOptions::from_url(url)?).await
     }
 
-    /// The former name of [`DynamoStore::open`], kept while callers move over.
-    #[doc(hidden)]
-    pub async fn connect(options: DynamoOptions) -> Result<Self, KvError> {
-        Self::open(options).await
-    }
-
     /// A store on an SDK client you configured yourself (`options.endpoint`/`region`/`credentials`
     /// are then only used in messages).
     pub fn from_client(client: Client, options: DynamoOptions) -> Self {

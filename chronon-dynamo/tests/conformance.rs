@@ -17,6 +17,6 @@ async fn dynamodb_passes_the_suite() {
         .with_timeout(Duration::from_secs(60))
         .with_table_prefix(format!("t{:08x}_", rand::random::<u32>()));
     let factory =
-        conformance::FnFactory::new("dynamodb", move || DynamoStore::connect(options.clone()));
+        conformance::FnFactory::new("dynamodb", move || DynamoStore::open(options.clone()));
     conformance::assert_conformance(factory).await;
 }
