@@ -250,6 +250,10 @@ pub struct Capabilities {
     pub get_batch_size: usize,
     /// Requests the adapter sends per database round trip when writing.
     pub put_batch_size: usize,
+    /// Only one client may have the database open at a time (an embedded store's directory
+    /// lock), so no second client can read while the first writes. The suite's cross-client
+    /// cases say "not applicable" instead of failing on the second open.
+    pub single_client: bool,
 }
 
 impl Capabilities {
@@ -261,7 +265,14 @@ impl Capabilities {
             persistent: false,
             get_batch_size,
             put_batch_size,
+            single_client: false,
         }
+    }
+
+    /// Marks the database as opened by one client at a time (embedded stores).
+    pub fn with_single_client(mut self) -> Self {
+        self.single_client = true;
+        self
     }
 
     /// Marks the database as removing expired values itself.

@@ -37,6 +37,7 @@ pub(crate) fn capabilities() -> Capabilities {
     Capabilities::new(MAX_VALUE_BYTES, 10_000, 10_000)
         .with_native_ttl()
         .with_persistence()
+        .with_single_client()
 }
 
 /// The TTL cell a dataset's compaction filter reads. It is empty until the dataset's metadata has

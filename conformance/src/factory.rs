@@ -8,6 +8,7 @@ use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
 use chronon_core::{KvError, KvStore};
+use futures::future::BoxFuture;
 
 /// Any error a factory may fail with: [`KvError`], `anyhow::Error`, `std::io::Error`, ... all
 /// convert into it, so an adapter's test never needs a particular error crate.
@@ -33,7 +34,19 @@ pub trait StoreFactory: Send + Sync {
     fn name(&self) -> String;
     /// A new client on the database under test.
     async fn open(&self) -> Result<Arc<dyn KvStore>, BoxError>;
+
+    /// How many requests the database has served so far, read from the database itself (for
+    /// Redis, `INFO stats`' `total_commands_processed`), or `None` if the factory cannot tell.
+    ///
+    /// The promptness case (`empty_batches_make_no_round_trip`) compares it before and after
+    /// empty batches: counting calls proves "no round trip" where timing them could not.
+    async fn backend_calls(&self) -> Option<u64> {
+        None
+    }
 }
+
+/// How [`FnFactory::with_call_counter`] reads the database's request counter.
+type CallCounter = Arc<dyn Fn() -> BoxFuture<'static, Option<u64>> + Send + Sync>;
 
 /// A [`StoreFactory`] from a closure, for backends whose clients are cheap to make.
 ///
@@ -53,6 +66,7 @@ pub trait StoreFactory: Send + Sync {
 pub struct FnFactory<F> {
     name: String,
     open: F,
+    calls: Option<CallCounter>,
 }
 
 impl<F, Fut, S, E> FnFactory<F>
@@ -67,7 +81,19 @@ where
         FnFactory {
             name: name.into(),
             open,
+            calls: None,
         }
+    }
+
+    /// Gives the factory a way to read how many requests the database has served (see
+    /// [`StoreFactory::backend_calls`]), so the promptness case can run.
+    pub fn with_call_counter<C, CF>(mut self, counter: C) -> Self
+    where
+        C: Fn() -> CF + Send + Sync + 'static,
+        CF: Future<Output = Option<u64>> + Send + 'static,
+    {
+        self.calls = Some(Arc::new(move || Box::pin(counter())));
+        self
     }
 }
 
@@ -86,6 +112,12 @@ where
         match (self.open)().await {
             Ok(store) => Ok(as_shared(store)),
             Err(e) => Err(e.into()),
+        }
+    }
+    async fn backend_calls(&self) -> Option<u64> {
+        match &self.calls {
+            Some(counter) => counter().await,
+            None => None,
         }
     }
 }

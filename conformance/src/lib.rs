@@ -25,6 +25,7 @@
 //! Every case uses fresh random dataset names, so runs never see each other's data, and checks
 //! [`Capabilities`](chronon_core::Capabilities) rather than backend names.
 
+#![doc = include_str!("../README.md")]
 #![deny(missing_docs)]
 
 mod assert;
@@ -40,7 +41,7 @@ pub mod resources;
 mod runner;
 
 pub use assert::{assert_conformance, assert_conformance_with, MIN_FULL_RUN};
-pub use cases::{all_cases, LOAD_CASES};
+pub use cases::{all_cases, TooSlow, LOAD_CASES};
 pub use factory::{BoxError, FnFactory, StoreFactory, OPEN_RETRY_FOR};
 pub use report::{CaseResult, Report};
 pub use runner::{run_all, run_with, Case, RunOptions, CASES_ENV};

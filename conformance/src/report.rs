@@ -12,6 +12,15 @@ pub struct CaseResult {
     pub name: &'static str,
     /// `None` if it passed, else what went wrong.
     pub failure: Option<String>,
+    /// The failure is only slowness: calls kept failing with `Timeout`/`Unavailable` after
+    /// retries for the whole retry budget, and nothing wrong was seen. The fix is a longer
+    /// per-call timeout (`?timeout_ms=...` in the store URL) or a faster database, not the
+    /// adapter's logic.
+    pub too_slow: bool,
+    /// Calls the case repeated after a retryable error (`Timeout`, `Unavailable`).
+    pub retries: u64,
+    /// Why the case checked nothing, or what it could not check, on this backend.
+    pub note: Option<String>,
     /// Wall time of the case.
     pub millis: u128,
 }
@@ -34,6 +43,28 @@ impl Report {
     /// Whether every case passed.
     pub fn passed(&self) -> bool {
         self.failures().is_empty()
+    }
+
+    /// The failed cases that broke a clause of the contract (wrong answer, lost write,
+    /// non-retryable error), as opposed to [`too_slow`](Report::too_slow) ones.
+    pub fn contract_failures(&self) -> Vec<&CaseResult> {
+        self.cases
+            .iter()
+            .filter(|c| c.failure.is_some() && !c.too_slow)
+            .collect()
+    }
+
+    /// The failed cases that only ran out of retries on `Timeout`/`Unavailable`.
+    pub fn too_slow(&self) -> Vec<&CaseResult> {
+        self.cases
+            .iter()
+            .filter(|c| c.failure.is_some() && c.too_slow)
+            .collect()
+    }
+
+    /// Calls repeated after a retryable error, over all cases.
+    pub fn retries(&self) -> u64 {
+        self.cases.iter().map(|c| c.retries).sum()
     }
 
     /// `(section, passed, total)` per contract section, in first-seen order.
@@ -77,10 +108,39 @@ impl std::fmt::Display for Report {
         for (section, passed, total) in self.sections() {
             writeln!(f, "  {section:<14} {passed}/{total}")?;
         }
-        for c in self.failures() {
+        let retries = self.retries();
+        if retries > 0 {
+            let by_case: Vec<String> = self
+                .cases
+                .iter()
+                .filter(|c| c.retries > 0)
+                .map(|c| format!("{} {}", c.name, c.retries))
+                .collect();
+            writeln!(
+                f,
+                "  retried {retries} calls after Timeout/Unavailable (slow, not wrong): {}",
+                by_case.join(", ")
+            )?;
+        }
+        for c in self.cases.iter().filter(|c| c.failure.is_none()) {
+            if let Some(note) = &c.note {
+                writeln!(f, "  note {}::{}: {note}", c.section, c.name)?;
+            }
+        }
+        for c in self.contract_failures() {
             writeln!(
                 f,
                 "  FAILED {}::{}: {}",
+                c.section,
+                c.name,
+                c.failure.as_deref().unwrap_or_default()
+            )?;
+        }
+        for c in self.too_slow() {
+            writeln!(
+                f,
+                "  TOO SLOW {}::{}: {} (not a contract failure: raise the store's per-call \
+                 timeout, for example ?timeout_ms=60000 in its URL, and rerun)",
                 c.section,
                 c.name,
                 c.failure.as_deref().unwrap_or_default()

@@ -1,6 +1,7 @@
 //! How the suite runs: the per-case [`Ctx`], the [`Case`] registry entries, and [`run_with`],
 //! which runs cases concurrently (exclusive ones alone, last) and returns a [`Report`].
 
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -18,6 +19,8 @@ pub(crate) struct Ctx {
     factory: Arc<dyn StoreFactory>,
     case: &'static str,
     datasets: Mutex<Vec<String>>,
+    retries: AtomicU64,
+    note: Mutex<Option<String>>,
 }
 
 impl Ctx {
@@ -50,6 +53,33 @@ impl Ctx {
             .unwrap_or_else(|e| e.into_inner())
             .push(name.clone());
         name
+    }
+
+    /// Registers `name` (derived from a [`name`](Ctx::name), for example its upper-cased twin)
+    /// so it is dropped when the case ends, and returns it.
+    pub fn also_drop(&self, name: String) -> String {
+        self.datasets
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push(name.clone());
+        name
+    }
+
+    /// The factory the suite was given (for its optional backend call counter).
+    pub fn factory(&self) -> &dyn StoreFactory {
+        self.factory.as_ref()
+    }
+
+    /// Counts `n` calls repeated after a retryable error (`Timeout`, `Unavailable`): the report
+    /// shows them per case and per backend, so "slow" is visible without being "wrong".
+    pub fn count_retries(&self, n: u64) {
+        self.retries.fetch_add(n, Ordering::Relaxed);
+    }
+
+    /// Says why a case checked nothing (a clause that does not apply to this backend) or what
+    /// it could not check; the report prints it next to the pass.
+    pub fn note(&self, text: impl Into<String>) {
+        *self.note.lock().unwrap_or_else(|e| e.into_inner()) = Some(text.into());
     }
 
     /// A fresh dataset of `kind` created on the shared client.
@@ -117,6 +147,9 @@ pub struct RunOptions {
     pub concurrency: usize,
     /// Longest a case may take before it fails as hung.
     pub case_timeout: Duration,
+    /// Longest a load case ([`LOAD_CASES`](crate::LOAD_CASES)) may take: they move 10,000 rows
+    /// or more, and retry slow calls, so a slow emulator on a busy machine needs minutes.
+    pub load_case_timeout: Duration,
 }
 
 impl Default for RunOptions {
@@ -133,6 +166,7 @@ impl Default for RunOptions {
             filter,
             concurrency: 4,
             case_timeout: Duration::from_secs(180),
+            load_case_timeout: Duration::from_secs(900),
         }
     }
 }
@@ -172,6 +206,9 @@ pub async fn run_with(
                     section: c.section,
                     name: c.name,
                     failure: Some(failure.clone()),
+                    too_slow: false,
+                    retries: 0,
+                    note: None,
                     millis: 0,
                 })
                 .collect();
@@ -188,7 +225,7 @@ pub async fn run_with(
         .map(|(i, case)| {
             let factory = factory.clone();
             let shared = shared.clone();
-            let timeout = options.case_timeout;
+            let timeout = timeout_for(&case, &options);
             async move { (i, run_case(case, shared, factory, timeout).await) }
         })
         .buffer_unordered(options.concurrency.max(1))
@@ -200,13 +237,21 @@ pub async fn run_with(
     for (i, case) in cases.iter().filter(|(_, c)| c.exclusive).copied() {
         results.push((
             i,
-            run_case(case, None, factory.clone(), options.case_timeout).await,
+            run_case(case, None, factory.clone(), timeout_for(&case, &options)).await,
         ));
     }
     results.sort_by_key(|(i, _)| *i);
     Report {
         backend,
         cases: results.into_iter().map(|(_, r)| r).collect(),
+    }
+}
+
+fn timeout_for(case: &Case, options: &RunOptions) -> Duration {
+    if crate::LOAD_CASES.contains(&case.name) {
+        options.load_case_timeout.max(options.case_timeout)
+    } else {
+        options.case_timeout
     }
 }
 
@@ -221,14 +266,20 @@ async fn run_case(
         factory: factory.clone(),
         case: case.name,
         datasets: Mutex::new(Vec::new()),
+        retries: AtomicU64::new(0),
+        note: Mutex::new(None),
     };
     let started = Instant::now();
     let outcome = std::panic::AssertUnwindSafe(tokio::time::timeout(timeout, (case.run)(&cx)))
         .catch_unwind()
         .await;
+    let mut too_slow = false;
     let failure = match outcome {
         Ok(Ok(Ok(()))) => None,
-        Ok(Ok(Err(e))) => Some(format!("{e:#}")),
+        Ok(Ok(Err(e))) => {
+            too_slow = e.chain().any(|c| c.is::<crate::cases::TooSlow>());
+            Some(format!("{e:#}"))
+        }
         Ok(Err(_)) => Some(format!("hung: no answer within {timeout:?}")),
         Err(panic) => Some(format!(
             "panicked: {}",
@@ -257,10 +308,14 @@ async fn run_case(
     if let Some(f) = &failure {
         tracing::warn!(case = case.name, "conformance case failed: {f}");
     }
+    let note = cx.note.lock().unwrap_or_else(|e| e.into_inner()).take();
     CaseResult {
         section: case.section,
         name: case.name,
         failure,
+        too_slow,
+        retries: cx.retries.load(Ordering::Relaxed),
+        note,
         millis,
     }
 }

@@ -8,7 +8,7 @@ use anyhow::{ensure, Result};
 use chronon_core::{BulkPutOptions, BulkRow, GetRequest, KvError, KvStore};
 use futures::StreamExt;
 
-use super::{b, ok_values, pairs, T0};
+use super::{b, ok_values, pairs, retry, T0};
 use crate::runner::Ctx;
 
 fn rows(
@@ -28,19 +28,21 @@ fn rows(
         .boxed()
 }
 
-async fn check_sample(store: &Arc<dyn KvStore>, ds: &str, n: u64, ts: i64) -> Result<()> {
+/// Checks keys spread over `0..n` plus the last three (a lost final partial chunk shows there).
+async fn check_sample(cx: &Ctx, store: &Arc<dyn KvStore>, ds: &str, n: u64, ts: i64) -> Result<()> {
     let sample: Vec<u64> = (0..n)
         .step_by((n as usize / 997).max(1))
-        .chain([n - 1])
+        .chain(n.saturating_sub(3)..n)
         .collect();
-    let got = store
-        .multi_get(
-            sample
-                .iter()
-                .map(|k| GetRequest::latest(ds, b(format!("key{k:08}"))))
-                .collect(),
-        )
-        .await;
+    let got = retry::get_all(
+        cx,
+        store,
+        sample
+            .iter()
+            .map(|k| GetRequest::latest(ds, b(format!("key{k:08}"))))
+            .collect(),
+    )
+    .await?;
     for (k, r) in sample.iter().zip(&got) {
         ensure!(
             pairs(&ok_values(r)?) == vec![(b(format!("value{k}")), ts)],
@@ -51,39 +53,97 @@ async fn check_sample(store: &Arc<dyn KvStore>, ds: &str, n: u64, ts: i64) -> Re
     Ok(())
 }
 
-/// Contract, bulk_put: 100,000 sorted rows load; the report and the progress callback reach
-/// 100,000; `list` sees them all.
-pub(crate) async fn loads_100000_rows_with_progress(cx: &Ctx) -> Result<()> {
+/// The rows of the big load: 100,003, so the last chunk of any loader that writes in chunks of
+/// 10, 25, 100, 1,000 or 10,000 rows is a partial one.
+const BIG_LOAD: u64 = 100_003;
+
+/// Contract, bulk_put: 100,003 sorted rows load (the last chunk partial at every usual chunk
+/// size); the report and the progress callback reach 100,003; `list` sees them all.
+pub(crate) async fn loads_100003_rows_with_progress(cx: &Ctx) -> Result<()> {
     let store = cx.store()?;
     let ds = cx.snapshot().await?;
     let progress = Arc::new(AtomicU64::new(0));
-    let seen = progress.clone();
-    let options = BulkPutOptions {
-        progress: Some(Arc::new(move |n| {
-            seen.fetch_max(n, Ordering::Relaxed);
-        })),
-        sorted: true,
-    };
-    let report = store
-        .bulk_put(&ds, rows(100_000, |i| i, T0), options)
-        .await?;
+    let report = retry::bulk_put_all(
+        cx,
+        &store,
+        &ds,
+        || rows(BIG_LOAD, |i| i, T0),
+        || {
+            let seen = progress.clone();
+            seen.store(0, Ordering::Relaxed);
+            BulkPutOptions {
+                progress: Some(Arc::new(move |n| {
+                    seen.fetch_max(n, Ordering::Relaxed);
+                })),
+                sorted: true,
+            }
+        },
+    )
+    .await?;
     ensure!(
-        report.rows == 100_000,
-        "bulk_put reported {} rows",
+        report.rows == BIG_LOAD,
+        "bulk_put reported {} rows, want {BIG_LOAD}",
         report.rows
     );
     ensure!(
-        progress.load(Ordering::Relaxed) == 100_000,
-        "progress ended at {}",
+        progress.load(Ordering::Relaxed) == BIG_LOAD,
+        "progress ended at {}, want {BIG_LOAD}",
         progress.load(Ordering::Relaxed)
     );
-    check_sample(&store, &ds, 100_000, T0).await?;
-    let listed = chronon_core::KvStoreExt::list_all(store.as_ref(), &ds, 10_000).await?;
+    check_sample(cx, &store, &ds, BIG_LOAD, T0).await?;
+    let listed = retry::list_all(cx, &store, &ds, 10_000).await?;
     ensure!(
-        listed.len() == 100_000,
-        "list after bulk_put saw {} keys",
+        listed.len() as u64 == BIG_LOAD,
+        "list after bulk_put saw {} keys, want {BIG_LOAD}",
         listed.len()
     );
+    Ok(())
+}
+
+/// Contract, bulk_put: loads of 1, 25, 100, 101, 999, 1,000 and 1,001 rows (just below, at and
+/// just above the chunk sizes adapters and drivers use) each land in full.
+pub(crate) async fn bulk_sizes_at_chunk_boundaries(cx: &Ctx) -> Result<()> {
+    let store = cx.store()?;
+    for n in super::CHUNK_BOUNDARIES {
+        let ds = cx.snapshot().await?;
+        let report = retry::bulk_put_all(
+            cx,
+            &store,
+            &ds,
+            || rows(n, |i| i, T0),
+            || BulkPutOptions {
+                progress: None,
+                sorted: true,
+            },
+        )
+        .await?;
+        ensure!(
+            report.rows == n,
+            "a load of {n} rows reported {}",
+            report.rows
+        );
+        let got = retry::get_all(
+            cx,
+            &store,
+            (0..n)
+                .map(|k| GetRequest::latest(&ds, b(format!("key{k:08}"))))
+                .collect(),
+        )
+        .await?;
+        let missing: Vec<u64> = (0..n)
+            .zip(&got)
+            .filter(|(k, r)| {
+                ok_values(r).map(|v| pairs(&v)).ok() != Some(vec![(b(format!("value{k}")), T0)])
+            })
+            .map(|(k, _)| k)
+            .collect();
+        ensure!(
+            missing.is_empty(),
+            "a load of {n} rows: {} keys missing or wrong, first {:?}",
+            missing.len(),
+            &missing[..missing.len().min(5)]
+        );
+    }
     Ok(())
 }
 
@@ -92,19 +152,20 @@ pub(crate) async fn is_idempotent(cx: &Ctx) -> Result<()> {
     let store = cx.store()?;
     let ds = cx.snapshot().await?;
     for _ in 0..2 {
-        store
-            .bulk_put(
-                &ds,
-                rows(5_000, |i| i, T0),
-                BulkPutOptions {
-                    progress: None,
-                    sorted: true,
-                },
-            )
-            .await?;
+        retry::bulk_put_all(
+            cx,
+            &store,
+            &ds,
+            || rows(5_000, |i| i, T0),
+            || BulkPutOptions {
+                progress: None,
+                sorted: true,
+            },
+        )
+        .await?;
     }
-    check_sample(&store, &ds, 5_000, T0).await?;
-    let listed = chronon_core::KvStoreExt::list_all(store.as_ref(), &ds, 1000).await?;
+    check_sample(cx, &store, &ds, 5_000, T0).await?;
+    let listed = retry::list_all(cx, &store, &ds, 1000).await?;
     ensure!(
         listed.len() == 5_000,
         "two identical loads left {} keys",
@@ -119,18 +180,19 @@ pub(crate) async fn unsorted_input_loads(cx: &Ctx) -> Result<()> {
     let store = cx.store()?;
     let ds = cx.snapshot().await?;
     // A permutation of 0..20000 (7919 is prime and coprime with 20000).
-    let report = store
-        .bulk_put(
-            &ds,
-            rows(20_000, |i| (i * 7919) % 20_000, T0),
-            BulkPutOptions {
-                progress: None,
-                sorted: false,
-            },
-        )
-        .await?;
+    let report = retry::bulk_put_all(
+        cx,
+        &store,
+        &ds,
+        || rows(20_000, |i| (i * 7919) % 20_000, T0),
+        || BulkPutOptions {
+            progress: None,
+            sorted: false,
+        },
+    )
+    .await?;
     ensure!(report.rows == 20_000, "reported {} rows", report.rows);
-    check_sample(&store, &ds, 20_000, T0).await
+    check_sample(cx, &store, &ds, 20_000, T0).await
 }
 
 /// Contract, bulk_put: Several versions of a key load into a `TimeSeries` dataset as versions.

@@ -187,7 +187,7 @@ pub(crate) async fn create_with_other_kind_conflicts(cx: &Ctx) -> Result<()> {
 
 const HOUR: Duration = Duration::from_secs(3600);
 
-async fn ttl_dataset(cx: &Ctx, kind: DatasetKind) -> Result<String> {
+pub(crate) async fn ttl_dataset(cx: &Ctx, kind: DatasetKind) -> Result<String> {
     let store = cx.store()?;
     let name = cx.name(if kind == DatasetKind::TimeSeries {
         "_STREAMING"

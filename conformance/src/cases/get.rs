@@ -5,7 +5,7 @@ use anyhow::{ensure, Result};
 use chronon_core::batch::now_millis;
 use chronon_core::{GetRequest, KvStoreExt, PutRequest};
 
-use super::{b, expect_err, expect_ok, ok_values, pairs, T0};
+use super::{b, expect_err, expect_ok, ok_values, pairs, retry, T0};
 use crate::runner::Ctx;
 
 /// Writes versions `v0..vN` of `key` at `T0, T0+10, ...`.
@@ -399,17 +399,16 @@ pub(crate) async fn get_batch_of_10000(cx: &Ctx) -> Result<()> {
             )
         })
         .collect();
-    for r in store.multi_put(puts).await {
-        expect_ok(r, "put")?;
-    }
+    retry::put_all(cx, &store, puts).await?;
     // Every other key missing, so hits and misses interleave.
-    let got = store
-        .multi_get(
-            (0..10_000)
-                .map(|i| GetRequest::latest(&ds, b(format!("key-{}", i * 2))))
-                .collect(),
-        )
-        .await;
+    let got = retry::get_all(
+        cx,
+        &store,
+        (0..10_000)
+            .map(|i| GetRequest::latest(&ds, b(format!("key-{}", i * 2))))
+            .collect(),
+    )
+    .await?;
     ensure!(got.len() == 10_000, "{} responses", got.len());
     for (i, resp) in got.iter().enumerate() {
         let k = i * 2;

@@ -3,6 +3,7 @@
 use std::collections::BTreeMap;
 
 use anyhow::{bail, ensure, Result};
+use chronon_core::batch::now_millis;
 use chronon_core::{KvStoreExt, PutRequest};
 
 use super::{b, expect_err, expect_ok, T0};
@@ -97,4 +98,78 @@ pub(crate) async fn list_of_missing_dataset_is_not_found(cx: &Ctx) -> Result<()>
         "DatasetNotFound",
         "list of a missing dataset",
     )
+}
+
+/// Contract, list: in a dataset with a TTL, paging visits every live key exactly once and no
+/// expired one, when expired entries sit between live ones, fill whole pages, or precede the
+/// only live keys (DynamoDB's `Scan` counts expired items against its limit, so a correct adapter
+/// may return short or empty pages with more to come).
+pub(crate) async fn list_pages_across_expired_runs(cx: &Ctx) -> Result<()> {
+    let store = cx.store()?;
+    let now = now_millis();
+    let old = now - 2 * 3_600_000;
+    // Expired: a run of 70 keys (ten pages of 7) and every third key elsewhere.
+    fn scattered(i: usize) -> bool {
+        (20..90).contains(&i) || i.is_multiple_of(3)
+    }
+    // Expired: everything before the last three keys.
+    fn leading(i: usize) -> bool {
+        i < 100
+    }
+    /// How many keys, and which of them are written already expired.
+    type Layout = (usize, fn(usize) -> bool);
+    let layouts: [Layout; 2] = [(200, scattered), (103, leading)];
+    for (n, expired) in layouts {
+        let ds = super::datasets::ttl_dataset(cx, chronon_core::DatasetKind::Snapshot).await?;
+        let puts = (0..n)
+            .map(|i| {
+                let ts = if expired(i) { old } else { now };
+                PutRequest::new(&ds, b(format!("k{i:03}")), b(format!("v{i}")), Some(ts))
+            })
+            .collect();
+        super::retry::put_all(cx, &store, puts).await?;
+        let mut seen: BTreeMap<Vec<u8>, usize> = BTreeMap::new();
+        let mut cursor = None;
+        for pages in 1.. {
+            if pages > 1000 {
+                bail!("list did not finish after 1000 pages of 7");
+            }
+            let page = store.list(&ds, 7, cursor).await?;
+            ensure!(
+                page.entries.len() <= 7,
+                "page of {} entries for limit 7",
+                page.entries.len()
+            );
+            for (k, _) in page.entries {
+                *seen.entry(k.to_vec()).or_default() += 1;
+            }
+            match page.next {
+                Some(c) => cursor = Some(c),
+                None => break,
+            }
+        }
+        let want: Vec<Vec<u8>> = (0..n)
+            .filter(|i| !expired(*i))
+            .map(|i| format!("k{i:03}").into_bytes())
+            .collect();
+        let got: Vec<Vec<u8>> = seen.keys().cloned().collect();
+        let missing: Vec<String> = want
+            .iter()
+            .filter(|k| !seen.contains_key(*k))
+            .map(|k| String::from_utf8_lossy(k).into_owned())
+            .collect();
+        let extra: Vec<String> = got
+            .iter()
+            .filter(|k| !want.contains(k))
+            .map(|k| String::from_utf8_lossy(k).into_owned())
+            .collect();
+        let twice = seen.values().filter(|c| **c > 1).count();
+        ensure!(
+            missing.is_empty() && extra.is_empty() && twice == 0,
+            "listing {} live of {n} keys: missing {missing:?}, expired listed {extra:?}, \
+             {twice} listed twice",
+            want.len()
+        );
+    }
+    Ok(())
 }

@@ -8,6 +8,8 @@ use chronon_core::{GetResponse, KvError, TimedValue};
 use crate::runner::{Case, CaseFn, Ctx};
 
 mod bulk;
+mod clients;
+mod collisions;
 mod concurrency;
 mod datasets;
 mod get;
@@ -17,6 +19,14 @@ mod keys;
 mod list;
 mod persistence;
 mod put;
+mod retry;
+mod sizes;
+
+pub use retry::TooSlow;
+
+/// Batch and bulk sizes just below, at and just above the chunk sizes adapters and drivers use
+/// (DynamoDB's 25 and 100, pipelines and cursors of 1,000).
+pub(crate) const CHUNK_BOUNDARIES: [u64; 7] = [1, 25, 100, 101, 999, 1_000, 1_001];
 
 /// A fixed base timestamp (2023-11-14) so cases do not depend on the clock, except TTL cases.
 pub(crate) const T0: i64 = 1_700_000_000_000;
@@ -61,16 +71,20 @@ pub(crate) fn expect_ok<T>(result: Result<T, KvError>, what: &str) -> Result<T> 
 }
 
 /// The cases that move 10,000 rows or more in all (`get_batch_of_10000`, `put_batch_of_10000`,
-/// `loads_100000_rows_with_progress`, `unsorted_input_loads` (20,000), `is_idempotent` (5,000
-/// twice)): seconds on an embedded store, minutes on an emulator such as SecantusDB.
+/// `loads_100003_rows_with_progress`, `unsorted_input_loads` (20,000), `is_idempotent` (5,000
+/// twice), `range_of_12000_versions`): seconds on an embedded store, minutes on an emulator
+/// such as SecantusDB. They get a longer timeout ([`RunOptions::load_case_timeout`]).
 /// `chronon compare --quick` leaves them out and says so in its report; every adapter's
 /// `tests/conformance.rs` and `chronon check` run them.
+///
+/// [`RunOptions::load_case_timeout`]: crate::RunOptions::load_case_timeout
 pub const LOAD_CASES: &[&str] = &[
     "get_batch_of_10000",
     "put_batch_of_10000",
-    "loads_100000_rows_with_progress",
+    "loads_100003_rows_with_progress",
     "unsorted_input_loads",
     "is_idempotent",
+    "range_of_12000_versions",
 ];
 
 macro_rules! registry {
@@ -124,6 +138,10 @@ registry! {
         keys::keys_sharing_a_prefix_stay_apart,
         keys::negative_and_huge_put_ts_rejected,
     ],
+    "near_collisions": [
+        collisions::keys_differing_at_edges_stay_apart,
+        collisions::dataset_names_prefix_and_case_stay_apart,
+    ],
     "multi_get": [
         get::empty_get_batch_returns_at_once,
         get::responses_in_request_order,
@@ -151,14 +169,22 @@ registry! {
         put::missing_dataset_among_good_ones,
         put::put_batch_of_10000,
     ],
+    "sizes": [
+        sizes::range_of_1500_versions,
+        sizes::range_of_12000_versions,
+        sizes::put_batches_at_chunk_boundaries,
+        sizes::get_batches_at_chunk_boundaries,
+    ],
     "list": [
         list::paging_visits_every_key_once,
         list::returns_latest_value_per_key,
         list::empty_dataset_has_no_entries,
         list::list_of_missing_dataset_is_not_found,
+        list::list_pages_across_expired_runs,
     ],
     "bulk_put": [
-        bulk::loads_100000_rows_with_progress,
+        bulk::loads_100003_rows_with_progress,
+        bulk::bulk_sizes_at_chunk_boundaries,
         bulk::is_idempotent,
         bulk::unsorted_input_loads,
         bulk::time_series_versions_load,
@@ -179,6 +205,12 @@ registry! {
         hostile::bad_input_keyword_dataset_names,
         hostile::bad_input_timestamps_and_ranges,
         hostile::bad_input_dropped_dataset,
+    ],
+    "clients": [
+        #[exclusive] clients::write_after_read_across_clients,
+    ],
+    "promptness": [
+        #[exclusive] clients::empty_batches_make_no_round_trip,
     ],
     "persistence": [
         #[exclusive] persistence::new_client_sees_writes,

@@ -7,7 +7,7 @@ use std::time::Duration;
 use anyhow::{ensure, Result};
 use chronon_core::{DatasetKind, DatasetProps, GetRequest, KvStoreExt, PutRequest};
 
-use super::{b, expect_ok, ok_values, T0};
+use super::{b, ok_values, retry, T0};
 use crate::runner::Ctx;
 
 /// Contract, Persistence: A new client sees every version an old one wrote.
@@ -67,19 +67,19 @@ pub(crate) async fn dropped_client_loses_nothing_acknowledged(cx: &Ctx) -> Resul
         let puts = (0..2000)
             .map(|i| PutRequest::new(&ds, b(format!("k{i}")), b(format!("v{i}")), Some(T0)))
             .collect();
-        for r in old.multi_put(puts).await {
-            expect_ok(r, "put")?;
-        }
+        // Retried requests count as acknowledged once they succeed (slow is not wrong).
+        retry::put_all(cx, &old, puts).await?;
         // Dropped without any explicit flush or close.
     }
     let new = cx.open().await?;
-    let got = new
-        .multi_get(
-            (0..2000)
-                .map(|i| GetRequest::latest(&ds, b(format!("k{i}"))))
-                .collect(),
-        )
-        .await;
+    let got = retry::get_all(
+        cx,
+        &new,
+        (0..2000)
+            .map(|i| GetRequest::latest(&ds, b(format!("k{i}"))))
+            .collect(),
+    )
+    .await?;
     let missing = got
         .iter()
         .filter(|r| ok_values(r).map(|v| v.is_empty()).unwrap_or(true))

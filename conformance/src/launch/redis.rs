@@ -3,8 +3,10 @@
 //! In order: `CHRONON_REDIS_URL`; testcontainers' `redis` module (needs Docker); a real
 //! `redis-server` child on a free loopback port with a temporary directory, durable
 //! (`--appendonly yes --appendfsync always`) so the fault tests can kill and restart it on the
-//! same data; otherwise a loud skip.
+//! same data; otherwise a loud skip. [`tls_child`] starts a child that serves only TLS, with
+//! certificate files the caller made.
 
+use std::path::PathBuf;
 use std::time::Duration;
 
 use testcontainers_modules::redis::{Redis, REDIS_PORT};
@@ -112,6 +114,77 @@ pub async fn child() -> Result<RedisServer, String> {
         .map_err(|e| format!("starting {PROGRAM} failed: {e:#}"))?;
         Ok(RedisServer {
             url: format!("redis://127.0.0.1:{port}/0"),
+            method: LaunchMethod::ChildProcess,
+            child: Some(child),
+            _container: None,
+        })
+    })
+    .await
+    .map_err(|e| format!("launcher task failed: {e}"))?
+}
+
+/// The certificate files of a TLS server (PEM), made by the caller (a test makes them with
+/// `rcgen`).
+#[derive(Debug, Clone)]
+pub struct TlsFiles {
+    /// The server's certificate chain, valid for `localhost` and `127.0.0.1`.
+    pub cert: PathBuf,
+    /// The server certificate's private key.
+    pub key: PathBuf,
+    /// The certificate authority clients' certificates are checked against.
+    pub ca: PathBuf,
+    /// Whether the server requires a client certificate (mutual TLS).
+    pub require_client_cert: bool,
+}
+
+/// A `redis-server` child that serves only TLS (`--port 0 --tls-port P`) with `tls`'s files;
+/// its `url` is `rediss://localhost:P/0`. `Err` says why it could not start (no `redis-server`,
+/// or one built without TLS).
+pub async fn tls_child(tls: TlsFiles) -> Result<RedisServer, String> {
+    tokio::task::spawn_blocking(move || {
+        if !on_path(PROGRAM) {
+            return Err(format!(
+                "{PROGRAM} is not on PATH (apt-get install redis-server)"
+            ));
+        }
+        let port = free_port().map_err(|e| e.to_string())?;
+        let dir = ChildServer::temp_dir("redis-tls").map_err(|e| e.to_string())?;
+        let path = |p: &PathBuf| p.display().to_string();
+        let args: Vec<String> = [
+            "--port",
+            "0",
+            "--tls-port",
+            &port.to_string(),
+            "--bind",
+            "127.0.0.1",
+            "--tls-cert-file",
+            &path(&tls.cert),
+            "--tls-key-file",
+            &path(&tls.key),
+            "--tls-ca-cert-file",
+            &path(&tls.ca),
+            "--tls-auth-clients",
+            if tls.require_client_cert { "yes" } else { "no" },
+            "--save",
+            "",
+            "--dir",
+            &dir.path().display().to_string(),
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+        let child = ChildServer::start(
+            "redis-tls",
+            PROGRAM,
+            args,
+            vec![],
+            port,
+            dir,
+            Duration::from_secs(30),
+        )
+        .map_err(|e| format!("starting {PROGRAM} with TLS failed: {e:#}"))?;
+        Ok(RedisServer {
+            url: format!("rediss://localhost:{port}/0"),
             method: LaunchMethod::ChildProcess,
             child: Some(child),
             _container: None,
