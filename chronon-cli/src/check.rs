@@ -1,6 +1,11 @@
 //! `chronon check URL`: the conformance suite against any store, in scratch datasets.
+//!
+//! Exit status: 0 when every case passed; 1 when a case broke the contract (a wrong answer, a
+//! lost acknowledged write, a non-retryable error); 2 when the only failures are cases that kept
+//! timing out after 300 s of retries ("too slow": raise the store's per-call timeout with
+//! `?timeout_ms=` and rerun). Slow calls that succeed on retry are counted, not failed.
 
-use anyhow::Result;
+use anyhow::{bail, Result};
 use clap::Args;
 
 use chronon_serving::store_url::open_store;
@@ -8,8 +13,14 @@ use chronon_serving::store_url::open_store;
 /// `chronon check …`
 #[derive(Debug, Args)]
 pub struct CheckArgs {
-    /// Store URL (see `chronon --help`).
-    pub url: String,
+    /// Store URL (see `chronon --help`); omit it with `--launch`.
+    #[arg(required_unless_present = "launch")]
+    pub url: Option<String>,
+    /// Start a local server with the conformance launchers instead of a URL: `redis`,
+    /// `dynamodb` or `mongodb` (whatever `CHRONON_*` variables, Docker or a child process give),
+    /// and check it with the adapter's default settings.
+    #[arg(long, conflicts_with = "url")]
+    pub launch: Option<String>,
     /// Only cases whose name contains one of these (comma-separated).
     #[arg(long, value_delimiter = ',')]
     pub cases: Vec<String>,
@@ -18,12 +29,36 @@ pub struct CheckArgs {
     pub json: Option<std::path::PathBuf>,
 }
 
-/// Runs the suite; `Ok(false)` when any case failed.
+/// Runs the suite; `Ok(false)` when a case broke the contract. Exits with status 2 when the only
+/// failures are "too slow" (see the module docs).
 pub async fn run(args: CheckArgs) -> Result<bool> {
-    let report = run_suite(&args.url, args.cases).await?;
+    let report = {
+        // A launched server lives until the suite is done.
+        let (url, _server) = match (args.url, &args.launch) {
+            (Some(url), None) => (url, None),
+            (None, Some(backend)) => {
+                let (url, guard) = crate::launch::launch(backend, "check_").await?;
+                eprintln!("check: launched {backend} at {url}");
+                (url, Some(guard))
+            }
+            _ => bail!(
+                "give either a store URL or --launch {}",
+                crate::launch::LAUNCHABLE
+            ),
+        };
+        run_suite(&url, args.cases).await?
+    };
     print_table(&report);
     if let Some(path) = &args.json {
         std::fs::write(path, serde_json::to_vec_pretty(&report)?)?;
+    }
+    if report.contract_failures().is_empty() && !report.too_slow().is_empty() {
+        println!(
+            "verdict: no contract failure, but {} case(s) too slow for the store's per-call \
+             timeout (exit 2)",
+            report.too_slow().len()
+        );
+        std::process::exit(2);
     }
     Ok(report.passed())
 }
@@ -56,9 +91,18 @@ pub async fn run_cases(
 /// Prints one line per case and a per-section summary.
 pub fn print_table(report: &conformance::Report) {
     for c in &report.cases {
-        let status = if c.failure.is_none() { "pass" } else { "FAIL" };
+        let status = match (&c.failure, c.too_slow) {
+            (None, _) => "pass",
+            (Some(_), true) => "SLOW",
+            (Some(_), false) => "FAIL",
+        };
+        let retries = if c.retries > 0 {
+            format!("  ({} retried)", c.retries)
+        } else {
+            String::new()
+        };
         println!(
-            "{status}  {:<12} {:<48} {:>6} ms",
+            "{status}  {:<15} {:<48} {:>6} ms{retries}",
             c.section, c.name, c.millis
         );
         if let Some(f) = &c.failure {

@@ -5,6 +5,7 @@ mod check;
 mod compare;
 mod fetch_cmd;
 mod kv;
+mod launch;
 mod soak;
 mod stream_cmd;
 mod upload;

@@ -184,11 +184,14 @@ pub async fn run(args: SoakArgs) -> Result<bool> {
     let (url, _server) = match (&args.url, &args.launch) {
         (Some(url), None) => (url.clone(), None),
         (None, Some(backend)) => {
-            let (url, guard) = launch(backend).await?;
+            let (url, guard) = crate::launch::launch(backend, "soak_").await?;
             eprintln!("soak: launched {backend} at {url}");
             (url, Some(guard))
         }
-        _ => bail!("give either a store URL or --launch redis|dynamodb|mongodb"),
+        _ => bail!(
+            "give either a store URL or --launch {}",
+            crate::launch::LAUNCHABLE
+        ),
     };
     let store = open_store(&url).await?;
     let backend = store.backend().to_string();
@@ -199,41 +202,6 @@ pub async fn run(args: SoakArgs) -> Result<bool> {
         println!("{report}");
     }
     Ok(report.passed)
-}
-
-/// A server started for `--launch`, stopped when dropped.
-#[allow(dead_code)] // Held only for its `Drop`.
-enum Launched {
-    Redis(conformance::launch::redis::RedisServer),
-    Dynamo(conformance::launch::dynamodb::DynamoServer),
-    Mongo(conformance::launch::mongodb::MongoServer),
-}
-
-async fn launch(backend: &str) -> Result<(String, Launched)> {
-    use conformance::launch;
-    // Before starting a server the build could not talk to.
-    chronon_serving::store_url::ensure_compiled_in(backend)?;
-    let unavailable =
-        || anyhow::anyhow!("{backend} could not be started here (see the SKIPPED line)");
-    Ok(match backend {
-        "redis" => {
-            let s = launch::redis::redis().await.ok_or_else(unavailable)?;
-            (s.url.clone(), Launched::Redis(s))
-        }
-        "dynamodb" => {
-            let s = launch::dynamodb::dynamodb().await.ok_or_else(unavailable)?;
-            let url = format!(
-                "dynamodb://?endpoint={}&region=us-west-2&prefix=soak_",
-                s.endpoint
-            );
-            (url, Launched::Dynamo(s))
-        }
-        "mongodb" => {
-            let s = launch::mongodb::mongodb().await.ok_or_else(unavailable)?;
-            (s.uri.clone(), Launched::Mongo(s))
-        }
-        other => bail!("--launch {other}: expected redis, dynamodb or mongodb"),
-    })
 }
 
 /// Shared counters of the workers.

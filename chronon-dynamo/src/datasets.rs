@@ -247,7 +247,23 @@ async fn create_table(
                 return check_existing(c, dataset, &desc, props).await;
             }
         }
-        Err(e) => return Err(map_error(e, c.ctx("CreateTable").dataset(dataset))),
+        Err(e) => {
+            let error = map_error(e, c.ctx("CreateTable").dataset(dataset));
+            // DynamoDB Local keeps tables in SQLite, whose names ignore case: creating `X` next
+            // to `x` fails with a (retryable!) InternalFailure. Say what is wrong, not retryable,
+            // and take back the metadata row written above.
+            if let Some(twin) = case_twin(c, &table).await {
+                delete_meta(c, dataset).await?;
+                return Err(KvError::InvalidDataset {
+                    dataset: dataset.to_string(),
+                    reason: format!(
+                        "this DynamoDB (DynamoDB Local) compares table names without case and \
+                         already has table {twin}; real DynamoDB keeps them apart ({error})"
+                    ),
+                });
+            }
+            return Err(error);
+        }
     }
     wait_active(c, &table, Some(dataset)).await?;
     // Chronon enables TTL on attribute "ttl" right after creating the table.
@@ -273,6 +289,30 @@ async fn create_table(
     }
     c.remember_created(dataset, *props);
     Ok(())
+}
+
+/// Another table whose name equals `table` but for case, if the endpoint lists one.
+async fn case_twin(c: &DynamoClient, table: &str) -> Option<String> {
+    let mut start: Option<String> = None;
+    loop {
+        let page = c
+            .limited(
+                c.sdk
+                    .list_tables()
+                    .set_exclusive_start_table_name(start.clone())
+                    .send(),
+            )
+            .await
+            .ok()?;
+        if let Some(twin) = page
+            .table_names()
+            .iter()
+            .find(|t| t.as_str() != table && t.eq_ignore_ascii_case(table))
+        {
+            return Some(twin.clone());
+        }
+        start = Some(page.last_evaluated_table_name()?.to_string());
+    }
 }
 
 async fn drop_table(c: &DynamoClient, dataset: &str) -> Result<(), KvError> {

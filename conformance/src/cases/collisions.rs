@@ -5,7 +5,7 @@
 
 use anyhow::{ensure, Result};
 use bytes::Bytes;
-use chronon_core::{DatasetProps, GetRequest, KvStore, PutRequest};
+use chronon_core::{DatasetProps, GetRequest, KvStore, KvStoreExt, PutRequest};
 
 use super::{b, expect_err, ok_values, retry, T0};
 use crate::runner::Ctx;
@@ -88,16 +88,38 @@ pub(crate) async fn keys_differing_at_edges_stay_apart(cx: &Ctx) -> Result<()> {
 /// Contract, Near-collisions: dataset names that are prefixes of each other (`x`, `x_BATCH`,
 /// `x_BATCH2`) or differ only in case (`x_BATCH`, `X_BATCH`) are different datasets, used at the
 /// same time: each holds its own data, lists only its own keys, and dropping one leaves the
-/// others whole.
+/// others whole. A database whose identifiers ignore case may refuse the case twin with
+/// `InvalidDataset` instead, but never alias it.
 pub(crate) async fn dataset_names_prefix_and_case_stay_apart(cx: &Ctx) -> Result<()> {
     let store = cx.store()?;
     let base = cx.name("");
     let with_suffix = cx.also_drop(format!("{base}_BATCH"));
     let longer = cx.also_drop(format!("{base}_BATCH2"));
     let upper = cx.also_drop(with_suffix.to_uppercase());
-    let names = [base, with_suffix, longer, upper];
+    let mut names = vec![base, with_suffix, longer];
     for name in &names {
         store.create(name, &DatasetProps::snapshot()).await?;
+    }
+    // A database whose identifiers ignore case (DynamoDB Local's SQLite tables) may refuse the
+    // case twin with `InvalidDataset`; then it must not exist at all, rather than alias its twin.
+    match store.create(&upper, &DatasetProps::snapshot()).await {
+        Ok(()) => names.push(upper),
+        Err(e) if e.kind() == "InvalidDataset" => {
+            expect_err(
+                &store.dataset_props(&upper).await,
+                "DatasetNotFound",
+                "dataset_props of a refused case twin",
+            )?;
+            expect_err(
+                &store.put(&upper, b("shared"), b("twin"), Some(T0)).await,
+                "DatasetNotFound",
+                "put into a refused case twin",
+            )?;
+            cx.note(format!(
+                "the backend refuses names that differ only in case: {e}"
+            ));
+        }
+        Err(e) => return Err(e.into()),
     }
     for name in &names {
         let puts = vec![
