@@ -106,7 +106,7 @@ impl std::fmt::Display for Report {
             failed
         )?;
         for (section, passed, total) in self.sections() {
-            writeln!(f, "  {section:<14} {passed}/{total}")?;
+            writeln!(f, "  {section:<16} {passed}/{total}")?;
         }
         let retries = self.retries();
         if retries > 0 {
