@@ -8,13 +8,21 @@
 //!
 //! Repeat `--keys` (or separate pairs with commas) for several key columns. Key values are given
 //! as text and converted to the key column's type. Exit status 1 when the request fails.
+//!
+//! A name with a `/` (`--join quickstart/training_set.v1`) resolves as the JVM's `MetadataStore`
+//! does: the compiled conf at `joins/quickstart/training_set.v1` in `ZIPLINE_METADATA` (written by
+//! `chronon upload --conf`), whose `metaData.name` is what is served. A path to a definition file
+//! (compiled or this workspace's YAML/JSON) serves the definition it names.
 
 use std::collections::BTreeMap;
+use std::path::Path;
 use std::sync::Arc;
 
 use anyhow::{bail, Context, Result};
 use chronon_core::KvStore;
+use chronon_serving::conf::{self, layout, CompiledConf};
 use chronon_serving::fetcher::{FetchRequest, Fetcher, FetcherOptions};
+use chronon_serving::groupby::{GroupBy, Join};
 
 /// Arguments of `chronon fetch` (the store URL comes before them).
 #[derive(Debug, Clone, clap::Args)]
@@ -62,7 +70,7 @@ pub fn parse_keys(pairs: &[String]) -> Result<BTreeMap<String, serde_json::Value
 pub async fn run(args: FetchArgs, store: Arc<dyn KvStore>) -> Result<bool> {
     let keys = parse_keys(&args.keys)?;
     let fetcher = Fetcher::new(
-        store,
+        store.clone(),
         FetcherOptions {
             timeout: std::time::Duration::from_millis(args.timeout_ms),
             ..FetcherOptions::default()
@@ -73,6 +81,7 @@ pub async fn run(args: FetchArgs, store: Arc<dyn KvStore>) -> Result<bool> {
         (_, Some(g)) => (g.clone(), false),
         _ => bail!("give --join or --group-by"),
     };
+    let name = resolve_name(&*store, &name, is_join).await?;
     let request = FetchRequest {
         name,
         keys,
@@ -88,6 +97,41 @@ pub async fn run(args: FetchArgs, store: Arc<dyn KvStore>) -> Result<bool> {
         .context("the fetcher returned no response")?;
     println!("{}", serde_json::to_string_pretty(&response.to_json())?);
     Ok(response.values.is_ok())
+}
+
+/// The served name for `--join`/`--group-by`: a definition file's name, the `metaData.name` of
+/// the compiled conf a path-form name (`team/name`) points to in `ZIPLINE_METADATA`, else the
+/// name as given.
+pub async fn resolve_name(store: &dyn KvStore, name: &str, is_join: bool) -> Result<String> {
+    let path = Path::new(name);
+    if path.is_file() {
+        let text =
+            std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+        if conf::is_compiled_conf(&text) {
+            let meta = match conf::parse(name, &text)? {
+                CompiledConf::GroupBy(g) => g.meta_data,
+                CompiledConf::Join(j) => j.meta_data,
+            };
+            return Ok(conf::conf_name(meta.as_ref(), name)?);
+        }
+        return Ok(if is_join {
+            Join::load(path)?.name
+        } else {
+            GroupBy::load(path)?.name
+        });
+    }
+    if !name.contains('/') {
+        return Ok(name.to_string());
+    }
+    let kind = if is_join { "joins" } else { "group_bys" };
+    match layout::get_conf(store, kind, name).await? {
+        Some((_, CompiledConf::Join(j))) => Ok(conf::conf_name(j.meta_data.as_ref(), name)?),
+        Some((_, CompiledConf::GroupBy(g))) => Ok(conf::conf_name(g.meta_data.as_ref(), name)?),
+        None => bail!(
+            "no conf at {kind}/{name} in {}: run `chronon upload URL --conf production/` first",
+            layout::CONF_BY_KEY_DATASET
+        ),
+    }
 }
 
 #[cfg(test)]

@@ -8,7 +8,16 @@
 //! chronon upload rocks:///var/chronon --group-by purchases.json --events purchases.csv --end-date 2023-12-01
 //! # a join over stored group-bys
 //! chronon upload rocks:///var/chronon --join join.json
+//! # Chronon's compiled confs (chronon-ai's compile.py): column types from the events' Parquet
+//! # schema (or --schema for CSV events and upload tables), then the JVM's metadata layout
+//! chronon upload rocks:///var/chronon --group-by production/group_bys/quickstart/purchases.v1 --events purchases.parquet --end-date 2023-11-30
+//! chronon upload rocks:///var/chronon --conf production/
 //! ```
+//!
+//! `--conf` (a compiled conf file or a folder such as `production/`) writes what the JVM's
+//! `metadata-upload` writes, `ZIPLINE_METADATA` and `CHRONON_ENTITY_BY_TEAM`
+//! (`chronon_serving::conf::layout`), and stores each join whose group-bys are already stored so
+//! `chronon fetch --join quickstart/training_set.v1` serves it.
 //!
 //! The batch end time `B` is the end of `--end-date` (UTC midnight after it). With `--events`,
 //! memory holds one intermediate result per key, not the events. Upload-table values must be this
@@ -30,22 +39,34 @@ use arrow_array::{Array, RecordBatch};
 use arrow_schema::{DataType as ArrowType, TimeUnit as ArrowUnit};
 use bytes::Bytes;
 use chronon_core::{BulkPutOptions, BulkRow, KvStore};
+use chronon_serving::conf::{self, layout, CompiledConf};
 use chronon_serving::groupby::{GroupBy, Join, DAY_MILLIS};
 use chronon_serving::metadata::{self, BatchComputer};
 use chronon_serving::stream::value::parse_date;
-use chronon_serving::stream::{CsvDecoder, DataType, StreamDecoder, Value};
+use chronon_serving::stream::{
+    CsvDecoder, DataType, StreamDecoder, StructField, StructType, Value,
+};
 use indicatif::{ProgressBar, ProgressStyle};
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 
 /// Arguments of `chronon upload` (the store URL comes before them).
 #[derive(Debug, Clone, clap::Args)]
 pub struct UploadArgs {
-    /// The group-by definition (JSON or YAML); stored in CHRONON_METADATA.
+    /// The group-by definition (JSON or YAML, or a conf compiled by chronon-ai); stored in
+    /// CHRONON_METADATA.
     #[arg(long = "group-by")]
     pub group_by: Option<PathBuf>,
-    /// A join definition (JSON or YAML) to store, after its group-bys.
+    /// A join definition (JSON or YAML, or a compiled conf) to store, after its group-bys.
     #[arg(long)]
     pub join: Option<PathBuf>,
+    /// Compiled confs (a file, or a folder such as `production/`) for the JVM's metadata
+    /// datasets; joins whose group-bys are stored are stored for serving too.
+    #[arg(long)]
+    pub conf: Option<PathBuf>,
+    /// The column types of a compiled group-by's data (a schema JSON file), when they cannot be
+    /// read from the `--events` Parquet file.
+    #[arg(long)]
+    pub schema: Option<PathBuf>,
     /// An upload table (Parquet with binary `key_bytes` and `value_bytes` columns).
     #[arg(long, conflicts_with = "events", requires = "group_by")]
     pub table: Option<PathBuf>,
@@ -82,11 +103,11 @@ fn bar(quiet: bool, what: &str) -> ProgressBar {
 
 /// Runs `chronon upload`.
 pub async fn run(args: UploadArgs, store: Arc<dyn KvStore>) -> Result<()> {
-    if args.group_by.is_none() && args.join.is_none() {
-        bail!("nothing to do: give --group-by (with --table or --events) and/or --join");
+    if args.group_by.is_none() && args.join.is_none() && args.conf.is_none() {
+        bail!("nothing to do: give --group-by (with --table or --events), --join and/or --conf");
     }
     if let Some(path) = &args.group_by {
-        let gb = GroupBy::load(path)?;
+        let gb = load_group_by(path, &args)?;
         match (&args.table, &args.events) {
             (None, None) => {
                 metadata::put_group_by(&*store, &gb).await?;
@@ -122,9 +143,119 @@ pub async fn run(args: UploadArgs, store: Arc<dyn KvStore>) -> Result<()> {
         }
     }
     if let Some(path) = &args.join {
-        let join = Join::load(path)?;
+        let join = if is_compiled(path) {
+            let shown = path.display().to_string();
+            match conf::load(path)? {
+                CompiledConf::Join(j) => conf::join_from_conf(&j, &shown)?.0,
+                CompiledConf::GroupBy(_) => bail!("{shown} is a compiled group-by, not a join"),
+            }
+        } else {
+            Join::load(path)?
+        };
         metadata::put_join(&*store, &join).await?;
         println!("stored join {}", join.name);
+    }
+    if let Some(path) = &args.conf {
+        upload_confs(&*store, path).await?;
+    }
+    Ok(())
+}
+
+fn is_compiled(path: &Path) -> bool {
+    std::fs::read_to_string(path).is_ok_and(|t| conf::is_compiled_conf(&t))
+}
+
+/// A group-by from this workspace's YAML/JSON, or from a compiled conf with column types from
+/// `--schema` or the `--events` Parquet file.
+fn load_group_by(path: &Path, args: &UploadArgs) -> Result<GroupBy> {
+    if !is_compiled(path) {
+        return Ok(GroupBy::load(path)?);
+    }
+    let shown = path.display().to_string();
+    let gb = match conf::load(path)? {
+        CompiledConf::GroupBy(g) => g,
+        CompiledConf::Join(_) => bail!("{shown} is a compiled join; give it to --join or --conf"),
+    };
+    let schema = match (&args.schema, &args.events) {
+        (Some(s), _) => StructType::load(s).with_context(|| format!("--schema {}", s.display()))?,
+        (None, Some(e)) if !is_csv(e) => parquet_schema(e)?,
+        _ => bail!(
+            "{shown} is a compiled conf, which carries no column types: give --events as Parquet \
+             (its schema is used) or --schema with the data's schema"
+        ),
+    };
+    Ok(conf::group_by_from_conf(&gb, &schema, &shown)?)
+}
+
+/// The columns of a Parquet file as a schema; columns of types serving does not read are left
+/// out (a conf that needs one is then told the column is missing).
+fn parquet_schema(path: &Path) -> Result<StructType> {
+    let file = File::open(path).with_context(|| format!("opening {}", path.display()))?;
+    let builder = ParquetRecordBatchReaderBuilder::try_new(file)
+        .with_context(|| format!("{} is not a Parquet file", path.display()))?;
+    let fields = builder
+        .schema()
+        .fields()
+        .iter()
+        .filter_map(|f| {
+            let t = match f.data_type() {
+                ArrowType::Boolean => DataType::Boolean,
+                ArrowType::Int8 => DataType::Byte,
+                ArrowType::Int16 | ArrowType::UInt8 => DataType::Short,
+                ArrowType::Int32 | ArrowType::UInt16 => DataType::Int,
+                ArrowType::Int64 | ArrowType::UInt32 => DataType::Long,
+                ArrowType::Float32 => DataType::Float,
+                ArrowType::Float64 => DataType::Double,
+                ArrowType::Utf8 | ArrowType::LargeUtf8 | ArrowType::Utf8View => DataType::String,
+                ArrowType::Binary | ArrowType::LargeBinary => DataType::Binary,
+                ArrowType::Date32 => DataType::Date,
+                ArrowType::Timestamp(..) => DataType::Timestamp,
+                _ => return None,
+            };
+            Some(StructField::new(f.name().clone(), t))
+        })
+        .collect();
+    Ok(StructType::new("data", fields))
+}
+
+/// `--conf`: the JVM's metadata datasets, then each join whose group-bys are stored.
+async fn upload_confs(store: &dyn KvStore, path: &Path) -> Result<()> {
+    let entries = layout::read_confs(path)?;
+    if entries.is_empty() {
+        bail!(
+            "{}: no compiled confs (files under a joins/ or group_bys/ folder)",
+            path.display()
+        );
+    }
+    layout::upload_confs(store, &entries).await?;
+    println!(
+        "stored {} confs in {} and {}",
+        entries.len(),
+        layout::CONF_BY_KEY_DATASET,
+        layout::ENTITY_BY_TEAM_DATASET
+    );
+    for e in &entries {
+        let CompiledConf::Join(j) = &e.conf else {
+            continue;
+        };
+        let (join, _) = conf::join_from_conf(j, &e.path.display().to_string())?;
+        let mut missing = Vec::new();
+        for p in &join.parts {
+            if metadata::get_group_by(store, &p.group_by).await?.is_none() {
+                missing.push(p.group_by.clone());
+            }
+        }
+        if missing.is_empty() {
+            metadata::put_join(store, &join).await?;
+            println!("stored join {} for serving ({})", join.name, e.key);
+        } else {
+            println!(
+                "join {} ({}) is not servable yet: upload its group-bys first ({})",
+                join.name,
+                e.key,
+                missing.join(", ")
+            );
+        }
     }
     Ok(())
 }
@@ -192,11 +323,7 @@ fn compute_from_events(
 ) -> Result<Vec<BulkRow>> {
     let mut computer = BatchComputer::new(gb, batch_end)?;
     let pb = bar(quiet, &format!("aggregating {}", path.display()));
-    let is_csv = path
-        .extension()
-        .and_then(|e| e.to_str())
-        .is_some_and(|e| e.eq_ignore_ascii_case("csv"));
-    if is_csv {
+    if is_csv(path) {
         let decoder = CsvDecoder::new(gb.schema.clone());
         let file = File::open(path).with_context(|| format!("opening {}", path.display()))?;
         for (n, line) in BufReader::new(file).lines().enumerate() {
@@ -248,6 +375,12 @@ fn compute_from_events(
         computer.keys()
     );
     Ok(computer.into_rows()?)
+}
+
+fn is_csv(path: &Path) -> bool {
+    path.extension()
+        .and_then(|e| e.to_str())
+        .is_some_and(|e| e.eq_ignore_ascii_case("csv"))
 }
 
 /// One Arrow cell as a value of the schema's type.
@@ -405,6 +538,8 @@ mod tests {
             let args = UploadArgs {
                 group_by: Some(gb_path.clone()),
                 join: None,
+                conf: None,
+                schema: None,
                 table: None,
                 events: Some(events),
                 end_date: Some("2023-11-30".into()),
@@ -446,6 +581,8 @@ mod tests {
             let args = UploadArgs {
                 group_by: Some(gb_path.clone()),
                 join: None,
+                conf: None,
+                schema: None,
                 table: Some(table_path),
                 events: None,
                 end_date: Some("2023-11-30".into()),

@@ -139,6 +139,10 @@ pub struct Aggregation {
     /// `k` of `last_k`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub k: Option<usize>,
+    /// The feature name, when it is not `{input}_{op}{_window}`: a Chronon GroupBy without
+    /// aggregations serves each selected column under its own name (see [`crate::conf`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
 }
 
 impl Aggregation {
@@ -152,6 +156,7 @@ impl Aggregation {
                 .map(|w| w.parse())
                 .collect::<Result<_, _>>()?,
             k: None,
+            name: None,
         })
     }
 
@@ -170,8 +175,17 @@ impl Aggregation {
         }
     }
 
-    /// The feature name for one window: `{input}_{op}{_window}`.
+    /// The same aggregation served under `name` (one unbounded window only).
+    pub fn named(mut self, name: impl Into<String>) -> Self {
+        self.name = Some(name.into());
+        self
+    }
+
+    /// The feature name for one window: `{input}_{op}{_window}`, or the explicit name.
     pub fn feature_name(&self, window: Option<Window>) -> String {
+        if let Some(n) = &self.name {
+            return n.clone();
+        }
         let base = format!(
             "{}_{}",
             self.input_column,
@@ -337,6 +351,12 @@ impl GroupBy {
                     )))
                 }
                 _ => {}
+            }
+            if a.name.is_some() && !a.windows.is_empty() {
+                return Err(err(format!(
+                    "feature {:?} has an explicit name, so it can have only the unbounded window",
+                    a.feature_name(None)
+                )));
             }
             if self.source == SourceKind::Entities && !a.operation.is_reversible() {
                 return Err(err(format!(

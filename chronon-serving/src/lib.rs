@@ -17,6 +17,7 @@
 
 pub mod aggregation;
 pub mod api;
+pub mod conf;
 pub mod fetcher;
 pub mod groupby;
 pub mod logging;

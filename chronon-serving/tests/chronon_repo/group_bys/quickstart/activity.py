@@ -22,6 +22,26 @@ def agg(column, operation, windows=windows, buckets=None):
     return Aggregation(input_column=column, operation=operation, windows=windows, buckets=buckets)
 
 
+# The operations the serving model computes today, checked against a brute-force computation.
+basic = GroupBy(
+    sources=[source],
+    keys=["user_id"],
+    online=True,
+    aggregations=[
+        agg("amount", Operation.MIN),
+        agg("amount", Operation.MAX),
+        agg("item", Operation.FIRST),
+        agg("item", Operation.LAST),
+        agg("item", Operation.UNIQUE_COUNT),
+        agg("amount", Operation.COUNT),
+        agg("amount", Operation.SUM),
+        agg("amount", Operation.AVERAGE),
+        agg("amount", Operation.VARIANCE),
+        agg("item", Operation.LAST_K(3)),
+        agg("amount", Operation.SUM, windows=None),
+    ],
+)
+
 exact = GroupBy(
     sources=[source],
     keys=["user_id"],
