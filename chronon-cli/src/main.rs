@@ -6,6 +6,7 @@ mod compare;
 mod fetch_cmd;
 mod kv;
 mod launch;
+mod serve;
 mod soak;
 mod stream_cmd;
 mod upload;
@@ -63,6 +64,14 @@ enum Command {
         #[command(flatten)]
         args: fetch_cmd::FetchArgs,
     },
+    /// Serve fetches over HTTP with the endpoints of Chronon's fetch service (join, group-by,
+    /// join list and schema), plus /health and Prometheus /metrics, until SIGTERM or Ctrl-C.
+    Serve {
+        /// Store URL (see `chronon --help`).
+        url: String,
+        #[command(flatten)]
+        args: serve::ServeArgs,
+    },
 }
 
 fn main() -> ExitCode {
@@ -104,6 +113,10 @@ fn main() -> ExitCode {
                 .map(|()| true),
             Command::Fetch { url, args } => {
                 fetch_cmd::run(args, store_url::open_store(&url).await?).await
+            }
+            Command::Serve { url, args } => {
+                let store = store_url::open_store(&url).await?;
+                serve::run(&url, args, store).await
             }
         }
     });

@@ -6,7 +6,8 @@
 //! [`groupby`] the GroupBy and Join definitions ([`window`] their windows); [`aggregation`] the
 //! batch IRs and their merge; [`metadata`] the definitions and batch uploads kept in the store;
 //! [`fetcher`] the `Fetcher` that serves joins and group-bys ([`request`] its request and
-//! response types); [`api`] Chronon's `Api` entry point; [`logging`] the served-response log; and
+//! response types, [`join_schema`] a join's key and value schemas); [`api`] Chronon's `Api`
+//! entry point; [`logging`] the served-response log; and
 //! [`store_url`] opening any store from a URL, with one cargo feature per backend (none by
 //! default).
 //!
@@ -20,6 +21,7 @@ pub mod api;
 pub mod conf;
 pub mod fetcher;
 pub mod groupby;
+pub mod join_schema;
 pub mod logging;
 pub mod metadata;
 pub mod request;

@@ -155,6 +155,25 @@ pub async fn get_join(store: &dyn KvStore, name: &str) -> Result<Option<Join>, M
     }
 }
 
+/// The names of the stored joins (the `joins` list), in the order they were first put; empty
+/// when nothing was ever stored.
+pub async fn list_joins(store: &dyn KvStore) -> Result<Vec<String>, MetadataError> {
+    list_names(store, "joins").await
+}
+
+/// The names of the stored group-bys (the `group_bys` list).
+pub async fn list_group_bys(store: &dyn KvStore) -> Result<Vec<String>, MetadataError> {
+    list_names(store, "group_bys").await
+}
+
+async fn list_names(store: &dyn KvStore, list: &str) -> Result<Vec<String>, MetadataError> {
+    match store.get_string_array(METADATA_DATASET, list).await {
+        Ok(names) => Ok(names.unwrap_or_default()),
+        Err(KvError::DatasetNotFound { .. }) => Ok(Vec::new()),
+        Err(e) => Err(e.into()),
+    }
+}
+
 /// Reads a group-by's batch end time.
 pub async fn get_batch_end(store: &dyn KvStore, name: &str) -> Result<Option<i64>, MetadataError> {
     let key = batch_end_key(name);

@@ -152,6 +152,15 @@ impl GroupByAggregator {
         self.features.iter().map(|f| f.name.as_str()).collect()
     }
 
+    /// Each feature's name and finalized type, in the order [`GroupByAggregator::lambda`]
+    /// returns values (what a join's value schema is made of).
+    pub fn feature_types(&self) -> Vec<(&str, DataType)> {
+        self.features
+            .iter()
+            .map(|f| (f.name.as_str(), self.aggs[f.agg].output_type()))
+            .collect()
+    }
+
     /// The codec of the batch value (an Avro record `<NAME>_BATCH_IR`: `collapsed_<i>` per
     /// feature, then `hops_<size>` arrays of `{start, agg_<j>...}` per hop size).
     pub fn batch_codec(&self) -> &RowCodec {
