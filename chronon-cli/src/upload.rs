@@ -238,7 +238,14 @@ async fn upload_confs(store: &dyn KvStore, path: &Path) -> Result<()> {
         let CompiledConf::Join(j) = &e.conf else {
             continue;
         };
-        let (join, _) = conf::join_from_conf(j, &e.path.display().to_string())?;
+        // The metadata layout holds every conf; serving takes the joins it can serve.
+        let join = match conf::join_from_conf(j, &e.path.display().to_string()) {
+            Ok((join, _)) => join,
+            Err(err) => {
+                println!("join {} is not servable here: {err}", e.key);
+                continue;
+            }
+        };
         let mut missing = Vec::new();
         for p in &join.parts {
             if metadata::get_group_by(store, &p.group_by).await?.is_none() {
