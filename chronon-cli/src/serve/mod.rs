@@ -14,8 +14,8 @@
 //! 127.0.0.1:0` picks a free port), and on SIGTERM or Ctrl-C stops accepting connections and
 //! finishes the requests in flight before it exits.
 //!
-//! Files: [`catalog`] keeps the definitions, [`routes`] the endpoints, [`errors`] the JSON error
-//! bodies and their status codes, [`metrics`] the Prometheus exporter.
+//! Files: `catalog.rs` keeps the definitions, `routes.rs` the endpoints, `errors.rs` the JSON
+//! error bodies and their status codes, `metrics.rs` the Prometheus exporter.
 
 mod catalog;
 mod errors;
