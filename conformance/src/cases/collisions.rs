@@ -98,7 +98,7 @@ pub(crate) async fn dataset_names_prefix_and_case_stay_apart(cx: &Ctx) -> Result
     let upper = cx.also_drop(with_suffix.to_uppercase());
     let mut names = vec![base, with_suffix, longer];
     for name in &names {
-        store.create(name, &DatasetProps::snapshot()).await?;
+        retry::create(cx, &store, name, &DatasetProps::snapshot()).await?;
     }
     // A database whose identifiers ignore case (DynamoDB Local's SQLite tables) may refuse the
     // case twin with `InvalidDataset`; then it must not exist at all, rather than alias its twin.

@@ -22,6 +22,7 @@ mod put;
 mod retry;
 mod sizes;
 
+pub(crate) use retry::create as retry_create;
 pub use retry::TooSlow;
 
 /// Batch and bulk sizes just below, at and just above the chunk sizes adapters and drivers use
@@ -72,8 +73,10 @@ pub(crate) fn expect_ok<T>(result: Result<T, KvError>, what: &str) -> Result<T> 
 
 /// The cases that move 10,000 rows or more in all (`get_batch_of_10000`, `put_batch_of_10000`,
 /// `loads_100003_rows_with_progress`, `unsorted_input_loads` (20,000), `is_idempotent` (5,000
-/// twice), `range_of_12000_versions`): seconds on an embedded store, minutes on an emulator
-/// such as SecantusDB. They get a longer timeout ([`RunOptions::load_case_timeout`]).
+/// twice), `range_of_12000_versions`, and the chunk-boundary cases (3,227 rows each, read back in
+/// calls of 10)): seconds on an embedded store, minutes on an emulator such as SecantusDB. They
+/// run one at a time after the other cases, with a longer timeout
+/// ([`RunOptions::load_case_timeout`]).
 /// `chronon compare --quick` leaves them out and says so in its report; every adapter's
 /// `tests/conformance.rs` and `chronon check` run them.
 ///
@@ -85,6 +88,9 @@ pub const LOAD_CASES: &[&str] = &[
     "unsorted_input_loads",
     "is_idempotent",
     "range_of_12000_versions",
+    "put_batches_at_chunk_boundaries",
+    "get_batches_at_chunk_boundaries",
+    "bulk_sizes_at_chunk_boundaries",
 ];
 
 macro_rules! registry {

@@ -23,7 +23,12 @@ use crate::runner::Ctx;
 pub(crate) const RETRY_FOR: Duration = Duration::from_secs(300);
 
 /// The smallest batch a retry splits a timed-out batch into.
-const MIN_SPLIT: usize = 50;
+const MIN_SPLIT: usize = 10;
+
+/// Each retry round sends the failed requests in batches this many times smaller: a server that
+/// timed out on a batch is usually still working through it, so the next batches must be much
+/// smaller, not a little.
+const SPLIT_BY: usize = 4;
 
 /// A case failed only because calls kept failing with a retryable error for [`RETRY_FOR`].
 #[derive(Debug)]
@@ -42,13 +47,14 @@ pub(crate) fn retryable(e: &KvError) -> bool {
     e.is_retryable()
 }
 
-/// Backoff before retry round `round` (1-based): 50 ms doubling to at most 2 s.
+/// Backoff before retry round `round` (1-based): 250 ms doubling to at most 10 s (Chronon's
+/// default per-call timeout, about how long a server may still be busy with an abandoned call).
 fn backoff(round: u32) -> Duration {
-    Duration::from_millis(50u64.saturating_mul(1 << round.min(6))).min(Duration::from_secs(2))
+    Duration::from_millis(125u64.saturating_mul(1 << round.min(7))).min(Duration::from_secs(10))
 }
 
-/// Writes every request, retrying the ones that failed with a retryable error (in batches halved
-/// at each round, down to [`MIN_SPLIT`]). Fails on the first non-retryable error, naming it.
+/// Writes every request, retrying the ones that failed with a retryable error (in batches
+/// [`SPLIT_BY`] times smaller at each round, down to [`MIN_SPLIT`]). Fails on the first non-retryable error, naming it.
 pub(crate) async fn put_all(
     cx: &Ctx,
     store: &Arc<dyn KvStore>,
@@ -95,13 +101,13 @@ pub(crate) async fn put_all(
         cx.count_retries(failed.len() as u64);
         give_up_after(started, failed.len(), "multi_put", last_error)?;
         tokio::time::sleep(backoff(round)).await;
-        batch = (batch / 2).max(MIN_SPLIT).min(failed.len());
+        batch = (batch / SPLIT_BY).max(MIN_SPLIT).min(failed.len());
         pending = failed;
     }
 }
 
 /// Reads every request, answering in request order; requests whose answer was a retryable
-/// error are asked again (in batches halved at each round). Other errors are left in the
+/// error are asked again (in batches [`SPLIT_BY`] times smaller at each round). Other errors are left in the
 /// responses for the case to judge.
 pub(crate) async fn get_all(
     cx: &Ctx,
@@ -144,8 +150,31 @@ pub(crate) async fn get_all(
         cx.count_retries(failed.len() as u64);
         give_up_after(started, failed.len(), "multi_get", last_error)?;
         tokio::time::sleep(backoff(round)).await;
-        batch = (batch / 2).max(MIN_SPLIT).min(failed.len());
+        batch = (batch / SPLIT_BY).max(MIN_SPLIT).min(failed.len());
         pending = failed;
+    }
+}
+
+/// Creates `dataset` on `store`, again after a retryable error (`create` is idempotent).
+pub(crate) async fn create(
+    cx: &Ctx,
+    store: &Arc<dyn KvStore>,
+    dataset: &str,
+    props: &chronon_core::DatasetProps,
+) -> Result<()> {
+    let started = Instant::now();
+    let mut round = 0u32;
+    loop {
+        match store.create(dataset, props).await {
+            Ok(()) => return Ok(()),
+            Err(e) if retryable(&e) => {
+                round += 1;
+                cx.count_retries(1);
+                give_up_after(started, 1, "create", Some(e))?;
+                tokio::time::sleep(backoff(round)).await;
+            }
+            Err(e) => return Err(anyhow::Error::new(e)),
+        }
     }
 }
 
