@@ -74,6 +74,20 @@ pub enum Operation {
     Variance,
     /// Number of distinct inputs (exact).
     UniqueCount,
+    /// Sample skewness from the first four moments (Chronon's `Skew`; NaN under 3 inputs).
+    Skew,
+    /// Excess kurtosis from the first four moments (Chronon's `Kurtosis`; NaN under 4 inputs).
+    Kurtosis,
+    /// The `k` inputs with the earliest times, oldest first.
+    FirstK,
+    /// The `k` largest inputs, largest first.
+    TopK,
+    /// The `k` smallest inputs, smallest first.
+    BottomK,
+    /// Count per distinct (string) input, a map.
+    Histogram,
+    /// Number of distinct inputs, counted up to `k` (Chronon's `BoundedUniqueCount`).
+    BoundedUniqueCount,
 }
 
 impl Operation {
@@ -83,6 +97,18 @@ impl Operation {
         matches!(
             self,
             Operation::Count | Operation::Sum | Operation::Average | Operation::Variance
+        )
+    }
+
+    /// Whether the operation takes `k` (Chronon's `argMap` `k`).
+    pub fn takes_k(self) -> bool {
+        matches!(
+            self,
+            Operation::LastK
+                | Operation::FirstK
+                | Operation::TopK
+                | Operation::BottomK
+                | Operation::BoundedUniqueCount
         )
     }
 
@@ -99,6 +125,13 @@ impl Operation {
             Operation::LastK => format!("last{}", k.unwrap_or(0)),
             Operation::Variance => "variance".into(),
             Operation::UniqueCount => "unique_count".into(),
+            Operation::Skew => "skew".into(),
+            Operation::Kurtosis => "kurtosis".into(),
+            Operation::FirstK => format!("first{}", k.unwrap_or(0)),
+            Operation::TopK => format!("top{}", k.unwrap_or(0)),
+            Operation::BottomK => format!("bottom{}", k.unwrap_or(0)),
+            Operation::Histogram => "histogram".into(),
+            Operation::BoundedUniqueCount => "bounded_unique_count".into(),
         }
     }
 }
@@ -334,20 +367,20 @@ impl GroupBy {
                     a.input_column
                 ))
             })?;
-            match (a.operation, a.k) {
-                (Operation::LastK, None | Some(0)) => {
+            match (a.operation.takes_k(), a.k) {
+                (true, None | Some(0)) => {
                     return Err(err(format!(
-                        "last_k of {:?} needs k of at least 1",
-                        a.input_column
+                        "{:?} of {:?} needs k of at least 1",
+                        a.operation, a.input_column
                     )))
                 }
-                (Operation::LastK, Some(k)) if k > 10_000 => {
-                    return Err(err(format!("last_k k = {k} is over 10000")))
+                (true, Some(k)) if k > 10_000 => {
+                    return Err(err(format!("{:?} k = {k} is over 10000", a.operation)))
                 }
-                (op, Some(_)) if op != Operation::LastK => {
+                (false, Some(_)) => {
                     return Err(err(format!(
-                        "k is only for last_k, not for {:?} of {:?}",
-                        op, a.input_column
+                        "k is only for last_k, first_k, top_k, bottom_k and bounded_unique_count, not for {:?} of {:?}",
+                        a.operation, a.input_column
                     )))
                 }
                 _ => {}
@@ -474,7 +507,13 @@ fn is_numeric(t: &DataType) -> bool {
 
 fn check_input_type(op: Operation, t: &DataType) -> Result<(), String> {
     match op {
-        Operation::Sum | Operation::Average | Operation::Variance if !is_numeric(t) => {
+        Operation::Sum
+        | Operation::Average
+        | Operation::Variance
+        | Operation::Skew
+        | Operation::Kurtosis
+            if !is_numeric(t) =>
+        {
             Err(format!("needs a numeric column, got {t}"))
         }
         Operation::Min | Operation::Max
@@ -485,7 +524,17 @@ fn check_input_type(op: Operation, t: &DataType) -> Result<(), String> {
                 "needs a numeric, string, date or timestamp column, got {t}"
             ))
         }
-        Operation::UniqueCount if !t.is_scalar() => Err(format!("needs a scalar column, got {t}")),
+        Operation::TopK | Operation::BottomK
+            if !(is_numeric(t) || matches!(t, DataType::String)) =>
+        {
+            Err(format!("needs a numeric or string column, got {t}"))
+        }
+        Operation::Histogram if !matches!(t, DataType::String) => Err(format!(
+            "needs a string column (Chronon's Histogram), got {t}"
+        )),
+        Operation::UniqueCount | Operation::BoundedUniqueCount if !t.is_scalar() => {
+            Err(format!("needs a scalar column, got {t}"))
+        }
         _ => Ok(()),
     }
 }

@@ -130,6 +130,7 @@ fn reference(
                 .collect::<BTreeSet<_>>()
                 .len() as i64,
         ),
+        (op, _) => panic!("{op:?} is not in this test's group-by"),
     }
 }
 

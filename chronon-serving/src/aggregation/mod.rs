@@ -9,7 +9,7 @@
 pub mod plan;
 
 use std::cmp::Ordering;
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 
 use crate::groupby::Operation;
 use crate::stream::{DataType, StructField, StructType, Value};
@@ -63,6 +63,27 @@ pub enum Ir {
     LastK(Vec<(i64, Value)>),
     /// `unique_count`: the distinct inputs (their canonical JSON text).
     UniqueCount(BTreeSet<String>),
+    /// `skew` / `kurtosis`: count and the first four central moments (Chronon's `MomentsIR`).
+    Moments {
+        /// Inputs added.
+        n: f64,
+        /// Mean.
+        m1: f64,
+        /// Sum of squared deviations.
+        m2: f64,
+        /// Sum of cubed deviations.
+        m3: f64,
+        /// Sum of fourth-power deviations.
+        m4: f64,
+    },
+    /// `first_k`: up to `k` `(ts, value)`, oldest first.
+    FirstK(Vec<(i64, Value)>),
+    /// `top_k` (largest first) / `bottom_k` (smallest first): up to `k` inputs in output order.
+    Ordered(Vec<Value>),
+    /// `histogram`: count per input.
+    Histogram(BTreeMap<String, i64>),
+    /// `bounded_unique_count`: up to `k` distinct inputs (canonical JSON text).
+    Bounded(BTreeSet<String>),
 }
 
 /// One operation on one input column: how its IR is built, reversed, merged, stored and
@@ -117,6 +138,14 @@ fn canonical(v: &Value) -> String {
     v.to_json().to_string()
 }
 
+/// A histogram key: strings as they are, anything else as its JSON text.
+fn value_text(v: &Value) -> String {
+    match v {
+        Value::String(s) => s.clone(),
+        other => canonical(other),
+    }
+}
+
 impl ColumnAggregator {
     /// The aggregator of `operation` over a column of `input_type`.
     pub fn new(operation: Operation, k: Option<usize>, input_type: DataType) -> Self {
@@ -150,6 +179,43 @@ impl ColumnAggregator {
             Operation::Last => Ir::Last(None),
             Operation::LastK => Ir::LastK(Vec::new()),
             Operation::UniqueCount => Ir::UniqueCount(BTreeSet::new()),
+            Operation::Skew | Operation::Kurtosis => Ir::Moments {
+                n: 0.0,
+                m1: 0.0,
+                m2: 0.0,
+                m3: 0.0,
+                m4: 0.0,
+            },
+            Operation::FirstK => Ir::FirstK(Vec::new()),
+            Operation::TopK | Operation::BottomK => Ir::Ordered(Vec::new()),
+            Operation::Histogram => Ir::Histogram(BTreeMap::new()),
+            Operation::BoundedUniqueCount => Ir::Bounded(BTreeSet::new()),
+        }
+    }
+
+    /// Whether `a` goes before `b` in a `top_k` / `bottom_k` list.
+    fn ordered_before(&self, a: &Value, b: &Value) -> bool {
+        let want = if self.operation == Operation::TopK {
+            Ordering::Greater
+        } else {
+            Ordering::Less
+        };
+        compare_values(a, b) == Some(want)
+    }
+
+    fn insert_ordered(&self, items: &mut Vec<Value>, v: &Value) {
+        let pos = items.partition_point(|x| !self.ordered_before(v, x));
+        if pos < self.k {
+            items.insert(pos, v.clone());
+            items.truncate(self.k);
+        }
+    }
+
+    fn insert_first_k(&self, items: &mut Vec<(i64, Value)>, ts: i64, v: &Value) {
+        let pos = items.partition_point(|(t, _)| *t <= ts);
+        if pos < self.k {
+            items.insert(pos, (ts, v.clone()));
+            items.truncate(self.k);
         }
     }
 
@@ -221,6 +287,34 @@ impl ColumnAggregator {
             }
             Ir::UniqueCount(set) => {
                 set.insert(canonical(v));
+            }
+            Ir::Moments { n, m1, m2, m3, m4 } => {
+                if let Some(x) = as_f64(v) {
+                    // Chronon's MomentAggregator.update (Welford/Knuth, higher orders).
+                    let n1 = *n;
+                    *n += 1.0;
+                    let delta = x - *m1;
+                    let dn = delta / *n;
+                    let dn2 = dn * dn;
+                    let term1 = delta * dn * n1;
+                    *m1 += dn;
+                    *m4 +=
+                        term1 * dn2 * (*n * *n - 3.0 * *n + 3.0) + 6.0 * dn2 * *m2 - 4.0 * dn * *m3;
+                    *m3 += term1 * dn * (*n - 2.0) - 3.0 * dn * *m2;
+                    *m2 += term1;
+                }
+            }
+            Ir::FirstK(items) => self.insert_first_k(items, ts, v),
+            Ir::Ordered(items) => {
+                if compare_values(v, v).is_some() {
+                    self.insert_ordered(items, v)
+                }
+            }
+            Ir::Histogram(map) => *map.entry(value_text(v)).or_default() += 1,
+            Ir::Bounded(set) => {
+                if set.len() < self.k {
+                    set.insert(canonical(v));
+                }
             }
         }
     }
@@ -324,6 +418,66 @@ impl ColumnAggregator {
                 }
             }
             (Ir::UniqueCount(a), Ir::UniqueCount(b)) => a.extend(b.iter().cloned()),
+            (
+                Ir::Moments { n, m1, m2, m3, m4 },
+                Ir::Moments {
+                    n: bn,
+                    m1: b1,
+                    m2: b2,
+                    m3: b3,
+                    m4: b4,
+                },
+            ) => {
+                if *bn == 0.0 {
+                    return;
+                }
+                if *n == 0.0 {
+                    (*n, *m1, *m2, *m3, *m4) = (*bn, *b1, *b2, *b3, *b4);
+                    return;
+                }
+                // Chronon's MomentAggregator.merge.
+                let (an, a1, a2, a3, a4) = (*n, *m1, *m2, *m3, *m4);
+                let tn = an + bn;
+                let d = b1 - a1;
+                let d2 = d * d;
+                let d3 = d * d2;
+                let d4 = d2 * d2;
+                *m1 = (an * a1 + bn * b1) / tn;
+                *m2 = a2 + b2 + d2 * an * bn / tn;
+                *m3 = a3
+                    + b3
+                    + d3 * an * bn * (an - bn) / (tn * tn)
+                    + 3.0 * d * (an * b2 - bn * a2) / tn;
+                *m4 = a4
+                    + b4
+                    + d4 * an * bn * (an * an - an * bn + bn * bn) / (tn * tn * tn)
+                    + 6.0 * d2 * (an * an * b2 + bn * bn * a2) / (tn * tn)
+                    + 4.0 * d * (an * b3 - bn * a3) / tn;
+                *n = tn;
+            }
+            (Ir::FirstK(a), Ir::FirstK(b)) => {
+                for (t, v) in b {
+                    self.insert_first_k(a, *t, v);
+                }
+            }
+            (Ir::Ordered(a), Ir::Ordered(b)) => {
+                for v in b {
+                    self.insert_ordered(a, v);
+                }
+            }
+            (Ir::Histogram(a), Ir::Histogram(b)) => {
+                for (k, c) in b {
+                    *a.entry(k.clone()).or_default() += c;
+                }
+            }
+            (Ir::Bounded(a), Ir::Bounded(b)) => {
+                for v in b {
+                    if a.len() >= self.k {
+                        break;
+                    }
+                    a.insert(v.clone());
+                }
+            }
             _ => {}
         }
     }
@@ -344,6 +498,24 @@ impl ColumnAggregator {
                 Value::List(items.iter().map(|(_, v)| v.clone()).collect())
             }
             Ir::UniqueCount(set) if !set.is_empty() => Value::Long(set.len() as i64),
+            Ir::Moments { n, m2, m3, m4, .. } if *n > 0.0 => {
+                // Chronon's Skew / Kurtosis: NaN for too few inputs or no spread.
+                Value::Double(match self.operation {
+                    Operation::Skew if *n >= 3.0 && *m2 != 0.0 => n.sqrt() * m3 / m2.powf(1.5),
+                    Operation::Kurtosis if *n >= 4.0 && *m2 != 0.0 => n * m4 / (m2 * m2) - 3.0,
+                    _ => f64::NAN,
+                })
+            }
+            Ir::FirstK(items) if !items.is_empty() => {
+                Value::List(items.iter().map(|(_, v)| v.clone()).collect())
+            }
+            Ir::Ordered(items) if !items.is_empty() => Value::List(items.clone()),
+            Ir::Histogram(map) if !map.is_empty() => Value::Map(
+                map.iter()
+                    .map(|(k, c)| (Value::String(k.clone()), Value::Int(*c as i32)))
+                    .collect(),
+            ),
+            Ir::Bounded(set) if !set.is_empty() => Value::Long(set.len().min(self.k) as i64),
             _ => Value::Null,
         }
     }
@@ -357,7 +529,12 @@ impl ColumnAggregator {
             Operation::Min | Operation::Max | Operation::First | Operation::Last => {
                 self.input_type.clone()
             }
-            Operation::LastK => DataType::list(self.input_type.clone()),
+            Operation::LastK | Operation::FirstK | Operation::TopK | Operation::BottomK => {
+                DataType::list(self.input_type.clone())
+            }
+            Operation::Skew | Operation::Kurtosis => DataType::Double,
+            Operation::Histogram => DataType::map(DataType::String, DataType::Int),
+            Operation::BoundedUniqueCount => DataType::Long,
         }
     }
 
@@ -395,8 +572,19 @@ impl ColumnAggregator {
             ]),
             Operation::Min | Operation::Max => self.input_type.clone(),
             Operation::First | Operation::Last => timed(),
-            Operation::LastK => DataType::list(timed()),
-            Operation::UniqueCount => DataType::list(DataType::String),
+            Operation::LastK | Operation::FirstK => DataType::list(timed()),
+            Operation::UniqueCount | Operation::BoundedUniqueCount => {
+                DataType::list(DataType::String)
+            }
+            Operation::Skew | Operation::Kurtosis => rec(vec![
+                ("n", DataType::Double),
+                ("m1", DataType::Double),
+                ("m2", DataType::Double),
+                ("m3", DataType::Double),
+                ("m4", DataType::Double),
+            ]),
+            Operation::TopK | Operation::BottomK => DataType::list(self.input_type.clone()),
+            Operation::Histogram => DataType::map(DataType::String, DataType::Long),
         }
     }
 
@@ -429,6 +617,25 @@ impl ColumnAggregator {
             Ir::LastK(items) => Value::List(items.iter().map(timed).collect()),
             Ir::UniqueCount(set) if set.is_empty() => Value::Null,
             Ir::UniqueCount(set) => Value::List(set.iter().cloned().map(Value::String).collect()),
+            Ir::Moments { n, .. } if *n == 0.0 => Value::Null,
+            Ir::Moments { n, m1, m2, m3, m4 } => Value::Struct(
+                [n, m1, m2, m3, m4]
+                    .into_iter()
+                    .map(|x| Value::Double(*x))
+                    .collect(),
+            ),
+            Ir::FirstK(items) if items.is_empty() => Value::Null,
+            Ir::FirstK(items) => Value::List(items.iter().map(timed).collect()),
+            Ir::Ordered(items) if items.is_empty() => Value::Null,
+            Ir::Ordered(items) => Value::List(items.clone()),
+            Ir::Histogram(map) if map.is_empty() => Value::Null,
+            Ir::Histogram(map) => Value::Map(
+                map.iter()
+                    .map(|(k, c)| (Value::String(k.clone()), Value::Long(*c)))
+                    .collect(),
+            ),
+            Ir::Bounded(set) if set.is_empty() => Value::Null,
+            Ir::Bounded(set) => Value::List(set.iter().cloned().map(Value::String).collect()),
         }
     }
 
@@ -476,7 +683,30 @@ impl ColumnAggregator {
             (Ir::LastK(items), Value::List(xs)) => {
                 *items = xs.iter().map(timed).collect::<Result<_, _>>()?
             }
-            (Ir::UniqueCount(set), Value::List(xs)) => {
+            (Ir::Moments { n, m1, m2, m3, m4 }, Value::Struct(f)) => {
+                (*n, *m1, *m2, *m3, *m4) = (
+                    double(f.first())?,
+                    double(f.get(1))?,
+                    double(f.get(2))?,
+                    double(f.get(3))?,
+                    double(f.get(4))?,
+                )
+            }
+            (Ir::FirstK(items), Value::List(xs)) => {
+                *items = xs.iter().map(timed).collect::<Result<_, _>>()?
+            }
+            (Ir::Ordered(items), Value::List(xs)) => *items = xs.clone(),
+            (Ir::Histogram(map), Value::Map(entries)) => {
+                for (k, c) in entries {
+                    match (k, c) {
+                        (Value::String(k), Value::Long(c)) => {
+                            map.insert(k.clone(), *c);
+                        }
+                        _ => return Err(bad()),
+                    }
+                }
+            }
+            (Ir::UniqueCount(set) | Ir::Bounded(set), Value::List(xs)) => {
                 for x in xs {
                     match x {
                         Value::String(s) => {
@@ -532,6 +762,11 @@ mod tests {
             Operation::Last,
             Operation::LastK,
             Operation::UniqueCount,
+            Operation::FirstK,
+            Operation::TopK,
+            Operation::BottomK,
+            Operation::Histogram,
+            Operation::BoundedUniqueCount,
         ];
         for op in ops {
             let agg = ColumnAggregator::new(op, Some(2), DataType::Long);
@@ -548,6 +783,26 @@ mod tests {
             let back = agg.ir_from_value(&agg.ir_to_value(&all)).unwrap();
             assert_eq!(back, all, "{op:?}");
             assert_eq!(agg.finalize(&agg.init()), Value::Null, "{op:?}");
+        }
+        // Moments merged from parts equal the moments of the whole (to rounding).
+        for op in [Operation::Skew, Operation::Kurtosis] {
+            let agg = ColumnAggregator::new(op, None, DataType::Double);
+            let (mut a, mut b, mut all) = (agg.init(), agg.init(), agg.init());
+            for (i, x) in [1.0, 4.0, 9.5, -2.0, 3.25, 7.0].into_iter().enumerate() {
+                agg.update(
+                    if i % 2 == 0 { &mut a } else { &mut b },
+                    0,
+                    &Value::Double(x),
+                );
+                agg.update(&mut all, 0, &Value::Double(x));
+            }
+            agg.merge(&mut a, &b);
+            match (agg.finalize(&a), agg.finalize(&all)) {
+                (Value::Double(x), Value::Double(y)) => {
+                    assert!(x.is_finite() && (x - y).abs() < 1e-9, "{op:?} {x} {y}")
+                }
+                other => panic!("{op:?}: {other:?}"),
+            }
         }
         let lk = ColumnAggregator::new(Operation::LastK, Some(2), DataType::Long);
         let mut ir = lk.init();

@@ -17,7 +17,9 @@
 //!
 //! What the serving model cannot do yet is a load-time error naming the file and the field
 //! ([`ConfError`]) rather than a wrong value: buckets, element-wise aggregation, derivations,
-//! `wheres`, join sources, external parts, and the operations the model lacks.
+//! `wheres`, join sources, external parts, HISTOGRAM truncated to `k`, and the sketch operations
+//! (APPROX_UNIQUE_COUNT, APPROX_PERCENTILE, APPROX_HISTOGRAM_K: no Apache DataSketches-compatible
+//! Rust crate is used here, so they are refused rather than served with different numbers).
 //!
 //! [`layout`] writes the JVM's metadata datasets (`ZIPLINE_METADATA`, `CHRONON_ENTITY_BY_TEAM`).
 
@@ -191,6 +193,27 @@ fn operation(
         "AVERAGE" => (Operation::Average, None),
         "VARIANCE" => (Operation::Variance, None),
         "LAST_K" => (Operation::LastK, Some(k()?)),
+        "FIRST_K" => (Operation::FirstK, Some(k()?)),
+        "TOP_K" => (Operation::TopK, Some(k()?)),
+        "BOTTOM_K" => (Operation::BottomK, Some(k()?)),
+        "SKEW" => (Operation::Skew, None),
+        "KURTOSIS" => (Operation::Kurtosis, None),
+        // Chronon's default bound is 8 when the argMap has no k.
+        "BOUNDED_UNIQUE_COUNT" => match agg.arg_map.as_ref().and_then(|m| m.get("k")) {
+            None => (Operation::BoundedUniqueCount, Some(8)),
+            Some(_) => (Operation::BoundedUniqueCount, Some(k()?)),
+        },
+        "HISTOGRAM" => match agg.arg_map.as_ref().and_then(|m| m.get("k")) {
+            Some(raw) if raw.trim() != "0" => {
+                return Err(ConfError::new(
+                    file,
+                    format!("{field}.argMap.k"),
+                    "HISTOGRAM truncated to its k most frequent values is not served yet \
+                     (Chronon breaks ties in hash-map order); use k = 0",
+                ))
+            }
+            _ => (Operation::Histogram, None),
+        },
         "APPROX_UNIQUE_COUNT" | "APPROX_PERCENTILE" | "APPROX_HISTOGRAM_K" => {
             return Err(ConfError::new(
                 file,

@@ -22,7 +22,7 @@ def agg(column, operation, windows=windows, buckets=None):
     return Aggregation(input_column=column, operation=operation, windows=windows, buckets=buckets)
 
 
-# The operations the serving model computes today, checked against a brute-force computation.
+# Every exact operation, checked against a brute-force computation over the raw events.
 basic = GroupBy(
     sources=[source],
     keys=["user_id"],
@@ -38,10 +38,18 @@ basic = GroupBy(
         agg("amount", Operation.AVERAGE),
         agg("amount", Operation.VARIANCE),
         agg("item", Operation.LAST_K(3)),
+        agg("amount", Operation.SKEW),
+        agg("amount", Operation.KURTOSIS),
+        agg("item", Operation.FIRST_K(3)),
+        agg("amount", Operation.TOP_K(3)),
+        agg("amount", Operation.BOTTOM_K(3)),
+        agg("item", Operation.HISTOGRAM),
+        agg("item", Operation.BOUNDED_UNIQUE_COUNT_K(4)),
         agg("amount", Operation.SUM, windows=None),
     ],
 )
 
+# Every exact operation plus a bucketed one.
 exact = GroupBy(
     sources=[source],
     keys=["user_id"],
