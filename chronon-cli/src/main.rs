@@ -25,8 +25,43 @@ use clap::{Parser, Subcommand};
     after_help = store_url::url_help()
 )]
 struct Cli {
+    /// Log line format on stderr: `text` for people (coloured only on a terminal), `json` for
+    /// log collectors (one JSON object per line).
+    #[arg(long, global = true, value_enum, default_value_t = LogFormat::Text, env = "CHRONON_LOG_FORMAT")]
+    log_format: LogFormat,
     #[command(subcommand)]
     command: Command,
+}
+
+/// How the CLI writes its log lines (`--log-format`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum LogFormat {
+    Text,
+    Json,
+}
+
+/// Logs to stderr in `format`. Colour codes only when stderr is a terminal and `NO_COLOR` is
+/// unset, so `2>log` or a pipe gets plain lines.
+fn init_logging(format: LogFormat) {
+    use std::io::IsTerminal;
+    let filter =
+        // Our own warnings only by default: drivers log connection failures that the
+        // command reports itself, as one line. RUST_LOG=... shows everything.
+        tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| {
+            "off,chronon=warn,chronon_core=warn,chronon_rocks=warn,chronon_redis=warn,\
+             chronon_dynamo=warn,chronon_mongo=warn,chronon_scylla=warn,chronon_serving=warn,conformance=warn"
+                .into()
+        });
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    match format {
+        LogFormat::Json => builder.json().with_ansi(false).init(),
+        LogFormat::Text => {
+            let colour = std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none();
+            builder.with_ansi(colour).init()
+        }
+    }
 }
 
 #[derive(Debug, Subcommand)]
@@ -76,18 +111,7 @@ enum Command {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            // Our own warnings only by default: drivers log connection failures that the
-            // command reports itself, as one line. RUST_LOG=... shows everything.
-            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| {
-                "off,chronon=warn,chronon_core=warn,chronon_rocks=warn,chronon_redis=warn,\
-                 chronon_dynamo=warn,chronon_mongo=warn,chronon_scylla=warn,chronon_serving=warn,conformance=warn"
-                    .into()
-            }),
-        )
-        .with_writer(std::io::stderr)
-        .init();
+    init_logging(cli.log_format);
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()

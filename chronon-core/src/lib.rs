@@ -32,6 +32,7 @@
 //!   upsert does in every backend.
 //! - `list` on a `TimeSeries` dataset returns each key's latest visible version.
 
+#![doc = include_str!("../README.md")]
 #![deny(missing_docs)]
 
 pub mod batch;
@@ -41,6 +42,7 @@ pub mod error;
 pub mod error_context;
 mod memory;
 pub mod metadata_cache;
+pub mod observe;
 mod store;
 pub mod string_array;
 mod types;

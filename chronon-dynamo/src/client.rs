@@ -54,7 +54,7 @@ fn env_has_credentials() -> bool {
 /// The SDK client for `options`: region and credentials from the options, else the AWS chain
 /// (with dummy static credentials for a loopback endpoint when the environment has none, as
 /// DynamoDB Local accepts any).
-pub(crate) async fn connect_sdk(options: &DynamoOptions) -> Client {
+pub(crate) async fn connect_sdk(options: &DynamoOptions) -> Result<Client, KvError> {
     let retry = RetryConfig::standard()
         .with_max_attempts(options.retry.max_attempts.max(1))
         .with_initial_backoff(options.retry.initial_backoff)
@@ -68,6 +68,9 @@ pub(crate) async fn connect_sdk(options: &DynamoOptions) -> Client {
         .timeout_config(timeouts);
     if let Some(endpoint) = &options.endpoint {
         loader = loader.endpoint_url(endpoint.clone());
+    }
+    if let Some(ca_file) = &options.tls_ca_file {
+        loader = loader.http_client(https_client_trusting(ca_file)?);
     }
     match (&options.region, &options.endpoint) {
         (Some(region), _) => loader = loader.region(Region::new(region.clone())),
@@ -106,7 +109,33 @@ pub(crate) async fn connect_sdk(options: &DynamoOptions) -> Client {
     let conf = aws_sdk_dynamodb::config::Builder::from(&config)
         .retry_classifier(RefusedIsFinal)
         .build();
-    Client::from_conf(conf)
+    Ok(Client::from_conf(conf))
+}
+
+/// The SDK's own HTTPS client (rustls), trusting only the certificate authorities in the PEM
+/// file `ca_file`. An unreadable or empty file is `KvError::Config` naming it.
+fn https_client_trusting(
+    ca_file: &std::path::Path,
+) -> Result<aws_sdk_dynamodb::config::SharedHttpClient, KvError> {
+    use aws_smithy_http_client::tls::{self, rustls_provider::CryptoMode, TlsContext, TrustStore};
+    let bad = |e: &dyn std::fmt::Display| {
+        KvError::config(SCHEME, format!("tls_ca_file {}: {e}", ca_file.display()))
+    };
+    let pem = std::fs::read(ca_file).map_err(|e| bad(&e))?;
+    if !pem.windows(27).any(|w| w == b"-----BEGIN CERTIFICATE-----") {
+        return Err(bad(&"no PEM certificate in the file"));
+    }
+    let trust = TrustStore::empty()
+        .with_native_roots(false)
+        .with_pem_certificate(pem);
+    let context = TlsContext::builder()
+        .with_trust_store(trust)
+        .build()
+        .map_err(|e| bad(&e))?;
+    Ok(aws_smithy_http_client::Builder::new()
+        .tls_provider(tls::Provider::Rustls(CryptoMode::AwsLc))
+        .tls_context(context)
+        .build_https())
 }
 
 /// What a call names as its target in a timeout: the one dataset of the batch, or how many.
@@ -275,5 +304,137 @@ impl DynamoClient {
         {
             self.forget(dataset);
         }
+    }
+}
+
+#[cfg(test)]
+mod tls_tests {
+    use std::sync::Arc;
+
+    use rcgen::{BasicConstraints, CertificateParams, IsCa, Issuer, KeyPair};
+    use rustls::pki_types::pem::PemObject;
+    use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    use super::*;
+
+    /// A CA (PEM) and a TLS acceptor whose certificate for `localhost` it signed.
+    fn pki() -> (String, tokio_rustls::TlsAcceptor) {
+        let ca_key = KeyPair::generate().unwrap();
+        let mut ca_params = CertificateParams::new(Vec::<String>::new()).unwrap();
+        ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+        let ca_cert = ca_params.self_signed(&ca_key).unwrap();
+        let issuer = Issuer::new(ca_params, ca_key);
+        let key = KeyPair::generate().unwrap();
+        let cert = CertificateParams::new(vec!["localhost".to_string()])
+            .unwrap()
+            .signed_by(&key, &issuer)
+            .unwrap();
+        let provider = Arc::new(rustls::crypto::ring::default_provider());
+        let config = rustls::ServerConfig::builder_with_provider(provider)
+            .with_safe_default_protocol_versions()
+            .unwrap()
+            .with_no_client_auth()
+            .with_single_cert(
+                vec![CertificateDer::from_pem_slice(cert.pem().as_bytes()).unwrap()],
+                PrivateKeyDer::from_pem_slice(key.serialize_pem().as_bytes()).unwrap(),
+            )
+            .unwrap();
+        (
+            ca_cert.pem(),
+            tokio_rustls::TlsAcceptor::from(Arc::new(config)),
+        )
+    }
+
+    /// An HTTPS server that answers every request with an empty `ListTables` reply.
+    async fn https_server(acceptor: tokio_rustls::TlsAcceptor) -> u16 {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        tokio::spawn(async move {
+            while let Ok((tcp, _)) = listener.accept().await {
+                let acceptor = acceptor.clone();
+                tokio::spawn(async move {
+                    let Ok(mut tls) = acceptor.accept(tcp).await else {
+                        return;
+                    };
+                    let mut buf = Vec::new();
+                    let mut chunk = [0u8; 4096];
+                    loop {
+                        let Ok(n) = tls.read(&mut chunk).await else {
+                            return;
+                        };
+                        if n == 0 {
+                            return;
+                        }
+                        buf.extend_from_slice(&chunk[..n]);
+                        let text = String::from_utf8_lossy(&buf).to_string();
+                        let Some(end) = text.find("\r\n\r\n") else {
+                            continue;
+                        };
+                        let length = text[..end]
+                            .lines()
+                            .find_map(|l| {
+                                let (k, v) = l.split_once(':')?;
+                                k.eq_ignore_ascii_case("content-length")
+                                    .then(|| v.trim().parse::<usize>().ok())?
+                            })
+                            .unwrap_or(0);
+                        if buf.len() < end + 4 + length {
+                            continue;
+                        }
+                        buf.drain(..end + 4 + length);
+                        let body = r#"{"TableNames":[]}"#;
+                        let reply = format!(
+                            "HTTP/1.1 200 OK\r\nContent-Type: application/x-amz-json-1.0\r\nContent-Length: {}\r\n\r\n{body}",
+                            body.len()
+                        );
+                        if tls.write_all(reply.as_bytes()).await.is_err() {
+                            return;
+                        }
+                    }
+                });
+            }
+        });
+        port
+    }
+
+    /// `tls_ca_file` reaches the SDK's HTTPS client: with it, a call to an `https://` endpoint
+    /// whose certificate the test CA signed succeeds over TLS; without it the system's trust
+    /// store refuses the same server.
+    #[tokio::test]
+    async fn https_endpoint_with_a_private_ca() {
+        let (ca_pem, acceptor) = pki();
+        let dir = tempfile::tempdir().unwrap();
+        let ca_file = dir.path().join("ca.pem");
+        std::fs::write(&ca_file, ca_pem).unwrap();
+        let port = https_server(acceptor).await;
+        let url = format!(
+            "dynamodb://?endpoint=https://localhost:{port}&region=us-east-1\
+             &access_key_id=test&secret_access_key=test&timeout_ms=5000&max_attempts=1"
+        );
+        let mut options =
+            DynamoOptions::from_url(&format!("{url}&tls_ca_file={}", ca_file.display())).unwrap();
+        options.retry.max_attempts = 1;
+        let sdk = connect_sdk(&options).await.unwrap();
+        let tables = sdk.list_tables().send().await.expect("list over TLS");
+        assert!(tables.table_names().is_empty());
+
+        let untrusted = connect_sdk(&DynamoOptions::from_url(&url).unwrap())
+            .await
+            .unwrap();
+        let err = untrusted.list_tables().send().await.unwrap_err();
+        assert!(
+            format!("{err:?}").to_lowercase().contains("certificate"),
+            "{err:?}"
+        );
+
+        let missing =
+            DynamoOptions::from_url(&format!("{url}&tls_ca_file=/nonexistent/ca.pem")).unwrap();
+        let err = connect_sdk(&missing).await.unwrap_err();
+        assert!(matches!(err, KvError::Config { .. }), "{err}");
+        let plain = DynamoOptions::from_url(
+            "dynamodb://?endpoint=http://127.0.0.1:8000&tls_ca_file=/c/ca.pem",
+        );
+        assert!(plain.unwrap_err().to_string().contains("https://"));
     }
 }

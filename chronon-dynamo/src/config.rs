@@ -48,6 +48,10 @@ pub struct DynamoOptions {
     /// credentials DynamoDB Local accepts when the endpoint is on loopback and the environment has
     /// no AWS credentials.
     pub credentials: Option<(String, String)>,
+    /// A PEM file of the certificate authorities that may sign an `https://` endpoint's
+    /// certificate, instead of the system's trust store (URL parameter `tls_ca_file`): a private
+    /// DynamoDB-compatible endpoint or a TLS proxy. Default none. Needs an `https` endpoint.
+    pub tls_ca_file: Option<std::path::PathBuf>,
 }
 
 /// How throttled requests and unprocessed batch items are retried: exponential backoff with full
@@ -98,6 +102,7 @@ impl Default for DynamoOptions {
             metadata_table: "chronon.datasets".to_string(),
             metadata_cache_ttl: Duration::from_secs(5),
             credentials: None,
+            tls_ca_file: None,
         }
     }
 }
@@ -122,6 +127,7 @@ impl std::fmt::Debug for DynamoOptions {
                     .as_ref()
                     .map(|(id, _)| format!("{id} / ***")),
             )
+            .field("tls_ca_file", &self.tls_ca_file)
             .finish()
     }
 }
@@ -305,6 +311,7 @@ impl DynamoOptions {
                 ))
             }
         }
+        o.tls_ca_file = params.string("tls_ca_file").map(Into::into);
         params.finish()?;
         o.retry = RetrySettings::new(
             o.retry.max_attempts,
@@ -331,6 +338,16 @@ impl DynamoOptions {
         }
         if self.metadata_table.is_empty() {
             return Err(KvError::config(SCHEME, "metadata_table must not be empty"));
+        }
+        let https = self.endpoint.as_deref().is_some_and(|e| {
+            e.get(..8)
+                .is_some_and(|s| s.eq_ignore_ascii_case("https://"))
+        });
+        if self.tls_ca_file.is_some() && !https {
+            return Err(KvError::config(
+                SCHEME,
+                "tls_ca_file needs an https:// endpoint (AWS's own endpoints use the system's trust store)",
+            ));
         }
         let allowed = |c: char| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.');
         for (name, value) in [

@@ -20,6 +20,7 @@
 //! `error.rs` the error mapping, `retry.rs` the retries. The crate's README covers the
 //! capabilities and how the tests run against DynamoDB Local.
 
+#![doc = include_str!("../README.md")]
 #![deny(missing_docs)]
 
 mod client;

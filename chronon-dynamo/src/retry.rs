@@ -78,6 +78,7 @@ where
                     )
                     .retryable());
             }
+            chronon_core::observe::note_retry();
             tokio::time::sleep(backoff(stalled.max(1), retry)).await;
             pending = Some(rest);
         }

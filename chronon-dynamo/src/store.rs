@@ -3,6 +3,7 @@
 
 use async_trait::async_trait;
 use aws_sdk_dynamodb::Client;
+use chronon_core::observe::{BulkOutcome, Call, Operation};
 use chronon_core::{
     BulkPutOptions, BulkPutReport, BulkSource, Capabilities, DatasetProps, GetRequest, GetResponse,
     KvError, KvStore, ListCursor, ListPage, PutRequest,
@@ -42,7 +43,7 @@ impl DynamoStore {
     /// endpoint when the environment has none, as DynamoDB Local accepts any).
     pub async fn open(options: DynamoOptions) -> Result<Self, KvError> {
         options.validate()?;
-        let sdk = connect_sdk(&options).await;
+        let sdk = connect_sdk(&options).await?;
         Ok(Self::from_client(sdk, options))
     }
 
@@ -87,23 +88,33 @@ impl KvStore for DynamoStore {
     }
 
     async fn create(&self, dataset: &str, props: &DatasetProps) -> Result<(), KvError> {
-        datasets::create(&self.client, dataset, props).await
+        Call::on_dataset(SCHEME, Operation::Create, dataset)
+            .run(async { datasets::create(&self.client, dataset, props).await })
+            .await
     }
 
     async fn drop_dataset(&self, dataset: &str) -> Result<(), KvError> {
-        datasets::drop_dataset(&self.client, dataset).await
+        Call::on_dataset(SCHEME, Operation::DropDataset, dataset)
+            .run(async { datasets::drop_dataset(&self.client, dataset).await })
+            .await
     }
 
     async fn dataset_props(&self, dataset: &str) -> Result<DatasetProps, KvError> {
-        datasets::dataset_props(&self.client, dataset).await
+        Call::on_dataset(SCHEME, Operation::DatasetProps, dataset)
+            .run(async { datasets::dataset_props(&self.client, dataset).await })
+            .await
     }
 
     async fn multi_get(&self, requests: Vec<GetRequest>) -> Vec<GetResponse> {
-        read::multi_get(&self.client, requests).await
+        Call::gets(SCHEME, &requests)
+            .run(async { read::multi_get(&self.client, requests).await })
+            .await
     }
 
     async fn multi_put(&self, requests: Vec<PutRequest>) -> Vec<Result<(), KvError>> {
-        write::multi_put(&self.client, requests).await
+        Call::puts(SCHEME, &requests)
+            .run(async { write::multi_put(&self.client, requests).await })
+            .await
     }
 
     async fn list(
@@ -112,7 +123,9 @@ impl KvStore for DynamoStore {
         limit: usize,
         cursor: Option<ListCursor>,
     ) -> Result<ListPage, KvError> {
-        read::list(&self.client, dataset, limit, cursor).await
+        Call::on_dataset(SCHEME, Operation::List, dataset)
+            .run(async { read::list(&self.client, dataset, limit, cursor).await })
+            .await
     }
 
     /// Parallel `BatchWriteItem`s (see the README for how S3 `ImportTable`, which Chronon's JVM
@@ -123,6 +136,9 @@ impl KvStore for DynamoStore {
         rows: BulkSource<'_>,
         options: BulkPutOptions,
     ) -> Result<BulkPutReport, KvError> {
-        write::bulk_put(&self.client, dataset, rows, options).await
+        Call::on_dataset(SCHEME, Operation::BulkPut, dataset)
+            .run(async { BulkOutcome(write::bulk_put(&self.client, dataset, rows, options).await) })
+            .await
+            .0
     }
 }

@@ -272,3 +272,39 @@ impl Client {
             .ok_or_else(|| KvError::not_found(dataset))
     }
 }
+
+#[cfg(test)]
+mod tls_tests {
+    use mongodb::options::{ClientOptions, Tls};
+
+    use crate::config::MongoOptions;
+
+    /// `tls=true` and the CA / client certificate options of a store URL reach the driver
+    /// (rustls, the driver's default TLS), while the `chronon_*` parameters do not.
+    #[tokio::test]
+    async fn tls_options_of_the_url_reach_the_driver() {
+        let url = url::Url::parse(
+            "mongodb://db.example:27017/features?tls=true&tlsCAFile=/etc/chronon/ca.pem\
+             &tlsCertificateKeyFile=/etc/chronon/client.pem&chronon_timeout_ms=500",
+        )
+        .unwrap();
+        let options = MongoOptions::from_url(&url).unwrap();
+        assert!(!options.uri.contains("chronon_"), "{}", options.uri);
+        let driver = ClientOptions::parse(&options.uri).await.unwrap();
+        match driver.tls {
+            Some(Tls::Enabled(tls)) => {
+                assert_eq!(tls.ca_file_path, Some("/etc/chronon/ca.pem".into()));
+                assert_eq!(
+                    tls.cert_key_file_path,
+                    Some("/etc/chronon/client.pem".into())
+                );
+            }
+            other => panic!("TLS not enabled: {other:?}"),
+        }
+        let plain = url::Url::parse("mongodb://db.example:27017/features").unwrap();
+        let plain = ClientOptions::parse(&MongoOptions::from_url(&plain).unwrap().uri)
+            .await
+            .unwrap();
+        assert!(!matches!(plain.tls, Some(Tls::Enabled(_))));
+    }
+}

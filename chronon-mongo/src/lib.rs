@@ -29,6 +29,7 @@
 //! indexes), `error` (driver errors to `KvError`). The crate's `README.md` has the options and the
 //! SecantusDB notes.
 
+#![doc = include_str!("../README.md")]
 #![deny(missing_docs)]
 
 mod client;

@@ -5,6 +5,7 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use chronon_core::config::redact_url;
+use chronon_core::observe::{BulkOutcome, Call, Operation};
 use chronon_core::{
     BulkPutOptions, BulkPutReport, BulkSource, Capabilities, DatasetProps, GetRequest, GetResponse,
     KvError, KvStore, ListCursor, ListPage, PutRequest,
@@ -86,23 +87,33 @@ impl KvStore for MongoStore {
     }
 
     async fn create(&self, dataset: &str, props: &DatasetProps) -> Result<(), KvError> {
-        datasets::create(&self.client, dataset, props).await
+        Call::on_dataset(BACKEND, Operation::Create, dataset)
+            .run(async { datasets::create(&self.client, dataset, props).await })
+            .await
     }
 
     async fn drop_dataset(&self, dataset: &str) -> Result<(), KvError> {
-        datasets::drop_dataset(&self.client, dataset).await
+        Call::on_dataset(BACKEND, Operation::DropDataset, dataset)
+            .run(async { datasets::drop_dataset(&self.client, dataset).await })
+            .await
     }
 
     async fn dataset_props(&self, dataset: &str) -> Result<DatasetProps, KvError> {
-        datasets::dataset_props(&self.client, dataset).await
+        Call::on_dataset(BACKEND, Operation::DatasetProps, dataset)
+            .run(async { datasets::dataset_props(&self.client, dataset).await })
+            .await
     }
 
     async fn multi_get(&self, requests: Vec<GetRequest>) -> Vec<GetResponse> {
-        read::multi_get(&self.client, requests).await
+        Call::gets(BACKEND, &requests)
+            .run(async { read::multi_get(&self.client, requests).await })
+            .await
     }
 
     async fn multi_put(&self, requests: Vec<PutRequest>) -> Vec<Result<(), KvError>> {
-        write::multi_put(&self.client, requests).await
+        Call::puts(BACKEND, &requests)
+            .run(async { write::multi_put(&self.client, requests).await })
+            .await
     }
 
     async fn list(
@@ -111,7 +122,9 @@ impl KvStore for MongoStore {
         limit: usize,
         cursor: Option<ListCursor>,
     ) -> Result<ListPage, KvError> {
-        read::list(&self.client, dataset, limit, cursor).await
+        Call::on_dataset(BACKEND, Operation::List, dataset)
+            .run(async { read::list(&self.client, dataset, limit, cursor).await })
+            .await
     }
 
     async fn bulk_put(
@@ -120,7 +133,10 @@ impl KvStore for MongoStore {
         rows: BulkSource<'_>,
         options: BulkPutOptions,
     ) -> Result<BulkPutReport, KvError> {
-        write::bulk_put(&self.client, dataset, rows, options).await
+        Call::on_dataset(BACKEND, Operation::BulkPut, dataset)
+            .run(async { BulkOutcome(write::bulk_put(&self.client, dataset, rows, options).await) })
+            .await
+            .0
     }
 }
 

@@ -229,6 +229,7 @@ async fn run_update(
             attempt,
             "retrying upserts after duplicate key errors"
         );
+        chronon_core::observe::note_retry();
         pending = retry;
     }
     answers

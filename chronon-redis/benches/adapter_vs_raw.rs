@@ -172,8 +172,30 @@ fn report(name: &str, n: usize, adapter: Duration, raw: Duration) {
     );
 }
 
+/// With `CHRONON_BENCH_OBSERVE=1`, the adapter's per-call spans and metrics are on: a `tracing`
+/// subscriber that enables `chronon_kv=debug` and formats every span when it closes (to a sink),
+/// and the Prometheus recorder `chronon serve` installs. Without it nobody listens (the
+/// default), so two runs give the adapter/raw ratio with observation on and off.
+fn observe_if_asked() {
+    use tracing_subscriber::layer::SubscriberExt;
+    use tracing_subscriber::util::SubscriberInitExt;
+    use tracing_subscriber::Layer;
+    if std::env::var_os("CHRONON_BENCH_OBSERVE").is_none() {
+        return;
+    }
+    let spans = tracing_subscriber::fmt::layer()
+        .with_span_events(tracing_subscriber::fmt::format::FmtSpan::CLOSE)
+        .with_writer(std::io::sink)
+        .with_filter(tracing_subscriber::EnvFilter::new("chronon_kv=debug"));
+    tracing_subscriber::registry().with(spans).init();
+    let recorder = metrics_exporter_prometheus::PrometheusBuilder::new().build_recorder();
+    metrics::set_global_recorder(recorder).expect("one recorder");
+    println!("observation on: chronon_kv spans formatted, Prometheus recorder installed");
+}
+
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
 async fn main() {
+    observe_if_asked();
     let Some(server) = conformance::launch::redis::redis().await else {
         return;
     };

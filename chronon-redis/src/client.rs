@@ -19,6 +19,48 @@ use crate::config::RedisOptions;
 use crate::error::{map_error, BACKEND};
 use crate::layout::{self, Entry};
 
+/// The driver's client for `opts.url`: plain, or TLS through rustls for `rediss://` with the
+/// options' CA and client certificate files read here (an unreadable file is `KvError::Config`
+/// naming it).
+fn driver_client(opts: &RedisOptions, ctx: ErrorContext<'_>) -> Result<redis::Client, KvError> {
+    if !opts.is_tls() {
+        return redis::Client::open(opts.url.as_str()).map_err(|e| map_error(e, ctx));
+    }
+    // rustls needs a process-wide crypto provider when more than one is compiled in (the AWS
+    // SDK brings aws-lc-rs, other crates ring): install ring's unless the program chose one.
+    if rustls::crypto::CryptoProvider::get_default().is_none() {
+        // Losing a race with another thread installing one is fine: one is installed.
+        let _ = rustls::crypto::ring::default_provider().install_default();
+    }
+    let read = |path: &std::path::Path, what: &str| {
+        std::fs::read(path).map_err(|e| {
+            KvError::config(
+                BACKEND,
+                format!("cannot read {what} {}: {e}", path.display()),
+            )
+        })
+    };
+    let root_cert = match &opts.tls_ca_file {
+        Some(path) => Some(read(path, "tls_ca_file")?),
+        None => None,
+    };
+    let client_tls = match (&opts.tls_cert_file, &opts.tls_key_file) {
+        (Some(cert), Some(key)) => Some(redis::ClientTlsConfig {
+            client_cert: read(cert, "tls_cert_file")?,
+            client_key: read(key, "tls_key_file")?,
+        }),
+        _ => None,
+    };
+    if root_cert.is_none() && client_tls.is_none() {
+        return redis::Client::open(opts.url.as_str()).map_err(|e| map_error(e, ctx));
+    }
+    let certificates = redis::TlsCertificates {
+        client_tls,
+        root_cert,
+    };
+    redis::Client::build_with_tls(opts.url.as_str(), certificates).map_err(|e| map_error(e, ctx))
+}
+
 /// The connection and everything an operation needs to know about the server and datasets.
 pub(crate) struct Client {
     conn: ConnectionManager,
@@ -82,12 +124,10 @@ impl Client {
     pub(crate) async fn connect(opts: RedisOptions) -> Result<Client, KvError> {
         opts.validate()?;
         let redacted = redact_url(&opts.url);
-        let client = redis::Client::open(opts.url.as_str()).map_err(|e| {
-            map_error(
-                e,
-                ErrorContext::new(BACKEND, "connect", &redacted, opts.timeout),
-            )
-        })?;
+        let client = driver_client(
+            &opts,
+            ErrorContext::new(BACKEND, "connect", &redacted, opts.timeout),
+        )?;
         let address = client.get_connection_info().addr().to_string();
         // No driver response timeout: every call is bounded by the store's own timeout already
         // (a second timer per pipeline cost measurable throughput), and the driver's default of

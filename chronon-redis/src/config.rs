@@ -1,6 +1,7 @@
 //! [`RedisOptions`]: where the server is and how the adapter talks to it, from code or a URL,
 //! with its defaults, its secret-hiding `Debug`, URL parsing and validation.
 
+use std::path::PathBuf;
 use std::time::Duration;
 
 use chronon_core::config::{redact_url, UrlParams};
@@ -54,6 +55,14 @@ pub struct RedisOptions {
     /// *another* client can go unseen by reads, for at most this long: they answer from the
     /// old generation (empty once its keys are deleted). `Duration::ZERO` checks every call.
     pub metadata_cache_ttl: Duration,
+    /// TLS (`rediss://` URLs only): a PEM file of the certificate authorities that may sign the
+    /// server's certificate (`tls_ca_file=`), instead of the system's trust store. Default none.
+    pub tls_ca_file: Option<PathBuf>,
+    /// TLS: a PEM client certificate chain for servers that require one (`tls_cert_file=`,
+    /// with `tls_key_file=`). Default none.
+    pub tls_cert_file: Option<PathBuf>,
+    /// TLS: the PEM private key of [`RedisOptions::tls_cert_file`] (`tls_key_file=`).
+    pub tls_key_file: Option<PathBuf>,
 }
 
 impl Default for RedisOptions {
@@ -71,6 +80,9 @@ impl Default for RedisOptions {
             scan_count: 1000,
             list_session_ttl: Duration::from_secs(600),
             metadata_cache_ttl: Duration::from_secs(1),
+            tls_ca_file: None,
+            tls_cert_file: None,
+            tls_key_file: None,
         }
     }
 }
@@ -90,6 +102,9 @@ impl std::fmt::Debug for RedisOptions {
             .field("scan_count", &self.scan_count)
             .field("list_session_ttl", &self.list_session_ttl)
             .field("metadata_cache_ttl", &self.metadata_cache_ttl)
+            .field("tls_ca_file", &self.tls_ca_file)
+            .field("tls_cert_file", &self.tls_cert_file)
+            .field("tls_key_file", &self.tls_key_file)
             .finish()
     }
 }
@@ -126,7 +141,10 @@ impl RedisOptions {
 
     /// Parses `redis://[user:password@]host:port/db?prefix=..&timeout_ms=..&...` (parameter
     /// names are the field names, durations in `_ms`; the metadata cache's TTL is
-    /// `metadata_cache_ttl_ms`). Unknown or repeated parameters are a `KvError::Config` listing
+    /// `metadata_cache_ttl_ms`). `rediss://` is the same over TLS (rustls; the server's
+    /// certificate checked against the system's trust store, or `tls_ca_file=`; a client
+    /// certificate with `tls_cert_file=` and `tls_key_file=`); the `tls_` parameters on a
+    /// `redis://` URL are a `KvError::Config`, never a silent plain-text connection. Unknown or repeated parameters are a `KvError::Config` listing
     /// the known ones, so a typo never silently falls back to a default. `protocol` (`resp3`)
     /// is the `redis` crate's own and passes through to it.
     ///
@@ -142,12 +160,13 @@ impl RedisOptions {
         let parsed = url::Url::parse(url).map_err(|e| {
             KvError::config(BACKEND, format!("{} is not a URL: {e}", redact_url(url)))
         })?;
-        if parsed.scheme() != crate::SCHEME {
+        if parsed.scheme() != crate::SCHEME && parsed.scheme() != crate::TLS_SCHEME {
             return Err(KvError::config(
                 BACKEND,
                 format!(
-                    "scheme must be {:?}, not {:?} (in {})",
+                    "scheme must be {:?} or {:?}, not {:?} (in {})",
                     crate::SCHEME,
+                    crate::TLS_SCHEME,
                     parsed.scheme(),
                     redact_url(url)
                 ),
@@ -183,6 +202,9 @@ impl RedisOptions {
             &mut opts.metadata_cache_ttl,
             params.millis(METADATA_CACHE_TTL_PARAM)?,
         );
+        opts.tls_ca_file = params.string("tls_ca_file").map(PathBuf::from);
+        opts.tls_cert_file = params.string("tls_cert_file").map(PathBuf::from);
+        opts.tls_key_file = params.string("tls_key_file").map(PathBuf::from);
         // Parameters of the redis crate itself pass through.
         let protocol = params.passthrough("protocol");
         params.finish()?;
@@ -201,10 +223,31 @@ impl RedisOptions {
         Ok(opts)
     }
 
+    /// Whether the URL asks for TLS (`rediss://`).
+    pub fn is_tls(&self) -> bool {
+        self.url
+            .get(..crate::TLS_SCHEME.len() + 1)
+            .is_some_and(|s| s.eq_ignore_ascii_case(&format!("{}:", crate::TLS_SCHEME)))
+    }
+
     /// Checks the options make sense; the error names the field.
     pub fn validate(&self) -> Result<(), KvError> {
         let bad = |msg: String| KvError::config(BACKEND, msg);
         layout::valid_prefix(&self.prefix).map_err(bad)?;
+        let tls_files = [&self.tls_ca_file, &self.tls_cert_file, &self.tls_key_file];
+        if tls_files.iter().any(|f| f.is_some()) && !self.is_tls() {
+            return Err(bad(format!(
+                "tls_ca_file, tls_cert_file and tls_key_file need a {}:// URL, not {}",
+                crate::TLS_SCHEME,
+                redact_url(&self.url)
+            )));
+        }
+        if self.tls_cert_file.is_some() != self.tls_key_file.is_some() {
+            return Err(bad(
+                "tls_cert_file and tls_key_file go together (a client certificate and its key)"
+                    .into(),
+            ));
+        }
         if self.timeout.is_zero() {
             return Err(bad("timeout must be above zero".into()));
         }
@@ -239,6 +282,22 @@ mod tests {
 
     fn parse(s: &str) -> Result<RedisOptions, KvError> {
         RedisOptions::from_url(s)
+    }
+
+    #[test]
+    fn tls_parameters_need_rediss_and_go_through() {
+        let o = parse("rediss://h:6380/0?tls_ca_file=/c/ca.pem&tls_cert_file=/c/a.pem&tls_key_file=/c/a.key&prefix=p").unwrap();
+        assert!(o.is_tls());
+        assert_eq!(o.url, "rediss://h:6380/0");
+        assert_eq!(o.tls_ca_file, Some(PathBuf::from("/c/ca.pem")));
+        assert_eq!(o.tls_cert_file, Some(PathBuf::from("/c/a.pem")));
+        assert_eq!(o.tls_key_file, Some(PathBuf::from("/c/a.key")));
+        assert!(parse("rediss://h:6380/0").unwrap().is_tls());
+        assert!(!parse("redis://h:6379/0").unwrap().is_tls());
+        let plain = parse("redis://h:6379/0?tls_ca_file=/c/ca.pem").unwrap_err();
+        assert!(plain.to_string().contains("rediss://"), "{plain}");
+        let half = parse("rediss://h/0?tls_cert_file=/c/a.pem").unwrap_err();
+        assert!(half.to_string().contains("go together"), "{half}");
     }
 
     #[test]

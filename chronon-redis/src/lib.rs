@@ -22,6 +22,7 @@
 //! # Ok(()) }
 //! ```
 
+#![doc = include_str!("../README.md")]
 #![deny(missing_docs)]
 
 mod client;
@@ -38,3 +39,6 @@ pub use store::RedisStore;
 
 /// The URL scheme this adapter opens (`redis://host:port/db?prefix=chronon`).
 pub const SCHEME: &str = "redis";
+
+/// The URL scheme of the same store over TLS (`rediss://host:port/db?tls_ca_file=ca.pem`).
+pub const TLS_SCHEME: &str = "rediss";

@@ -3,6 +3,7 @@
 //! thin call into [`crate::datasets`], [`crate::read`] or [`crate::write`].
 
 use async_trait::async_trait;
+use chronon_core::observe::{Call, Operation};
 use chronon_core::{
     validate, Capabilities, DatasetProps, GetRequest, GetResponse, KvError, KvStore, ListCursor,
     ListPage, PutRequest,
@@ -75,26 +76,42 @@ impl KvStore for RedisStore {
     }
 
     async fn create(&self, dataset: &str, props: &DatasetProps) -> Result<(), KvError> {
-        validate::dataset_name(dataset)?;
-        datasets::create(&self.client, dataset, props).await
+        Call::on_dataset(BACKEND, Operation::Create, dataset)
+            .run(async {
+                validate::dataset_name(dataset)?;
+                datasets::create(&self.client, dataset, props).await
+            })
+            .await
     }
 
     async fn drop_dataset(&self, dataset: &str) -> Result<(), KvError> {
-        validate::dataset_name(dataset)?;
-        datasets::drop_dataset(&self.client, dataset).await
+        Call::on_dataset(BACKEND, Operation::DropDataset, dataset)
+            .run(async {
+                validate::dataset_name(dataset)?;
+                datasets::drop_dataset(&self.client, dataset).await
+            })
+            .await
     }
 
     async fn dataset_props(&self, dataset: &str) -> Result<DatasetProps, KvError> {
-        validate::dataset_name(dataset)?;
-        datasets::dataset_props(&self.client, dataset).await
+        Call::on_dataset(BACKEND, Operation::DatasetProps, dataset)
+            .run(async {
+                validate::dataset_name(dataset)?;
+                datasets::dataset_props(&self.client, dataset).await
+            })
+            .await
     }
 
     async fn multi_get(&self, requests: Vec<GetRequest>) -> Vec<GetResponse> {
-        read::multi_get(&self.client, requests).await
+        Call::gets(BACKEND, &requests)
+            .run(async { read::multi_get(&self.client, requests).await })
+            .await
     }
 
     async fn multi_put(&self, requests: Vec<PutRequest>) -> Vec<Result<(), KvError>> {
-        write::multi_put(&self.client, requests).await
+        Call::puts(BACKEND, &requests)
+            .run(async { write::multi_put(&self.client, requests).await })
+            .await
     }
 
     async fn list(
@@ -103,7 +120,11 @@ impl KvStore for RedisStore {
         limit: usize,
         cursor: Option<ListCursor>,
     ) -> Result<ListPage, KvError> {
-        validate::dataset_name(dataset)?;
-        read::list(&self.client, dataset, limit, cursor).await
+        Call::on_dataset(BACKEND, Operation::List, dataset)
+            .run(async {
+                validate::dataset_name(dataset)?;
+                read::list(&self.client, dataset, limit, cursor).await
+            })
+            .await
     }
 }

@@ -28,6 +28,7 @@
 //! # Ok(()) }
 //! ```
 
+#![doc = include_str!("../README.md")]
 #![deny(missing_docs)]
 
 mod client;

@@ -2,6 +2,7 @@
 //! `datasets`, `read` or `write`.
 
 use async_trait::async_trait;
+use chronon_core::observe::{BulkOutcome, Call, Operation};
 use chronon_core::{
     BulkPutOptions, BulkPutReport, BulkSource, Capabilities, DatasetProps, GetRequest, GetResponse,
     KvError, KvStore, ListCursor, ListPage, PutRequest,
@@ -99,23 +100,33 @@ impl KvStore for RocksStore {
     }
 
     async fn create(&self, dataset: &str, props: &DatasetProps) -> Result<(), KvError> {
-        datasets::create(&self.client, dataset, props).await
+        Call::on_dataset(BACKEND, Operation::Create, dataset)
+            .run(async { datasets::create(&self.client, dataset, props).await })
+            .await
     }
 
     async fn drop_dataset(&self, dataset: &str) -> Result<(), KvError> {
-        datasets::drop_dataset(&self.client, dataset).await
+        Call::on_dataset(BACKEND, Operation::DropDataset, dataset)
+            .run(async { datasets::drop_dataset(&self.client, dataset).await })
+            .await
     }
 
     async fn dataset_props(&self, dataset: &str) -> Result<DatasetProps, KvError> {
-        datasets::props(&self.client, dataset)
+        Call::on_dataset(BACKEND, Operation::DatasetProps, dataset)
+            .run(async { datasets::props(&self.client, dataset) })
+            .await
     }
 
     async fn multi_get(&self, requests: Vec<GetRequest>) -> Vec<GetResponse> {
-        read::multi_get(&self.client, requests).await
+        Call::gets(BACKEND, &requests)
+            .run(async { read::multi_get(&self.client, requests).await })
+            .await
     }
 
     async fn multi_put(&self, requests: Vec<PutRequest>) -> Vec<Result<(), KvError>> {
-        write::multi_put(&self.client, requests).await
+        Call::puts(BACKEND, &requests)
+            .run(async { write::multi_put(&self.client, requests).await })
+            .await
     }
 
     async fn list(
@@ -124,7 +135,9 @@ impl KvStore for RocksStore {
         limit: usize,
         cursor: Option<ListCursor>,
     ) -> Result<ListPage, KvError> {
-        read::list(&self.client, dataset, limit, cursor).await
+        Call::on_dataset(BACKEND, Operation::List, dataset)
+            .run(async { read::list(&self.client, dataset, limit, cursor).await })
+            .await
     }
 
     async fn bulk_put(
@@ -133,6 +146,154 @@ impl KvStore for RocksStore {
         rows: BulkSource<'_>,
         options: BulkPutOptions,
     ) -> Result<BulkPutReport, KvError> {
-        write::bulk_put(&self.client, dataset, rows, options).await
+        Call::on_dataset(BACKEND, Operation::BulkPut, dataset)
+            .run(async { BulkOutcome(write::bulk_put(&self.client, dataset, rows, options).await) })
+            .await
+            .0
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::io::Write;
+    use std::sync::{Arc, Mutex};
+
+    use chronon_core::{GetRequest, KvStoreExt, PutRequest};
+    use metrics_util::debugging::{DebugValue, DebuggingRecorder};
+    use tracing_subscriber::fmt::format::FmtSpan;
+
+    use super::*;
+
+    /// Log lines written by the subscriber, kept for the test to read.
+    #[derive(Clone, Default)]
+    struct Lines(Arc<Mutex<Vec<u8>>>);
+    impl Write for Lines {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            self.0.lock().unwrap().extend_from_slice(buf);
+            Ok(buf.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    /// Every call on a real RocksDB store opens one `kv_call` span with its fields (as a JSON
+    /// log subscriber sees them when the span closes) and counts in the metrics.
+    #[test]
+    fn each_call_has_one_span_and_its_metrics() {
+        let dir = tempfile::tempdir().unwrap();
+        let lines = Lines::default();
+        let writer = lines.clone();
+        let subscriber = tracing_subscriber::fmt()
+            .json()
+            .with_env_filter("chronon_kv=debug")
+            .with_span_events(FmtSpan::CLOSE)
+            .with_writer(move || writer.clone())
+            .finish();
+        let recorder = DebuggingRecorder::new();
+        let snapshotter = recorder.snapshotter();
+        let run = || {
+            tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .unwrap()
+                .block_on(async {
+                    let store = RocksStore::open(RocksOptions::new(dir.path()))
+                        .await
+                        .unwrap();
+                    store.create_default("OBS").await.unwrap();
+                    let puts = vec![
+                        PutRequest::new("OBS", "a", "1", Some(1)),
+                        PutRequest::new("OBS", "", "bad key", Some(1)),
+                    ];
+                    let put = store.multi_put(puts).await;
+                    assert!(put[0].is_ok() && put[1].is_err());
+                    let got = store
+                        .multi_get(vec![
+                            GetRequest::latest("OBS", "a"),
+                            GetRequest::latest("MISSING", "a"),
+                        ])
+                        .await;
+                    assert!(got[0].values.is_ok() && got[1].values.is_err());
+                    store.drop_dataset("OBS").await.unwrap();
+                })
+        };
+        tracing::subscriber::with_default(subscriber, || {
+            metrics::with_local_recorder(&recorder, run)
+        });
+
+        let text = String::from_utf8(lines.0.lock().unwrap().clone()).unwrap();
+        let spans: Vec<serde_json::Value> = text
+            .lines()
+            .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
+            .filter(|v| v["span"]["name"] == "kv_call")
+            .map(|v| v["span"].clone())
+            .collect();
+        let ops: Vec<&str> = spans
+            .iter()
+            .map(|s| s["operation"].as_str().unwrap())
+            .collect();
+        assert_eq!(
+            ops,
+            ["create", "multi_put", "multi_get", "drop_dataset"],
+            "{text}"
+        );
+        for s in &spans {
+            assert_eq!(s["backend"], "rocks", "{s}");
+            assert!(s["retries"].is_number(), "{s}");
+        }
+        let (put, get) = (&spans[1], &spans[2]);
+        assert_eq!(
+            (
+                &put["dataset"],
+                &put["batch_size"],
+                &put["outcome"],
+                &put["errors"]
+            ),
+            (&"OBS".into(), &2.into(), &"partial".into(), &1.into()),
+            "{put}"
+        );
+        assert_eq!(
+            (&get["dataset"], &get["outcome"], &get["errors"]),
+            (&"OBS+1".into(), &"partial".into(), &1.into()),
+            "{get}"
+        );
+        assert_eq!(spans[0]["outcome"], "ok");
+
+        // One snapshot: taking it drains what it reports.
+        let snapshot = snapshotter.snapshot().into_vec();
+        let counter = |name: &str, labels: &[(&str, &str)]| {
+            snapshot.iter().find_map(|(key, _, _, value)| {
+                let key = key.key();
+                let matches = key.name() == name
+                    && labels
+                        .iter()
+                        .all(|(k, v)| key.labels().any(|l| l.key() == *k && l.value() == *v));
+                match value {
+                    DebugValue::Counter(n) if matches => Some(*n),
+                    DebugValue::Histogram(h) if matches => Some(h.len() as u64),
+                    _ => None,
+                }
+            })
+        };
+        let calls = "chronon_kv_calls_total";
+        let ok = [
+            ("backend", "rocks"),
+            ("operation", "create"),
+            ("outcome", "ok"),
+        ];
+        assert_eq!(counter(calls, &ok), Some(1));
+        let partial = [("operation", "multi_get"), ("outcome", "partial")];
+        assert_eq!(counter(calls, &partial), Some(1));
+        let errors = "chronon_kv_errors_total";
+        let invalid_key = [("operation", "multi_put"), ("kind", "InvalidKey")];
+        assert_eq!(counter(errors, &invalid_key), Some(1));
+        let not_found = [("operation", "multi_get"), ("kind", "DatasetNotFound")];
+        assert_eq!(counter(errors, &not_found), Some(1));
+        let latency = [("backend", "rocks"), ("operation", "drop_dataset")];
+        assert_eq!(
+            counter("chronon_kv_call_duration_seconds", &latency),
+            Some(1)
+        );
     }
 }

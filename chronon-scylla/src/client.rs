@@ -131,6 +131,9 @@ impl Client {
         if let Some(dc) = &options.local_datacenter {
             builder = builder.prefer_datacenter(dc.clone());
         }
+        if let Some(tls) = options.tls.client_config()? {
+            builder = builder.tls_context(Some(tls));
+        }
         if let Some(user) = &options.username {
             builder = builder.user(user.clone(), options.password.clone().unwrap_or_default());
         }

@@ -5,6 +5,7 @@
 //! the hosts, user and keyspace are split here; the query parameters are read through
 //! [`UrlParams`] and every message shows the URL through [`redact_url`].
 
+use std::path::PathBuf;
 use std::time::Duration;
 
 use chronon_core::config::{query_pairs, redact_url, UrlParams};
@@ -14,6 +15,7 @@ use scylla::statement::Consistency;
 
 use crate::cql::Replication;
 use crate::layout::is_valid_keyspace;
+use crate::tls::TlsOptions;
 
 /// The URL scheme of this adapter: `scylla://host:9042/keyspace`.
 pub const SCHEME: &str = "scylla";
@@ -69,6 +71,9 @@ pub struct ScyllaOptions {
     /// prepared) before reading it again, so a dataset dropped or re-created by another client is
     /// noticed. Default 5 s; zero turns the cache off.
     pub metadata_cache_ttl: Duration,
+    /// TLS to the nodes (rustls). Default off. URL: `tls=true`, `tls_ca_file=`,
+    /// `tls_cert_file=`, `tls_key_file=`.
+    pub tls: TlsOptions,
 }
 
 impl std::fmt::Debug for ScyllaOptions {
@@ -86,6 +91,7 @@ impl std::fmt::Debug for ScyllaOptions {
             .field("password", &self.password.as_ref().map(|_| "***"))
             .field("create_keyspace", &self.create_keyspace)
             .field("metadata_cache_ttl", &self.metadata_cache_ttl)
+            .field("tls", &self.tls)
             .finish()
     }
 }
@@ -116,6 +122,7 @@ impl ScyllaOptions {
             password: None,
             create_keyspace: true,
             metadata_cache_ttl: Duration::from_secs(5),
+            tls: TlsOptions::default(),
         }
     }
 
@@ -155,6 +162,7 @@ impl ScyllaOptions {
         if self.contact_points.is_empty() {
             return bad("no contact points".into());
         }
+        self.tls.validate()?;
         if !is_valid_keyspace(&self.keyspace) {
             return bad(format!(
                 "keyspace {:?} is not a CQL keyspace name (1-48 of A-Z, a-z, 0-9, _, starting with a letter)",
@@ -296,6 +304,12 @@ impl ScyllaOptions {
         if let Some(t) = params.millis(METADATA_CACHE_TTL_PARAM)? {
             options.metadata_cache_ttl = t;
         }
+        let tls_file = |params: &mut UrlParams, name| params.string(name).map(PathBuf::from);
+        options.tls.ca_file = tls_file(&mut params, "tls_ca_file");
+        options.tls.cert_file = tls_file(&mut params, "tls_cert_file");
+        options.tls.key_file = tls_file(&mut params, "tls_key_file");
+        let any_file = options.tls.ca_file.is_some() || options.tls.cert_file.is_some();
+        options.tls.enabled = params.bool("tls")?.unwrap_or(any_file);
         params.finish()?;
         if class.is_some() || factor.is_some() {
             if matches!(options.replication, Replication::Datacenters(_)) {
@@ -451,6 +465,31 @@ fn percent_decode(s: &str) -> Result<String, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn tls_parameters() {
+        let o = ScyllaOptions::from_url(
+            "scylla://h:9142/ks?tls_ca_file=/c/ca.pem&tls_cert_file=/c/a.pem&tls_key_file=/c/a.key",
+        )
+        .unwrap();
+        assert!(o.tls.enabled, "a CA file implies TLS");
+        assert_eq!(o.tls.ca_file, Some(PathBuf::from("/c/ca.pem")));
+        assert_eq!(o.tls.cert_file, Some(PathBuf::from("/c/a.pem")));
+        assert_eq!(o.tls.key_file, Some(PathBuf::from("/c/a.key")));
+        let on = ScyllaOptions::from_url("scylla://h:9142/ks?tls=true").unwrap();
+        assert!(on.tls.enabled && on.tls.ca_file.is_none());
+        assert!(
+            !ScyllaOptions::from_url("scylla://h/ks")
+                .unwrap()
+                .tls
+                .enabled
+        );
+        let err =
+            ScyllaOptions::from_url("scylla://h/ks?tls=false&tls_ca_file=/c/ca.pem").unwrap_err();
+        assert!(err.to_string().contains("TLS is off"), "{err}");
+        let err = ScyllaOptions::from_url("scylla://h/ks?tls_cert_file=/c/a.pem").unwrap_err();
+        assert!(err.to_string().contains("go together"), "{err}");
+    }
 
     #[test]
     fn defaults() {

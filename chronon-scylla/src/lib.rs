@@ -21,6 +21,7 @@
 //! # Ok(()) }
 //! ```
 
+#![doc = include_str!("../README.md")]
 #![deny(missing_docs)]
 
 mod client;
@@ -31,9 +32,11 @@ mod error;
 mod layout;
 mod read;
 mod store;
+mod tls;
 mod write;
 
 pub use config::{ScyllaOptions, SCHEME};
 pub use cql::Replication;
 pub use scylla::statement::Consistency;
 pub use store::ScyllaStore;
+pub use tls::TlsOptions;

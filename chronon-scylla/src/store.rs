@@ -4,6 +4,7 @@
 use std::sync::Arc;
 
 use async_trait::async_trait;
+use chronon_core::observe::{Call, Operation};
 use chronon_core::{
     Capabilities, DatasetProps, GetRequest, GetResponse, KvError, KvStore, ListCursor, ListPage,
     PutRequest,
@@ -91,23 +92,33 @@ impl KvStore for ScyllaStore {
     }
 
     async fn create(&self, dataset: &str, props: &DatasetProps) -> Result<(), KvError> {
-        self.client.create(dataset, props).await
+        Call::on_dataset(BACKEND, Operation::Create, dataset)
+            .run(async { self.client.create(dataset, props).await })
+            .await
     }
 
     async fn drop_dataset(&self, dataset: &str) -> Result<(), KvError> {
-        self.client.drop_dataset(dataset).await
+        Call::on_dataset(BACKEND, Operation::DropDataset, dataset)
+            .run(async { self.client.drop_dataset(dataset).await })
+            .await
     }
 
     async fn dataset_props(&self, dataset: &str) -> Result<DatasetProps, KvError> {
-        self.client.dataset_props(dataset).await
+        Call::on_dataset(BACKEND, Operation::DatasetProps, dataset)
+            .run(async { self.client.dataset_props(dataset).await })
+            .await
     }
 
     async fn multi_get(&self, requests: Vec<GetRequest>) -> Vec<GetResponse> {
-        self.client.multi_get(requests).await
+        Call::gets(BACKEND, &requests)
+            .run(async { self.client.multi_get(requests).await })
+            .await
     }
 
     async fn multi_put(&self, requests: Vec<PutRequest>) -> Vec<Result<(), KvError>> {
-        self.client.multi_put(requests).await
+        Call::puts(BACKEND, &requests)
+            .run(async { self.client.multi_put(requests).await })
+            .await
     }
 
     async fn list(
@@ -116,6 +127,8 @@ impl KvStore for ScyllaStore {
         limit: usize,
         cursor: Option<ListCursor>,
     ) -> Result<ListPage, KvError> {
-        self.client.list(dataset, limit, cursor).await
+        Call::on_dataset(BACKEND, Operation::List, dataset)
+            .run(async { self.client.list(dataset, limit, cursor).await })
+            .await
     }
 }
