@@ -246,7 +246,8 @@ fn wrk_script(keys: usize) -> String {
             .into_iter()
             .map(|u| format!("{{\"user_id\":\"{u}\"}}"))
             .collect();
-        s.push_str(&format!("  [[[{}]]],\n", body.join(",")));
+        // A level-1 long string: `[=[ ... ]=]` holds the JSON's brackets as they are.
+        s.push_str(&format!("  [=[[{}]]=],\n", body.join(",")));
     }
     s.push_str(
         "}\nlocal i = 0\nrequest = function()\n  i = i + 1\n  \
