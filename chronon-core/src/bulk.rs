@@ -33,7 +33,7 @@ pub async fn bulk_put_chunked<F, Fut>(
     write_chunk: F,
 ) -> Result<BulkPutReport, KvError>
 where
-    F: FnMut(Vec<BulkRow>) -> Fut,
+    F: Fn(Vec<BulkRow>) -> Fut,
     Fut: Future<Output = Result<(), KvError>>,
 {
     bulk_put_chunked_concurrently(
@@ -51,7 +51,8 @@ where
 /// (the last one partial), writes up to `concurrency` chunks at once through `write_chunk`
 /// (chunks may finish in any order), calls the options' progress callback with the rows
 /// acknowledged so far after each chunk, and stops at the first error, from the source or from
-/// a write, returning it. The report counts the rows of acknowledged chunks.
+/// a write, returning it. A chunk that fails with a retryable error is written again, up to
+/// [`CHUNK_ATTEMPTS`] times. The report counts the rows of acknowledged chunks.
 ///
 /// The returned future is `Send` when `write_chunk` and its futures are, as `bulk_put` in an
 /// `async_trait` needs. `options.sorted` is the adapter's to use; nothing here checks it.
@@ -61,24 +62,24 @@ pub async fn bulk_put_chunked_concurrently<F, Fut>(
     options: &BulkPutOptions,
     chunk_rows: usize,
     concurrency: usize,
-    mut write_chunk: F,
+    write_chunk: F,
 ) -> Result<BulkPutReport, KvError>
 where
-    F: FnMut(Vec<BulkRow>) -> Fut,
+    F: Fn(Vec<BulkRow>) -> Fut,
     Fut: Future<Output = Result<(), KvError>>,
 {
     validate::dataset_name(dataset)?;
     let written = AtomicU64::new(0);
     let written = &written;
+    let write_chunk = &write_chunk;
     let progress = options.progress.as_ref();
     source
         .try_chunks(chunk_rows.max(1))
         .map_err(|e| e.1)
         .map_ok(|rows| {
             let n = rows.len() as u64;
-            let write = write_chunk(rows);
             async move {
-                write.await?;
+                write_with_retries(write_chunk, rows).await?;
                 // Chunks are polled by one task, so totals reach the callback in rising order.
                 let total = written.fetch_add(n, Ordering::Relaxed) + n;
                 if let Some(p) = progress {
@@ -93,6 +94,39 @@ where
     Ok(BulkPutReport {
         rows: written.load(Ordering::Relaxed),
     })
+}
+
+/// How many times a chunk is written before a retryable error fails the load.
+pub const CHUNK_ATTEMPTS: u32 = 5;
+
+/// Half the first backoff between writes of a chunk, in ms (the unit tests shrink it).
+#[cfg(not(test))]
+const CHUNK_BACKOFF_MS: u64 = 250;
+#[cfg(test)]
+const CHUNK_BACKOFF_MS: u64 = 1;
+
+/// Writes one chunk, again after a retryable error (`Timeout`, `Unavailable`, throttling) with a
+/// backoff of 0.5, 1, 2, 4 s: a load of millions of rows should not fail because one chunk met a
+/// busy server, and rewriting a chunk is safe (puts of the same key and ts replace).
+async fn write_with_retries<F, Fut>(write_chunk: &F, rows: Vec<BulkRow>) -> Result<(), KvError>
+where
+    F: Fn(Vec<BulkRow>) -> Fut,
+    Fut: Future<Output = Result<(), KvError>>,
+{
+    let mut attempt = 1;
+    loop {
+        match write_chunk(rows.clone()).await {
+            Err(e) if e.is_retryable() && attempt < CHUNK_ATTEMPTS => {
+                tracing::debug!(attempt, "bulk chunk failed, writing it again: {e}");
+                tokio::time::sleep(std::time::Duration::from_millis(
+                    CHUNK_BACKOFF_MS << attempt,
+                ))
+                .await;
+                attempt += 1;
+            }
+            other => return other,
+        }
+    }
 }
 
 /// The default `bulk_put`: rows pulled in chunks of the store's `put_batch_size` (at most
@@ -150,6 +184,10 @@ mod tests {
             })
         }))
         .boxed()
+    }
+
+    fn rows_key(i: usize) -> bytes::Bytes {
+        format!("k{i:05}").into()
     }
 
     fn with_progress(seen: Arc<Mutex<Vec<u64>>>) -> BulkPutOptions {
@@ -220,7 +258,7 @@ mod tests {
     #[tokio::test]
     async fn the_first_error_ends_the_load() {
         let write_error = KvError::backend_msg("t", "write", "disk full");
-        let mut calls = 0;
+        let calls = std::sync::atomic::AtomicUsize::new(0);
         let err = bulk_put_chunked_concurrently(
             "DS",
             rows(50),
@@ -228,8 +266,7 @@ mod tests {
             10,
             1,
             |_| {
-                calls += 1;
-                let fail = calls == 2;
+                let fail = calls.fetch_add(1, Ordering::Relaxed) + 1 == 2;
                 let e = write_error.clone();
                 async move {
                     if fail {
@@ -243,6 +280,7 @@ mod tests {
         .await
         .unwrap_err();
         assert!(err.to_string().contains("disk full"));
+        let calls = calls.load(Ordering::Relaxed);
         assert!(calls < 5, "kept writing after the error ({calls} chunks)");
 
         let broken: BulkSource<'static> = futures::stream::iter(vec![
@@ -267,6 +305,56 @@ mod tests {
             })
             .await;
         assert!(matches!(bad_name, Err(KvError::InvalidDataset { .. })));
+    }
+
+    #[tokio::test]
+    async fn a_chunk_that_timed_out_is_written_again() {
+        let attempts = std::sync::atomic::AtomicUsize::new(0);
+        let timeout = KvError::Timeout {
+            operation: "multi_put".into(),
+            target: "DS".into(),
+            timeout: Duration::from_secs(10),
+        };
+        // The second chunk times out twice, then lands.
+        let report = bulk_put_chunked_concurrently(
+            "DS",
+            rows(30),
+            &BulkPutOptions::default(),
+            10,
+            1,
+            |chunk| {
+                let second = chunk[0].key == rows_key(10);
+                let n = if second {
+                    attempts.fetch_add(1, Ordering::Relaxed) + 1
+                } else {
+                    0
+                };
+                let e = timeout.clone();
+                async move {
+                    if second && n <= 2 {
+                        Err(e)
+                    } else {
+                        Ok(())
+                    }
+                }
+            },
+        )
+        .await
+        .unwrap();
+        assert_eq!(report.rows, 30);
+        assert_eq!(attempts.load(Ordering::Relaxed), 3);
+
+        // A chunk that keeps timing out fails the load after CHUNK_ATTEMPTS writes.
+        let tries = std::sync::atomic::AtomicUsize::new(0);
+        let err = bulk_put_chunked("DS", rows(5), &BulkPutOptions::default(), 10, |_| {
+            tries.fetch_add(1, Ordering::Relaxed);
+            let e = timeout.clone();
+            async move { Err(e) }
+        })
+        .await
+        .unwrap_err();
+        assert!(matches!(err, KvError::Timeout { .. }));
+        assert_eq!(tries.load(Ordering::Relaxed), CHUNK_ATTEMPTS as usize);
     }
 
     #[test]

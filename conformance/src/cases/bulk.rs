@@ -12,11 +12,11 @@ use super::{b, ok_values, pairs, retry, T0};
 use crate::runner::Ctx;
 
 fn rows(
-    n: u64,
+    range: std::ops::Range<u64>,
     order: impl Fn(u64) -> u64 + Send + 'static,
     ts: i64,
 ) -> chronon_core::BulkSource<'static> {
-    futures::stream::iter(0..n)
+    futures::stream::iter(range)
         .map(move |i| {
             let k = order(i);
             Ok::<_, KvError>(BulkRow {
@@ -63,27 +63,22 @@ pub(crate) async fn loads_100003_rows_with_progress(cx: &Ctx) -> Result<()> {
     let store = cx.store()?;
     let ds = cx.snapshot().await?;
     let progress = Arc::new(AtomicU64::new(0));
-    let report = retry::bulk_put_all(
+    let seen = progress.clone();
+    let loaded = retry::bulk_put_all(
         cx,
         &store,
         &ds,
-        || rows(BIG_LOAD, |i| i, T0),
-        || {
-            let seen = progress.clone();
-            seen.store(0, Ordering::Relaxed);
-            BulkPutOptions {
-                progress: Some(Arc::new(move |n| {
-                    seen.fetch_max(n, Ordering::Relaxed);
-                })),
-                sorted: true,
-            }
-        },
+        BIG_LOAD,
+        |range| rows(range, |i| i, T0),
+        true,
+        Some(Arc::new(move |n| {
+            seen.fetch_max(n, Ordering::Relaxed);
+        })),
     )
     .await?;
     ensure!(
-        report.rows == BIG_LOAD,
-        "bulk_put reported {} rows, want {BIG_LOAD}",
-        report.rows
+        loaded == BIG_LOAD,
+        "bulk_put reported {loaded} rows, want {BIG_LOAD}"
     );
     ensure!(
         progress.load(Ordering::Relaxed) == BIG_LOAD,
@@ -106,22 +101,9 @@ pub(crate) async fn bulk_sizes_at_chunk_boundaries(cx: &Ctx) -> Result<()> {
     let store = cx.store()?;
     for n in super::CHUNK_BOUNDARIES {
         let ds = cx.snapshot().await?;
-        let report = retry::bulk_put_all(
-            cx,
-            &store,
-            &ds,
-            || rows(n, |i| i, T0),
-            || BulkPutOptions {
-                progress: None,
-                sorted: true,
-            },
-        )
-        .await?;
-        ensure!(
-            report.rows == n,
-            "a load of {n} rows reported {}",
-            report.rows
-        );
+        let loaded =
+            retry::bulk_put_all(cx, &store, &ds, n, |r| rows(r, |i| i, T0), true, None).await?;
+        ensure!(loaded == n, "a load of {n} rows reported {loaded}");
         let got = retry::get_all(
             cx,
             &store,
@@ -152,17 +134,7 @@ pub(crate) async fn is_idempotent(cx: &Ctx) -> Result<()> {
     let store = cx.store()?;
     let ds = cx.snapshot().await?;
     for _ in 0..2 {
-        retry::bulk_put_all(
-            cx,
-            &store,
-            &ds,
-            || rows(5_000, |i| i, T0),
-            || BulkPutOptions {
-                progress: None,
-                sorted: true,
-            },
-        )
-        .await?;
+        retry::bulk_put_all(cx, &store, &ds, 5_000, |r| rows(r, |i| i, T0), true, None).await?;
     }
     check_sample(cx, &store, &ds, 5_000, T0).await?;
     let listed = retry::list_all(cx, &store, &ds, 1000).await?;
@@ -180,18 +152,17 @@ pub(crate) async fn unsorted_input_loads(cx: &Ctx) -> Result<()> {
     let store = cx.store()?;
     let ds = cx.snapshot().await?;
     // A permutation of 0..20000 (7919 is prime and coprime with 20000).
-    let report = retry::bulk_put_all(
+    let loaded = retry::bulk_put_all(
         cx,
         &store,
         &ds,
-        || rows(20_000, |i| (i * 7919) % 20_000, T0),
-        || BulkPutOptions {
-            progress: None,
-            sorted: false,
-        },
+        20_000,
+        |r| rows(r, |i| (i * 7919) % 20_000, T0),
+        false,
+        None,
     )
     .await?;
-    ensure!(report.rows == 20_000, "reported {} rows", report.rows);
+    ensure!(loaded == 20_000, "reported {loaded} rows");
     check_sample(cx, &store, &ds, 20_000, T0).await
 }
 

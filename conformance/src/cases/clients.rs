@@ -4,9 +4,9 @@
 //! round trip. Both run alone (exclusive), opening their own clients.
 
 use anyhow::{bail, ensure, Result};
-use chronon_core::{GetRequest, KvStore, KvStoreExt, PutRequest};
+use chronon_core::{DatasetProps, GetRequest, KvStore, KvStoreExt, PutRequest};
 
-use super::{b, ok_values, pairs, T0};
+use super::{b, ok_values, pairs, retry, T0};
 use crate::runner::Ctx;
 
 /// Reads `key` through `client` (latest and full range), as `(value, ts)` pairs.
@@ -39,8 +39,8 @@ pub(crate) async fn write_after_read_across_clients(cx: &Ctx) -> Result<()> {
     let b_client = cx.open().await?;
     let series = cx.name("_STREAMING");
     let snap = cx.name("_BATCH");
-    a.create_default(&series).await?;
-    a.create_default(&snap).await?;
+    retry::create(cx, &a, &series, &DatasetProps::time_series()).await?;
+    retry::create(cx, &a, &snap, &DatasetProps::snapshot()).await?;
 
     // A newer version, then a same-timestamp replace, in a time series.
     a.put(&series, b("k"), b("v1"), Some(T0)).await?;

@@ -15,7 +15,7 @@ pub(crate) async fn new_client_sees_writes(cx: &Ctx) -> Result<()> {
     let ds = cx.name("_STREAMING");
     {
         let old = cx.open().await?;
-        old.create_default(&ds).await?;
+        retry::create(cx, &old, &ds, &DatasetProps::for_dataset(&ds)).await?;
         old.put(&ds, b("k"), b("v1"), Some(T0)).await?;
         old.put(&ds, b("k"), b("v2"), Some(T0 + 1)).await?;
     }
@@ -39,9 +39,8 @@ pub(crate) async fn kind_and_ttl_survive_new_client(cx: &Ctx) -> Result<()> {
     let ttl = Duration::from_secs(7 * 24 * 3600);
     {
         let old = cx.open().await?;
-        old.create(&ts, &DatasetProps::time_series().with_ttl(ttl))
-            .await?;
-        old.create(&snap, &DatasetProps::snapshot()).await?;
+        retry::create(cx, &old, &ts, &DatasetProps::time_series().with_ttl(ttl)).await?;
+        retry::create(cx, &old, &snap, &DatasetProps::snapshot()).await?;
     }
     let new = cx.open().await?;
     let p = new.dataset_props(&ts).await?;
@@ -63,7 +62,7 @@ pub(crate) async fn dropped_client_loses_nothing_acknowledged(cx: &Ctx) -> Resul
     let ds = cx.name("_BATCH");
     {
         let old = cx.open().await?;
-        old.create_default(&ds).await?;
+        retry::create(cx, &old, &ds, &DatasetProps::for_dataset(&ds)).await?;
         let puts = (0..2000)
             .map(|i| PutRequest::new(&ds, b(format!("k{i}")), b(format!("v{i}")), Some(T0)))
             .collect();

@@ -13,8 +13,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{anyhow, Result};
 use chronon_core::{
-    BulkPutOptions, BulkPutReport, BulkSource, GetRequest, GetResponse, KvError, KvStore,
-    PutRequest,
+    BulkPutOptions, BulkSource, GetRequest, GetResponse, KvError, KvStore, PutRequest,
 };
 
 use crate::runner::Ctx;
@@ -178,29 +177,62 @@ pub(crate) async fn create(
     }
 }
 
-/// Runs `bulk_put` with rows from `rows()`, again from the start after a retryable error (a
-/// bulk load is idempotent: the contract's `is_idempotent`).
+/// Loads rows `0..n` (made by `rows(range)`) with `bulk_put`: in one call first; if that fails
+/// with a retryable error, again in slices of a quarter of the rows, each slice retried and split
+/// by four again while it keeps failing (a bulk load is idempotent, so rows written by a failed
+/// attempt are simply written again). `progress` sees the rows acknowledged over all calls.
+/// Returns the rows the calls reported.
 pub(crate) async fn bulk_put_all(
     cx: &Ctx,
     store: &Arc<dyn KvStore>,
     dataset: &str,
-    rows: impl Fn() -> BulkSource<'static>,
-    options: impl Fn() -> BulkPutOptions,
-) -> Result<BulkPutReport> {
+    n: u64,
+    rows: impl Fn(std::ops::Range<u64>) -> BulkSource<'static>,
+    sorted: bool,
+    progress: Option<chronon_core::ProgressFn>,
+) -> Result<u64> {
     let started = Instant::now();
+    let mut pending: Vec<std::ops::Range<u64>> = vec![0..n];
+    let mut reported = 0u64;
     let mut round = 0u32;
-    loop {
-        match store.bulk_put(dataset, rows(), options()).await {
-            Ok(report) => return Ok(report),
+    while let Some(range) = pending.first().cloned() {
+        let offset = range.start;
+        let options = BulkPutOptions {
+            progress: progress.clone().map(|p| {
+                let p: chronon_core::ProgressFn = Arc::new(move |done| p(offset + done));
+                p
+            }),
+            sorted,
+        };
+        match store.bulk_put(dataset, rows(range.clone()), options).await {
+            Ok(report) => {
+                reported += report.rows;
+                pending.remove(0);
+            }
             Err(e) if retryable(&e) => {
                 round += 1;
                 cx.count_retries(1);
-                give_up_after(started, 1, "bulk_put", Some(e))?;
+                give_up_after(
+                    started,
+                    (range.end - range.start) as usize,
+                    "bulk_put row",
+                    Some(e),
+                )?;
                 tokio::time::sleep(backoff(round)).await;
+                let len = range.end - range.start;
+                if len > 1_000 {
+                    let step = len.div_ceil(SPLIT_BY as u64);
+                    let slices: Vec<_> = (range.start..range.end)
+                        .step_by(step as usize)
+                        .map(|s| s..(s + step).min(range.end))
+                        .collect();
+                    pending.splice(0..1, slices);
+                }
             }
             Err(e) => return Err(anyhow!("bulk_put into {dataset}: {} error: {e}", e.kind())),
         }
     }
+    Ok(reported)
 }
 
 /// Every `(key, value)` of `dataset` through `list` pages of `limit`, retrying a page that failed
