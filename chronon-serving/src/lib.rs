@@ -19,6 +19,7 @@
 pub mod aggregation;
 pub mod api;
 pub mod conf;
+pub mod derive;
 pub mod fetcher;
 pub mod groupby;
 pub mod join_schema;
