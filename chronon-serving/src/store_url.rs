@@ -71,7 +71,7 @@ pub static BACKENDS: [Backend; 6] = [
         name: "redis",
         scheme: "redis",
         compiled_in: cfg!(feature = "redis"),
-        help: "  redis://127.0.0.1:6379/0            Redis (?prefix=chronon)",
+        help: "  redis://127.0.0.1:6379/0            Redis (?prefix=chronon; rediss:// for TLS)",
     },
     Backend {
         name: "dynamodb",
@@ -100,6 +100,8 @@ pub fn by_name(name: &str) -> Option<&'static Backend> {
 
 /// The backend whose URL scheme is `scheme`.
 pub fn by_scheme(scheme: &str) -> Option<&'static Backend> {
+    // `rediss://` is Redis over TLS.
+    let scheme = if scheme == "rediss" { "redis" } else { scheme };
     BACKENDS.iter().find(|b| b.scheme == scheme)
 }
 
@@ -190,7 +192,9 @@ pub async fn open_store(url: &str) -> Result<Arc<dyn KvStore>, KvError> {
         #[cfg(feature = "rocks")]
         chronon_rocks::SCHEME => Arc::new(chronon_rocks::RocksStore::open_url(url).await?),
         #[cfg(feature = "redis")]
-        chronon_redis::SCHEME => Arc::new(chronon_redis::RedisStore::open_url(url).await?),
+        chronon_redis::SCHEME | chronon_redis::TLS_SCHEME => {
+            Arc::new(chronon_redis::RedisStore::open_url(url).await?)
+        }
         #[cfg(feature = "dynamodb")]
         chronon_dynamo::SCHEME => Arc::new(chronon_dynamo::DynamoStore::open_url(url).await?),
         #[cfg(feature = "mongodb")]
