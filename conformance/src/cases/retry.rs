@@ -192,7 +192,8 @@ pub(crate) async fn bulk_put_all(
     progress: Option<chronon_core::ProgressFn>,
 ) -> Result<u64> {
     let started = Instant::now();
-    let mut pending: Vec<std::ops::Range<u64>> = vec![0..n];
+    let mut pending: Vec<std::ops::Range<u64>> = Vec::new();
+    pending.push(0..n);
     let mut reported = 0u64;
     let mut round = 0u32;
     while let Some(range) = pending.first().cloned() {
