@@ -24,7 +24,7 @@ enum KvCommand {
     Create {
         /// Store URL (see `chronon --help`).
         url: String,
-        /// Dataset name: [A-Za-z_][A-Za-z0-9_]{0,127}.
+        /// Dataset name: `[A-Za-z_][A-Za-z0-9_]{0,127}`.
         dataset: String,
         /// `snapshot` (one value per key) or `time_series` (every (key, ts) kept).
         #[arg(long)]

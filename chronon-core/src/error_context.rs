@@ -74,7 +74,7 @@ impl<'a> ErrorContext<'a> {
         }
     }
 
-    /// "multi_get on dataset \"X\" key <preview>" (uses chronon_core::key_preview).
+    /// `multi_get on dataset "X" key <preview>` (the key shown by [`crate::key_preview`]).
     pub fn describe(&self) -> String {
         let mut out = self.operation.to_string();
         if let Some(dataset) = self.dataset {
