@@ -51,8 +51,9 @@ where
 /// (the last one partial), writes up to `concurrency` chunks at once through `write_chunk`
 /// (chunks may finish in any order), calls the options' progress callback with the rows
 /// acknowledged so far after each chunk, and stops at the first error, from the source or from
-/// a write, returning it. A chunk that fails with a retryable error is written again, up to
-/// [`CHUNK_ATTEMPTS`] times. The report counts the rows of acknowledged chunks.
+/// a write, returning it. A chunk that fails with a retryable error is written again, in halves
+/// if it keeps failing (see [`CHUNK_ATTEMPTS`], [`MIN_SPLIT_ROWS`]). The report counts the rows
+/// of acknowledged chunks.
 ///
 /// The returned future is `Send` when `write_chunk` and its futures are, as `bulk_put` in an
 /// `async_trait` needs. `options.sorted` is the adapter's to use; nothing here checks it.
@@ -96,8 +97,12 @@ where
     })
 }
 
-/// How many times a chunk is written before a retryable error fails the load.
+/// How many times a chunk of at most [`MIN_SPLIT_ROWS`] rows is written before a retryable error
+/// fails the load.
 pub const CHUNK_ATTEMPTS: u32 = 5;
+
+/// A chunk that keeps failing with a retryable error is split in halves down to this many rows.
+pub const MIN_SPLIT_ROWS: usize = 100;
 
 /// Half the first backoff between writes of a chunk, in ms (the unit tests shrink it).
 #[cfg(not(test))]
@@ -105,28 +110,47 @@ const CHUNK_BACKOFF_MS: u64 = 250;
 #[cfg(test)]
 const CHUNK_BACKOFF_MS: u64 = 1;
 
-/// Writes one chunk, again after a retryable error (`Timeout`, `Unavailable`, throttling) with a
-/// backoff of 0.5, 1, 2, 4 s: a load of millions of rows should not fail because one chunk met a
-/// busy server, and rewriting a chunk is safe (puts of the same key and ts replace).
+/// Writes one chunk; after a retryable error (`Timeout`, `Unavailable`, throttling) it backs off
+/// and writes it again, and a chunk that fails twice is written as two halves, one after the
+/// other, each the same way, down to [`MIN_SPLIT_ROWS`] rows (then up to [`CHUNK_ATTEMPTS`]
+/// tries). A load of millions of rows should not fail because a busy server could not take a
+/// chunk of the configured size in time: the load slows down to what the server can do.
+/// Rewriting rows is safe (puts of the same key and ts replace).
 async fn write_with_retries<F, Fut>(write_chunk: &F, rows: Vec<BulkRow>) -> Result<(), KvError>
 where
     F: Fn(Vec<BulkRow>) -> Fut,
     Fut: Future<Output = Result<(), KvError>>,
 {
-    let mut attempt = 1;
-    loop {
-        match write_chunk(rows.clone()).await {
-            Err(e) if e.is_retryable() && attempt < CHUNK_ATTEMPTS => {
-                tracing::debug!(attempt, "bulk chunk failed, writing it again: {e}");
-                tokio::time::sleep(std::time::Duration::from_millis(
-                    CHUNK_BACKOFF_MS << attempt,
-                ))
-                .await;
-                attempt += 1;
+    // Chunks still to write, last first; halves are pushed back in order.
+    let mut stack = vec![rows];
+    while let Some(rows) = stack.pop() {
+        let splittable = rows.len() > MIN_SPLIT_ROWS;
+        let attempts = if splittable { 2 } else { CHUNK_ATTEMPTS };
+        let mut attempt = 1;
+        loop {
+            match write_chunk(rows.clone()).await {
+                Ok(()) => break,
+                Err(e) if e.is_retryable() && attempt < attempts => {
+                    tracing::debug!(attempt, rows = rows.len(), "bulk chunk failed, again: {e}");
+                    tokio::time::sleep(std::time::Duration::from_millis(
+                        CHUNK_BACKOFF_MS << attempt,
+                    ))
+                    .await;
+                    attempt += 1;
+                }
+                Err(e) if e.is_retryable() && splittable => {
+                    tracing::debug!(rows = rows.len(), "bulk chunk keeps failing, halving: {e}");
+                    let mut first = rows;
+                    let second = first.split_off(first.len() / 2);
+                    stack.push(second);
+                    stack.push(first);
+                    break;
+                }
+                Err(e) => return Err(e),
             }
-            other => return other,
         }
     }
+    Ok(())
 }
 
 /// The default `bulk_put`: rows pulled in chunks of the store's `put_batch_size` (at most
@@ -355,6 +379,52 @@ mod tests {
         .unwrap_err();
         assert!(matches!(err, KvError::Timeout { .. }));
         assert_eq!(tries.load(Ordering::Relaxed), CHUNK_ATTEMPTS as usize);
+    }
+
+    #[tokio::test]
+    async fn a_chunk_too_big_for_a_slow_server_lands_in_halves() {
+        // The "server" times out on any write of more than 300 rows.
+        let written = Mutex::new(Vec::new());
+        let timeout = KvError::Timeout {
+            operation: "multi_put".into(),
+            target: "DS".into(),
+            timeout: Duration::from_secs(10),
+        };
+        let report = bulk_put_chunked_concurrently(
+            "DS",
+            rows(2_500),
+            &BulkPutOptions::default(),
+            2_000,
+            2,
+            |chunk| {
+                let too_big = chunk.len() > 300;
+                if !too_big {
+                    written
+                        .lock()
+                        .unwrap()
+                        .extend(chunk.iter().map(|r| r.key.clone()));
+                }
+                let e = timeout.clone();
+                async move {
+                    if too_big {
+                        Err(e)
+                    } else {
+                        Ok(())
+                    }
+                }
+            },
+        )
+        .await
+        .unwrap();
+        assert_eq!(report.rows, 2_500);
+        let mut keys = written.into_inner().unwrap();
+        keys.sort();
+        keys.dedup();
+        assert_eq!(
+            keys.len(),
+            2_500,
+            "every row written once the chunks were small"
+        );
     }
 
     #[test]
