@@ -29,7 +29,8 @@ const MIN_SPLIT: usize = 10;
 /// smaller, not a little.
 const SPLIT_BY: usize = 4;
 
-/// A case failed only because calls kept failing with a retryable error for [`RETRY_FOR`].
+/// A case failed only because calls kept failing with a retryable error for 300 s (the retry
+/// budget of the load cases).
 #[derive(Debug)]
 pub struct TooSlow(pub String);
 
