@@ -14,6 +14,7 @@
 //! The store contract itself (the trait, its types and errors, the reference `MemoryStore`) is
 //! `chronon-core`; this crate only uses it, so an adapter crate never compiles the serving stack.
 
+#![doc = include_str!("../README.md")]
 #![deny(missing_docs)]
 
 pub mod aggregation;
