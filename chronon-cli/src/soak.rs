@@ -60,6 +60,11 @@ pub struct SoakArgs {
     /// Keep the soak's datasets instead of dropping them at the end.
     #[arg(long)]
     pub keep: bool,
+    /// Export the adapters' metrics (`chronon_kv_*`: calls, errors by kind, latency per backend
+    /// and operation) in Prometheus' text format to this file, rewritten every 10 s and at the
+    /// end, atomically (the node exporter's textfile collector reads such files).
+    #[arg(long, value_name = "FILE")]
+    pub metrics_out: Option<std::path::PathBuf>,
 }
 
 /// Parses `500ms`, `90s`, `5m`, `1h` (a bare number is seconds).
@@ -193,15 +198,80 @@ pub async fn run(args: SoakArgs) -> Result<bool> {
             crate::launch::LAUNCHABLE
         ),
     };
+    let metrics = args
+        .metrics_out
+        .clone()
+        .map(MetricsFile::start)
+        .transpose()?;
     let store = open_store(&url).await?;
     let backend = store.backend().to_string();
     let report = soak(store, backend, &args).await?;
+    if let Some(metrics) = metrics {
+        metrics.finish()?;
+    }
     if args.json {
         println!("{}", serde_json::to_string_pretty(&report)?);
     } else {
         println!("{report}");
     }
     Ok(report.passed)
+}
+
+/// `--metrics-out`: the Prometheus recorder `chronon serve` uses, rendered to a file on a timer
+/// and once more at the end.
+struct MetricsFile {
+    path: std::path::PathBuf,
+    exporter: crate::serve::metrics::Exporter,
+    timer: tokio::task::JoinHandle<()>,
+}
+
+impl MetricsFile {
+    /// Installs the recorder (before the store opens, so every call is counted) and starts the
+    /// 10 s rewrites.
+    fn start(path: std::path::PathBuf) -> Result<MetricsFile> {
+        let exporter = crate::serve::metrics::Exporter::install();
+        chronon_core::observe::describe_metrics();
+        // Fail now, not after the run, when the file cannot be written.
+        write_metrics(&path, &exporter)?;
+        let (p, e) = (path.clone(), exporter.clone());
+        let timer = tokio::spawn(async move {
+            let mut tick = tokio::time::interval(Duration::from_secs(10));
+            tick.tick().await;
+            loop {
+                tick.tick().await;
+                if let Err(err) = write_metrics(&p, &e) {
+                    tracing::warn!("{err:#}");
+                }
+            }
+        });
+        Ok(MetricsFile {
+            path,
+            exporter,
+            timer,
+        })
+    }
+
+    /// Stops the timer and writes the final figures.
+    fn finish(self) -> Result<()> {
+        self.timer.abort();
+        write_metrics(&self.path, &self.exporter)?;
+        eprintln!("soak: metrics written to {}", self.path.display());
+        Ok(())
+    }
+}
+
+/// Writes the exposition next to `path` and renames it over `path`, so a reader never sees half.
+fn write_metrics(path: &std::path::Path, exporter: &crate::serve::metrics::Exporter) -> Result<()> {
+    let text = exporter
+        .render()
+        .context("--metrics-out: another metrics recorder is installed in this process")?;
+    let mut tmp = path.as_os_str().to_owned();
+    tmp.push(".tmp");
+    std::fs::write(&tmp, text)
+        .with_context(|| format!("--metrics-out: write {}", path.display()))?;
+    std::fs::rename(&tmp, path)
+        .with_context(|| format!("--metrics-out: rename onto {}", path.display()))?;
+    Ok(())
 }
 
 /// Shared counters of the workers.

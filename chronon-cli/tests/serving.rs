@@ -118,3 +118,72 @@ fn upload_fetch_stream_fetch_on_rocks() {
     assert_eq!(code, 1, "{out}");
     assert!(out.contains("nope"), "{out}");
 }
+
+/// Logs a service can ship: a bad stream line is logged as a warning; with `--log-format json`
+/// each log line is one JSON object, and the text format carries no colour codes when stderr is
+/// not a terminal (a pipe here), as with `chronon stream ... 2>log`.
+#[test]
+fn stream_warnings_are_plain_in_a_pipe_and_json_on_request() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("rocks://{}", dir.path().join("db").display());
+    ok(&[
+        "upload",
+        &url,
+        "--group-by",
+        &example("purchases.yaml"),
+        "--events",
+        &example("purchases.csv"),
+        "--end-date",
+        "2023-11-30",
+        "--quiet",
+    ]);
+    let bad = dir.path().join("bad.csv");
+    std::fs::write(&bad, "5,not-a-price,1701396000000\n5,7,1701399600000\n").unwrap();
+    let bad = bad.display().to_string();
+    for format in ["text", "json"] {
+        let (code, out, err) = chronon(&[
+            "--log-format",
+            format,
+            "stream",
+            &url,
+            "--decoder",
+            "csv",
+            "--quickstart-columns",
+            "user_id,purchase_price,ts",
+            "--group-by",
+            "shop.purchases.v1",
+            "--keys",
+            "user_id",
+            &bad,
+        ]);
+        assert_eq!(
+            code, 0,
+            "{format}: a bad line is skipped, not fatal:\n{out}\n{err}"
+        );
+        assert!(
+            !err.contains('\u{1b}'),
+            "{format}: colour codes in a pipe:\n{err}"
+        );
+        let warnings: Vec<&str> = err.lines().filter(|l| l.contains("bad message:")).collect();
+        assert_eq!(
+            warnings.len(),
+            1,
+            "{format}: one warning for the one bad line:\n{err}"
+        );
+        if format == "json" {
+            let v: serde_json::Value = serde_json::from_str(warnings[0])
+                .unwrap_or_else(|e| panic!("not one JSON object per line ({e}): {err}"));
+            assert_eq!(v["level"], "WARN", "{v}");
+            assert_eq!(v["fields"]["line"], 1, "{v}");
+            assert!(
+                v["fields"]["message"]
+                    .as_str()
+                    .unwrap()
+                    .contains("bad message"),
+                "{v}"
+            );
+        } else {
+            assert!(warnings[0].contains("WARN"), "{err}");
+        }
+    }
+}

@@ -51,3 +51,38 @@ fn soak_needs_a_url_or_launch() {
     assert_eq!(code, 1);
     assert!(err.contains("--launch"), "{err}");
 }
+
+/// `--metrics-out`: the file holds the adapters' per-call metrics in Prometheus' text format,
+/// and its call counts agree with the soak's own count of `multi_get`/`multi_put` calls.
+#[cfg(feature = "rocks")]
+#[test]
+fn soak_exports_the_adapter_metrics() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("rocks://{}", dir.path().join("db").display());
+    let file = dir.path().join("soak.prom");
+    let file_arg = file.display().to_string();
+    let (code, report, stderr) = soak(&url, &["--concurrency", "8", "--metrics-out", &file_arg]);
+    check(code, &report, &stderr);
+    let text = std::fs::read_to_string(&file).unwrap();
+    let value = |name: &str, labels: &[&str]| -> f64 {
+        text.lines()
+            .filter(|l| l.starts_with(&format!("{name}{{")) && labels.iter().all(|x| l.contains(x)))
+            .map(|l| l.rsplit(' ').next().unwrap().parse::<f64>().unwrap())
+            .sum()
+    };
+    let calls: f64 = ["multi_get", "multi_put"]
+        .iter()
+        .map(|op| {
+            let op = format!("operation=\"{op}\"");
+            value("chronon_kv_calls_total", &["backend=\"rocks\"", &op])
+        })
+        .sum();
+    assert_eq!(calls as u64, report["calls"].as_u64().unwrap(), "{text}");
+    let timed = value(
+        "chronon_kv_call_duration_seconds_count",
+        &["backend=\"rocks\"", "operation=\"multi_get\""],
+    );
+    assert!(timed > 0.0, "no multi_get latency recorded:\n{text}");
+    assert!(text.contains("# HELP chronon_kv_calls_total"), "{text}");
+    assert!(!dir.path().join("soak.prom.tmp").exists());
+}

@@ -19,7 +19,7 @@
 
 mod catalog;
 mod errors;
-mod metrics;
+pub(crate) mod metrics;
 mod routes;
 
 use std::net::SocketAddr;
