@@ -7,8 +7,9 @@
 //! batch IRs and their merge; [`metadata`] the definitions and batch uploads kept in the store;
 //! [`fetcher`] the `Fetcher` that serves joins and group-bys ([`request`] its request and
 //! response types, [`join_schema`] a join's key and value schemas); [`api`] Chronon's `Api`
-//! entry point; [`logging`] the served-response log; and
-//! [`store_url`] opening any store from a URL, with one cargo feature per backend (none by
+//! entry point; [`logging`] the served-response log;
+//! [`jvm`] JVM Chronon's storage format (dataset names, key and value bytes, serving info);
+//! and [`store_url`] opening any store from a URL, with one cargo feature per backend (none by
 //! default).
 //!
 //! The store contract itself (the trait, its types and errors, the reference `MemoryStore`) is
@@ -24,6 +25,7 @@ pub mod derive;
 pub mod fetcher;
 pub mod groupby;
 pub mod join_schema;
+pub mod jvm;
 pub mod logging;
 pub mod metadata;
 pub mod request;

@@ -5,9 +5,9 @@
 //! with this crate's [`RowCodec`], so the streaming writer and a fetcher that encodes the same
 //! key values get the same bytes. The record is named `Key` (Chronon's `GroupByUpload` names it
 //! so); names do not change the bytes. Entries of a map-typed key column are sorted first, so
-//! equal maps give equal keys whatever their order. Note: JVM batch uploads derive the key
-//! schema through Spark, whose nullable unions put `null` second; for keys shared with such
-//! uploads the union branch byte differs (documented in the crate README).
+//! equal maps give equal keys whatever their order. JVM batch uploads encode keys the same way
+//! (`KvRdd.keyToBytes` through `AvroConversions.fromChrononSchema`, whose nullable unions put
+//! `null` first, as here), so key bytes agree with theirs (`tests/jvm_golden.rs`).
 
 use super::avro::{AvroError, RowCodec};
 use super::schema::{DataType, SchemaError, StructField, StructType};
