@@ -33,9 +33,15 @@ pub struct CompareArgs {
     /// Seed for the random key choice, so runs are repeatable.
     #[arg(long, default_value_t = 42)]
     pub seed: u64,
-    /// Longest time per matrix cell, in milliseconds (overrides the profile).
+    /// Shortest time per repetition of a matrix cell, in milliseconds (overrides the profile;
+    /// a repetition also runs until it has done the profile's minimum number of keys, for at
+    /// most ten times this long or the profile's maximum, whichever is longer).
     #[arg(long)]
     pub cell_ms: Option<u64>,
+    /// Repetitions of each cell (overrides the profile); the adapter and the raw driver take
+    /// turns repetition by repetition.
+    #[arg(long)]
+    pub repeats: Option<usize>,
     /// Skip the conformance suite (workloads only).
     #[arg(long)]
     pub no_suite: bool,
@@ -56,8 +62,13 @@ pub struct Cell {
     pub adapter: Figures,
     /// Through the raw driver, where the backend has a baseline.
     pub raw: Option<Figures>,
-    /// adapter keys/s divided by raw keys/s.
+    /// Adapter keys/s over raw keys/s: the median over the repetitions (each adapter
+    /// repetition over the raw one next to it).
     pub ratio: Option<f64>,
+    /// The lowest repetition's ratio.
+    pub ratio_min: Option<f64>,
+    /// The highest repetition's ratio.
+    pub ratio_max: Option<f64>,
 }
 
 /// Everything measured on one backend.
@@ -90,6 +101,8 @@ pub struct CompareReport {
     pub machine: String,
     /// UTC date and time of the run.
     pub date: String,
+    /// Which build measured: figures from an unoptimised build say little about a deployment.
+    pub build: String,
     /// Seed used.
     pub seed: u64,
     /// Profile used.
@@ -221,6 +234,10 @@ pub async fn run(args: CompareArgs) -> Result<bool> {
     };
     if let Some(ms) = args.cell_ms {
         profile.cell_time = Duration::from_millis(ms);
+        profile.cell_max_time = profile.cell_max_time.max(profile.cell_time * 10);
+    }
+    if let Some(n) = args.repeats {
+        profile.repeats = n.max(1);
     }
     let mut guards = Vec::new();
     let targets = if args.urls.is_empty() {
@@ -296,6 +313,10 @@ pub async fn run(args: CompareArgs) -> Result<bool> {
     let report = CompareReport {
         machine: machine(),
         date: report::utc_now(),
+        build: match cfg!(debug_assertions) {
+            true => "unoptimised (debug assertions on)".to_string(),
+            false => "optimised (release profile)".to_string(),
+        },
         seed: args.seed,
         profile,
         backends,
@@ -367,31 +388,34 @@ async fn measure(
                         "{} batch {batch} x{callers} {value_size} B",
                         op.name()
                     ));
-                    let a = workload::run_cell(adapter.clone(), op, batch, callers, profile, seed)
-                        .await?;
-                    let r = match (&raw, op) {
-                        (Some(raw), Op::GetLatest | Op::Put) => Some(
-                            workload::run_cell(
-                                raw.call(value_size),
-                                op,
-                                batch,
-                                callers,
-                                profile,
-                                seed,
-                            )
-                            .await?,
-                        ),
+                    let raw_call = match (&raw, op) {
+                        (Some(raw), Op::GetLatest | Op::Put) => Some(raw.call(value_size)),
                         _ => None,
                     };
-                    let ratio = workload::ratio(&a, r.as_ref());
+                    let (a, r) = repeat_cell(
+                        &adapter,
+                        raw_call.as_ref(),
+                        op,
+                        batch,
+                        callers,
+                        profile,
+                        seed,
+                    )
+                    .await?;
+                    let ratio = workload::ratio(&a, &r);
                     result.cells.push(Cell {
                         op,
                         batch,
                         callers,
                         value_size,
-                        adapter: a,
-                        raw: r,
-                        ratio,
+                        adapter: workload::summarize(&a)?,
+                        raw: match r.is_empty() {
+                            true => None,
+                            false => Some(workload::summarize(&r)?),
+                        },
+                        ratio: ratio.map(|r| r.median),
+                        ratio_min: ratio.map(|r| r.min),
+                        ratio_max: ratio.map(|r| r.max),
                     });
                     bar.inc(1);
                 }
@@ -412,4 +436,31 @@ async fn measure(
     bar.finish_and_clear();
     drop(Arc::clone(&store));
     Ok(())
+}
+
+/// Runs a cell's repetitions: the adapter and the raw call (if any) take turns, the adapter first
+/// in even repetitions and the raw call first in odd ones, both sides of one repetition drawing
+/// the same keys. Returns each side's repetitions in order.
+async fn repeat_cell(
+    adapter: &workload::CallFn,
+    raw: Option<&workload::CallFn>,
+    op: Op,
+    batch: usize,
+    callers: usize,
+    profile: &Profile,
+    seed: u64,
+) -> Result<(Vec<workload::Run>, Vec<workload::Run>)> {
+    let (mut a, mut r) = (Vec::new(), Vec::new());
+    for rep in 0..profile.repeats.max(1) {
+        let seed = seed.wrapping_add(rep as u64);
+        let raw_first = rep % 2 == 1;
+        if let (true, Some(raw)) = (raw_first, raw) {
+            r.push(workload::run_cell(raw.clone(), op, batch, callers, profile, seed).await?);
+        }
+        a.push(workload::run_cell(adapter.clone(), op, batch, callers, profile, seed).await?);
+        if let (false, Some(raw)) = (raw_first, raw) {
+            r.push(workload::run_cell(raw.clone(), op, batch, callers, profile, seed).await?);
+        }
+    }
+    Ok((a, r))
 }

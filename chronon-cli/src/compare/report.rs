@@ -4,7 +4,7 @@
 use std::fmt::Write as _;
 
 use super::workload::Op;
-use super::{BackendResult, CompareReport};
+use super::{BackendResult, Cell, CompareReport};
 
 /// Appended to a backend's name for its raw-driver series in the charts.
 const RAW_SUFFIX: &str = " (raw driver)";
@@ -48,14 +48,30 @@ fn fmt_rate(v: f64) -> String {
     }
 }
 
+/// A cell's ratio and its spread over the repetitions, `0.93 (0.88-0.97)`; `-` without one.
+fn fmt_ratio(c: &Cell) -> String {
+    match (c.ratio, c.ratio_min, c.ratio_max) {
+        (Some(r), Some(lo), Some(hi)) => format!("{r:.2} ({lo:.2}-{hi:.2})"),
+        (Some(r), _, _) => format!("{r:.2}"),
+        _ => "-".into(),
+    }
+}
+
 /// Prints the matrix as a table on stdout.
 pub fn print_table(report: &CompareReport) {
     println!(
-        "\nchronon compare, {} profile, {} ({})",
-        report.profile.name, report.date, report.machine
+        "\nchronon compare, {} profile, {} ({}), {} build",
+        report.profile.name, report.date, report.machine, report.build
     );
     println!(
-        "{:<8} {:<11} {:>5} {:>3} {:>6} {:>10} {:>9} {:>9} {:>9} {:>10} {:>6}",
+        "{} repetitions per cell, each at least {} ms and {} keys (at most {} ms); ratio: median adapter/raw (lowest-highest repetition)",
+        report.profile.repeats,
+        report.profile.cell_time.as_millis(),
+        report.profile.min_keys,
+        report.profile.cell_max_time.as_millis()
+    );
+    println!(
+        "{:<8} {:<11} {:>5} {:>3} {:>6} {:>10} {:>9} {:>9} {:>9} {:>10} {:>17}",
         "backend",
         "op",
         "batch",
@@ -90,7 +106,7 @@ pub fn print_table(report: &CompareReport) {
         }
         for c in &b.cells {
             println!(
-                "{:<8} {:<11} {:>5} {:>3} {:>6} {:>10} {:>9} {:>9} {:>9} {:>10} {:>6}",
+                "{:<8} {:<11} {:>5} {:>3} {:>6} {:>10} {:>9} {:>9} {:>9} {:>10} {:>17}",
                 b.name,
                 c.op.name(),
                 c.batch,
@@ -104,9 +120,7 @@ pub fn print_table(report: &CompareReport) {
                     .as_ref()
                     .map(|r| fmt_rate(r.keys_per_sec))
                     .unwrap_or_else(|| "-".into()),
-                c.ratio
-                    .map(|r| format!("{r:.2}"))
-                    .unwrap_or_else(|| "-".into()),
+                fmt_ratio(c),
             );
         }
         for (size, f) in &b.bulk {
@@ -452,12 +466,18 @@ body{{font-family:sans-serif;margin:24px;color:#222}} table{{border-collapse:col
 td,th{{border:1px solid #ccc;padding:3px 8px;text-align:right;font-size:13px}} th{{background:#f3f3f3}}
 td.pass{{background:#e6f4ea}} td.fail,p.fail{{background:#fce8e6}} .charts{{display:flex;flex-wrap:wrap;gap:12px}}
 </style></head><body><h1>chronon compare</h1>
-<p>{} profile · {} · {} · seed {}</p>
+<p>{} profile · {} build · {} · {} · seed {}</p>
+<p>Each cell ran {} times, each repetition at least {} ms and {} keys (at most {} ms); the adapter and the raw driver took turns repetition by repetition. adapter/raw is the median of the repetitions' ratios, with the lowest and highest in brackets.</p>
 <h2>Conformance (cases passed per section of the contract)</h2>{}"#,
         report.profile.name,
+        esc(&report.build),
         esc(&report.date),
         esc(&report.machine),
         report.seed,
+        report.profile.repeats,
+        report.profile.cell_time.as_millis(),
+        report.profile.min_keys,
+        report.profile.cell_max_time.as_millis(),
         conformance_table(&report.backends)
     );
     s.push_str("<h2>Throughput by batch size</h2><p>Keys per second through each adapter, and through the raw driver doing the same batched work where the backend has a baseline. Log scale.</p>");
@@ -528,7 +548,7 @@ td.pass{{background:#e6f4ea}} td.fail,p.fail{{background:#fce8e6}} .charts{{disp
                 c.adapter.p99_us,
                 c.adapter.p999_us,
                 c.raw.as_ref().map(|r| fmt_rate(r.keys_per_sec)).unwrap_or_else(|| "-".into()),
-                c.ratio.map(|r| format!("{r:.2}")).unwrap_or_else(|| "-".into()),
+                fmt_ratio(c),
                 c.adapter.errors
             );
         }

@@ -34,10 +34,16 @@ pub struct Profile {
     pub callers: Vec<usize>,
     /// Value sizes in bytes.
     pub value_sizes: Vec<usize>,
-    /// A cell stops after this many keys...
-    pub keys_per_cell: u64,
-    /// ...or after this long, whichever comes first (after at least one call per caller).
+    /// A repetition of a cell runs until it has done at least this many keys...
+    pub min_keys: u64,
+    /// ...and for at least this long (so a fast backend's cell is not over in a few calls),
     pub cell_time: Duration,
+    /// but stops after this long even short of `min_keys` (a slow server's large batches).
+    pub cell_max_time: Duration,
+    /// Repetitions of each cell. The adapter and the raw driver take turns repetition by
+    /// repetition (adapter first on even ones, raw first on odd ones), so drift on a shared
+    /// machine hits both sides alike; the report gives the median ratio and its spread.
+    pub repeats: usize,
     /// Rows in the `bulk_put` load.
     pub bulk_rows: usize,
     /// Time one backend's matrix may take: cells not started by then are skipped and counted
@@ -57,10 +63,12 @@ impl Profile {
             batches: vec![1, 10, 100, 1000],
             callers: vec![1, 16],
             value_sizes: vec![100, 10_240],
-            keys_per_cell: 2_000,
-            cell_time: Duration::from_millis(120),
+            min_keys: 2_000,
+            cell_time: Duration::from_millis(100),
+            cell_max_time: Duration::from_secs(1),
+            repeats: 3,
             bulk_rows: 2_000,
-            backend_budget: Duration::from_secs(15),
+            backend_budget: Duration::from_secs(60),
             suite_load_cases: false,
         }
     }
@@ -73,8 +81,10 @@ impl Profile {
             batches: vec![1, 10, 100, 1000],
             callers: vec![1, 16],
             value_sizes: vec![100, 10_240],
-            keys_per_cell: 100_000,
-            cell_time: Duration::from_secs(4),
+            min_keys: 100_000,
+            cell_time: Duration::from_secs(1),
+            cell_max_time: Duration::from_secs(10),
+            repeats: 5,
             bulk_rows: 200_000,
             backend_budget: Duration::from_secs(30 * 60),
             suite_load_cases: true,
@@ -108,9 +118,32 @@ impl Op {
     }
 }
 
-/// Throughput and latency of one cell.
+/// Throughput and latency of one side of a cell, over all its repetitions.
 #[derive(Debug, Clone, Serialize)]
 pub struct Figures {
+    /// Keys read or written (all repetitions).
+    pub keys: u64,
+    /// Calls made (all repetitions).
+    pub calls: u64,
+    /// Failed calls (or failed requests inside calls).
+    pub errors: u64,
+    /// Wall time in seconds (all repetitions).
+    pub secs: f64,
+    /// Keys per second: the median over the repetitions.
+    pub keys_per_sec: f64,
+    /// Each repetition's keys per second, in the order they ran.
+    pub runs: Vec<f64>,
+    /// Per-call latency percentiles over every call of every repetition, microseconds.
+    pub p50_us: u64,
+    /// 99th percentile.
+    pub p99_us: u64,
+    /// 99.9th percentile.
+    pub p999_us: u64,
+}
+
+/// One repetition of one side of a cell.
+#[derive(Debug, Clone)]
+pub struct Run {
     /// Keys read or written.
     pub keys: u64,
     /// Calls made.
@@ -119,22 +152,78 @@ pub struct Figures {
     pub errors: u64,
     /// Wall time in seconds.
     pub secs: f64,
-    /// Keys per second.
-    pub keys_per_sec: f64,
-    /// Per-call latency percentiles, microseconds.
-    pub p50_us: u64,
-    /// 99th percentile.
-    pub p99_us: u64,
-    /// 99.9th percentile.
-    pub p999_us: u64,
+    /// Per-call latency, microseconds.
+    pub hist: Histogram<u64>,
 }
 
-/// The adapter's throughput over the raw driver's in one cell. None without a baseline, and
-/// None when either side had errors: a side whose calls failed did less (or no) work, so its
-/// figure would make the ratio flattering or unfair (the errors are in the report instead).
-pub fn ratio(adapter: &Figures, raw: Option<&Figures>) -> Option<f64> {
-    raw.filter(|r| r.errors == 0 && adapter.errors == 0)
-        .map(|r| adapter.keys_per_sec / r.keys_per_sec.max(1e-9))
+impl Run {
+    /// Keys per second.
+    pub fn keys_per_sec(&self) -> f64 {
+        self.keys as f64 / self.secs.max(1e-9)
+    }
+}
+
+/// The median of `v` (the mean of the middle two for an even count); 0 when empty.
+pub fn median(v: &[f64]) -> f64 {
+    let mut v = v.to_vec();
+    v.sort_by(f64::total_cmp);
+    match v.len() {
+        0 => 0.0,
+        n if n % 2 == 1 => v[n / 2],
+        n => (v[n / 2 - 1] + v[n / 2]) / 2.0,
+    }
+}
+
+/// One side's repetitions as the report shows them.
+pub fn summarize(runs: &[Run]) -> Result<Figures> {
+    let mut hist = Histogram::<u64>::new_with_bounds(1, 60_000_000, 3)?;
+    for r in runs {
+        hist.add(&r.hist)?;
+    }
+    let per_run: Vec<f64> = runs.iter().map(Run::keys_per_sec).collect();
+    Ok(Figures {
+        keys: runs.iter().map(|r| r.keys).sum(),
+        calls: runs.iter().map(|r| r.calls).sum(),
+        errors: runs.iter().map(|r| r.errors).sum(),
+        secs: runs.iter().map(|r| r.secs).sum(),
+        keys_per_sec: median(&per_run),
+        runs: per_run,
+        p50_us: hist.value_at_quantile(0.5),
+        p99_us: hist.value_at_quantile(0.99),
+        p999_us: hist.value_at_quantile(0.999),
+    })
+}
+
+/// The adapter's throughput over the raw driver's in one cell, repetition by repetition (each
+/// adapter repetition ran right next to its raw one): the median, and the lowest and highest,
+/// which is the spread a reader should allow for.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+pub struct Ratio {
+    /// Median of the repetitions' ratios.
+    pub median: f64,
+    /// Lowest repetition's ratio.
+    pub min: f64,
+    /// Highest repetition's ratio.
+    pub max: f64,
+}
+
+/// The [`Ratio`] of a cell. None without a baseline, and None when either side had errors: a
+/// side whose calls failed did less (or no) work, so its figure would make the ratio flattering
+/// or unfair (the errors are in the report instead).
+pub fn ratio(adapter: &[Run], raw: &[Run]) -> Option<Ratio> {
+    if raw.is_empty() || adapter.iter().chain(raw).any(|r| r.errors > 0) {
+        return None;
+    }
+    let per_run: Vec<f64> = adapter
+        .iter()
+        .zip(raw)
+        .map(|(a, r)| a.keys_per_sec() / r.keys_per_sec().max(1e-9))
+        .collect();
+    Some(Ratio {
+        median: median(&per_run),
+        min: per_run.iter().copied().fold(f64::INFINITY, f64::min),
+        max: per_run.iter().copied().fold(f64::NEG_INFINITY, f64::max),
+    })
 }
 
 /// Preloaded data for one value size.
@@ -217,6 +306,7 @@ pub async fn preload(
         errors: 0,
         secs,
         keys_per_sec: report.rows as f64 / secs.max(1e-9),
+        runs: Vec::new(),
         p50_us: (secs * 1e6) as u64,
         p99_us: (secs * 1e6) as u64,
         p999_us: (secs * 1e6) as u64,
@@ -306,7 +396,9 @@ pub fn adapter_call(store: Arc<dyn KvStore>, ds: Datasets) -> CallFn {
     })
 }
 
-/// Runs one cell: `callers` tasks issuing batches of `batch` random keys through `call`.
+/// Runs one repetition of one side of a cell: `callers` tasks issuing batches of `batch` random
+/// keys (drawn from `seed`) through `call`, until together they have done `profile.min_keys`
+/// keys and `profile.cell_time` has passed, or `profile.cell_max_time` has.
 pub async fn run_cell(
     call: CallFn,
     op: Op,
@@ -314,7 +406,7 @@ pub async fn run_cell(
     callers: usize,
     profile: &Profile,
     seed: u64,
-) -> Result<Figures> {
+) -> Result<Run> {
     // Warm-up: one call per caller, not measured.
     for c in 0..callers.min(4) {
         let idx = (0..batch).map(|j| (j * 7919 + c) % profile.keys).collect();
@@ -322,13 +414,16 @@ pub async fn run_cell(
     }
     let done = Arc::new(AtomicU64::new(0));
     let started = Instant::now();
-    let deadline = started + profile.cell_time;
+    let (min_end, max_end) = (
+        started + profile.cell_time,
+        started + profile.cell_max_time.max(profile.cell_time),
+    );
     let mut tasks = Vec::new();
     for c in 0..callers {
         let call = call.clone();
         let done = done.clone();
         let keys = profile.keys;
-        let budget = profile.keys_per_cell;
+        let min_keys = profile.min_keys;
         tasks.push(tokio::spawn(async move {
             let mut rng =
                 StdRng::seed_from_u64(seed ^ (c as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15));
@@ -344,7 +439,8 @@ pub async fn run_cell(
                 errors += e;
                 n_keys += n;
                 let total = done.fetch_add(n, Ordering::Relaxed) + n;
-                if total >= budget || Instant::now() >= deadline {
+                let now = Instant::now();
+                if (total >= min_keys && now >= min_end) || now >= max_end {
                     break;
                 }
             }
@@ -360,16 +456,12 @@ pub async fn run_cell(
         errors += e;
         keys += k;
     }
-    let secs = started.elapsed().as_secs_f64();
-    Ok(Figures {
+    Ok(Run {
         keys,
         calls,
         errors,
-        secs,
-        keys_per_sec: keys as f64 / secs.max(1e-9),
-        p50_us: hist.value_at_quantile(0.5),
-        p99_us: hist.value_at_quantile(0.99),
-        p999_us: hist.value_at_quantile(0.999),
+        secs: started.elapsed().as_secs_f64(),
+        hist,
     })
 }
 
@@ -377,31 +469,57 @@ pub async fn run_cell(
 mod tests {
     use super::*;
 
-    fn figures(keys_per_sec: f64, errors: u64) -> Figures {
-        Figures {
-            keys: 1000,
+    /// A repetition that did `keys_per_sec` keys in one second.
+    fn run(keys_per_sec: f64, errors: u64) -> Run {
+        let mut hist = Histogram::<u64>::new_with_bounds(1, 60_000_000, 3).unwrap();
+        hist.record(100).unwrap();
+        Run {
+            keys: keys_per_sec as u64,
             calls: 10,
             errors,
             secs: 1.0,
-            keys_per_sec,
-            p50_us: 1,
-            p99_us: 1,
-            p999_us: 1,
+            hist,
         }
     }
 
     #[test]
     fn no_ratio_without_a_baseline_or_when_a_side_had_errors() {
-        let adapter = figures(900.0, 0);
-        assert_eq!(ratio(&adapter, Some(&figures(1000.0, 0))), Some(0.9));
-        assert_eq!(ratio(&adapter, None), None);
-        // A baseline failing fast looks fast; an adapter failing fast looks fast too.
-        assert_eq!(ratio(&adapter, Some(&figures(50_000.0, 3))), None);
+        let adapter = [run(900.0, 0)];
         assert_eq!(
-            ratio(&figures(50_000.0, 1), Some(&figures(1000.0, 0))),
-            None
+            ratio(&adapter, &[run(1000.0, 0)]).map(|r| r.median),
+            Some(0.9)
         );
+        assert_eq!(ratio(&adapter, &[]), None);
+        // A baseline failing fast looks fast; an adapter failing fast looks fast too.
+        assert_eq!(ratio(&adapter, &[run(50_000.0, 3)]), None);
+        assert_eq!(ratio(&[run(50_000.0, 1)], &[run(1000.0, 0)]), None);
         // A baseline that did nothing gives a huge figure, not a division by zero.
-        assert!(ratio(&adapter, Some(&figures(0.0, 0))).is_some_and(f64::is_finite));
+        assert!(ratio(&adapter, &[run(0.0, 0)]).is_some_and(|r| r.median.is_finite()));
+    }
+
+    #[test]
+    fn the_ratio_pairs_repetitions_and_reports_their_spread() {
+        let adapter = [run(900.0, 0), run(500.0, 0), run(1000.0, 0)];
+        let raw = [run(1000.0, 0), run(1000.0, 0), run(1000.0, 0)];
+        let r = ratio(&adapter, &raw).unwrap();
+        assert_eq!((r.median, r.min, r.max), (0.9, 0.5, 1.0));
+        // Paired by repetition, not median over median: a slow raw repetition next to a slow
+        // adapter one is drift both sides saw, not the adapter's cost.
+        let r = ratio(
+            &[run(500.0, 0), run(1000.0, 0)],
+            &[run(500.0, 0), run(1000.0, 0)],
+        )
+        .unwrap();
+        assert_eq!((r.min, r.max), (1.0, 1.0));
+    }
+
+    #[test]
+    fn figures_take_the_median_repetition_and_every_calls_latency() {
+        let f = summarize(&[run(100.0, 0), run(300.0, 0), run(200.0, 0)]).unwrap();
+        assert_eq!(f.keys_per_sec, 200.0);
+        assert_eq!(f.runs, vec![100.0, 300.0, 200.0]);
+        assert_eq!((f.keys, f.calls, f.secs), (600, 30, 3.0));
+        assert!((100..=101).contains(&f.p99_us), "{}", f.p99_us);
+        assert_eq!(median(&[1.0, 4.0]), 2.5);
     }
 }
