@@ -130,12 +130,15 @@ fn compare_writes_json_and_html_with_figures_for_every_backend() {
         }
         assert_eq!(b["bulk"].as_array().unwrap().len(), 2);
     }
-    // RocksDB has a raw-driver baseline for latest reads and puts.
+    // RocksDB has a raw-driver baseline for every operation, and each ratio comes with the
+    // spread of its repetitions.
     let rocks_cells = backends[1]["cells"].as_array().unwrap();
-    assert!(rocks_cells
-        .iter()
-        .filter(|c| c["op"] != "get_range")
-        .all(|c| c["ratio"].as_f64().is_some()));
+    for c in rocks_cells {
+        let ratio = |f: &str| c[f].as_f64().unwrap_or_else(|| panic!("no {f}: {c}"));
+        assert!(ratio("ratio_min") <= ratio("ratio") && ratio("ratio") <= ratio("ratio_max"));
+        assert_eq!(c["adapter"]["runs"].as_array().unwrap().len(), 3, "{c}");
+        assert_eq!(c["raw"]["runs"].as_array().unwrap().len(), 3, "{c}");
+    }
     let html = std::fs::read_to_string(out.join("compare.html")).unwrap();
     assert!(html.matches("<svg").count() >= 12, "charts missing");
     assert!(html.contains("<polyline"), "no data lines drawn");

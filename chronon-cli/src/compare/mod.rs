@@ -14,7 +14,7 @@ use clap::Args;
 use indicatif::{ProgressBar, ProgressStyle};
 use serde::Serialize;
 
-use chronon_serving::store_url::{self, open_store};
+use chronon_serving::store_url;
 use workload::{Figures, Op, Profile};
 
 /// `chronon compare …`
@@ -344,8 +344,7 @@ async fn measure(
     seed: u64,
     result: &mut BackendResult,
 ) -> Result<()> {
-    let store = open_store(url).await?;
-    let raw = raw::Raw::for_url(url).await?;
+    let (store, raw) = raw::Raw::open(url).await?;
     let cells_total =
         profile.value_sizes.len() * profile.batches.len() * profile.callers.len() * Op::ALL.len();
     let bar = ProgressBar::new(cells_total as u64);
@@ -371,7 +370,7 @@ async fn measure(
         let (ds, bulk) = workload::preload(&store, &tag, profile, value_size).await?;
         result.bulk.push((value_size, bulk));
         if let Some(raw) = &raw {
-            raw.preload(profile, value_size).await?;
+            raw.preload(profile, &ds).await?;
         }
         let adapter = workload::adapter_call(store.clone(), ds.clone());
         // Batch sizes outermost: when the budget runs out, what is left is the largest batches
@@ -388,8 +387,10 @@ async fn measure(
                         "{} batch {batch} x{callers} {value_size} B",
                         op.name()
                     ));
-                    let raw_call = match (&raw, op) {
-                        (Some(raw), Op::GetLatest | Op::Put) => Some(raw.call(value_size)),
+                    let raw_call = match &raw {
+                        Some(raw) if op != Op::GetRange || raw.ranges() => {
+                            Some(raw.call(value_size))
+                        }
                         _ => None,
                     };
                     let (a, r) = repeat_cell(

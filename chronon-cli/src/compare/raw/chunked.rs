@@ -4,6 +4,7 @@
 use std::future::Future;
 use std::sync::Arc;
 
+use anyhow::Result;
 use futures::future::BoxFuture;
 use futures::{FutureExt, StreamExt};
 
@@ -18,8 +19,20 @@ pub trait Chunked: Send + Sync + 'static {
     fn put_chunk_len(&self) -> usize;
     /// Requests in flight at once (the adapter's own limit).
     fn in_flight(&self) -> usize;
+    /// Keys per range read request.
+    fn range_chunk_len(&self) -> usize;
     /// Reads one chunk; returns the keys found.
     fn get_chunk(&self, chunk: Vec<usize>) -> impl Future<Output = u64> + Send;
+    /// Reads every version of each key of one chunk (of the versioned rows); returns the keys
+    /// that had all [`VERSIONS`](super::super::workload::VERSIONS) of theirs.
+    fn get_range_chunk(&self, chunk: Vec<usize>) -> impl Future<Output = u64> + Send;
+    /// Writes [`VERSIONS`](super::super::workload::VERSIONS) versions of rows `0..keys`, for
+    /// the range reads.
+    fn preload_versions(
+        &self,
+        keys: usize,
+        value_size: usize,
+    ) -> impl Future<Output = Result<()>> + Send;
     /// Writes one chunk with the call's version timestamp `ts` (the adapter's puts carry it);
     /// returns the values not written.
     fn put_chunk(
@@ -61,7 +74,7 @@ impl<T: Chunked> Baseline for Arc<T> {
                         })
                         .await
                     }
-                    _ => {
+                    Op::GetLatest => {
                         let found = fan_out(&idx, raw.get_chunk_len(), raw.in_flight(), |chunk| {
                             let raw = raw.clone();
                             async move { raw.get_chunk(chunk).await }
@@ -69,11 +82,32 @@ impl<T: Chunked> Baseline for Arc<T> {
                         .await;
                         n - found.min(n)
                     }
+                    Op::GetRange => {
+                        let found =
+                            fan_out(&idx, raw.range_chunk_len(), raw.in_flight(), |chunk| {
+                                let raw = raw.clone();
+                                async move { raw.get_range_chunk(chunk).await }
+                            })
+                            .await;
+                        n - found.min(n)
+                    }
                 };
                 (n, errors)
             }
             .boxed()
         })
+    }
+
+    fn ranges(&self) -> bool {
+        true
+    }
+
+    fn preload_versions<'a>(
+        &'a self,
+        profile: &'a Profile,
+        value_size: usize,
+    ) -> BoxFuture<'a, Result<()>> {
+        Chunked::preload_versions(&**self, profile.keys, value_size).boxed()
     }
 
     fn cleanup<'a>(&'a self, _profile: &'a Profile) -> BoxFuture<'a, ()> {

@@ -1,6 +1,8 @@
 //! The `aws-sdk-dynamodb` baseline on the adapter's own client: `BatchGetItem` in chunks of 100
 //! and `BatchWriteItem` in chunks of 25 (the service limits), as many in flight as the adapter
-//! allows, unprocessed items resent, on a plain `keyBytes`-keyed table.
+//! allows, unprocessed items resent, on a plain `keyBytes`-keyed table; range reads are one
+//! `Query` per key on a second table keyed by `keyBytes` and `ts`, as the adapter's
+//! time-series tables are.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -11,13 +13,15 @@ use aws_sdk_dynamodb::types::{
     AttributeValue, KeysAndAttributes, PutRequest as DynPut, WriteRequest,
 };
 
-use super::super::workload::{key, value};
+use super::super::workload::{key, value, T0, VERSIONS};
 use super::chunked::{key_index, multiplicity, Chunked};
 
 /// What the DynamoDB baseline needs.
 pub struct DynamoRaw {
     client: aws_sdk_dynamodb::Client,
     table: String,
+    /// The versioned table, for range reads.
+    versions_table: String,
     in_flight: usize,
 }
 
@@ -25,22 +29,27 @@ impl DynamoRaw {
     /// Opens the adapter on `url` for its client and limits, and creates the baseline's table.
     pub async fn open(url: &str) -> Result<Arc<Self>> {
         let store = chronon_dynamo::DynamoStore::open_url(url).await?;
+        let table = format!("rawbaseline_{}", rand::random::<u32>());
         let raw = DynamoRaw {
             client: store.client().clone(),
-            table: format!("rawbaseline_{}", rand::random::<u32>()),
+            versions_table: format!("{table}_versions"),
+            table,
             in_flight: store.options().max_in_flight.max(1),
         };
-        raw.create_table().await?;
+        raw.create_table(&raw.table, false).await?;
+        raw.create_table(&raw.versions_table, true).await?;
         Ok(Arc::new(raw))
     }
 
-    async fn create_table(&self) -> Result<()> {
+    /// A table keyed by `keyBytes`, and by `ts` as well when `versioned`.
+    async fn create_table(&self, table: &str, versioned: bool) -> Result<()> {
         use aws_sdk_dynamodb::types::{
             AttributeDefinition, BillingMode, KeySchemaElement, KeyType, ScalarAttributeType,
         };
-        self.client
+        let mut create = self
+            .client
             .create_table()
-            .table_name(&self.table)
+            .table_name(table)
             .attribute_definitions(
                 AttributeDefinition::builder()
                     .attribute_name("keyBytes")
@@ -53,11 +62,58 @@ impl DynamoRaw {
                     .key_type(KeyType::Hash)
                     .build()?,
             )
-            .billing_mode(BillingMode::PayPerRequest)
+            .billing_mode(BillingMode::PayPerRequest);
+        if versioned {
+            create = create
+                .attribute_definitions(
+                    AttributeDefinition::builder()
+                        .attribute_name("ts")
+                        .attribute_type(ScalarAttributeType::N)
+                        .build()?,
+                )
+                .key_schema(
+                    KeySchemaElement::builder()
+                        .attribute_name("ts")
+                        .key_type(KeyType::Range)
+                        .build()?,
+                );
+        }
+        create
             .send()
             .await
             .context("creating the raw baseline's DynamoDB table")?;
         Ok(())
+    }
+
+    /// Writes `items` into `table` with `BatchWriteItem`s of 25, resending unprocessed items;
+    /// returns whether every item was written.
+    async fn write_items(&self, table: &str, items: Vec<HashMap<String, AttributeValue>>) -> bool {
+        for chunk in items.chunks(25) {
+            let writes: Vec<WriteRequest> = chunk
+                .iter()
+                .filter_map(|item| {
+                    let put = DynPut::builder()
+                        .set_item(Some(item.clone()))
+                        .build()
+                        .ok()?;
+                    Some(WriteRequest::builder().put_request(put).build())
+                })
+                .collect();
+            let mut request = Some(HashMap::from([(table.to_string(), writes)]));
+            while let Some(items) = request.take() {
+                match self
+                    .client
+                    .batch_write_item()
+                    .set_request_items(Some(items))
+                    .send()
+                    .await
+                {
+                    Ok(out) => request = out.unprocessed_items.filter(|m| !m.is_empty()),
+                    Err(_) => return false,
+                }
+            }
+        }
+        true
     }
 
     fn key_attr(i: usize) -> HashMap<String, AttributeValue> {
@@ -76,6 +132,71 @@ impl Chunked for DynamoRaw {
 
     fn in_flight(&self) -> usize {
         self.in_flight
+    }
+
+    /// One `Query` per key: DynamoDB reads one partition per query.
+    fn range_chunk_len(&self) -> usize {
+        1
+    }
+
+    /// One consistent `Query` per key for its versions at or after [`T0`], oldest first,
+    /// following pages; counts the keys that had all [`VERSIONS`].
+    async fn get_range_chunk(&self, chunk: Vec<usize>) -> u64 {
+        let mut count = 0;
+        for (i, asked) in multiplicity(&chunk) {
+            let mut versions = 0;
+            let mut start_key = None;
+            loop {
+                let page = self
+                    .client
+                    .query()
+                    .table_name(&self.versions_table)
+                    .consistent_read(true)
+                    .key_condition_expression("#k = :k AND #t >= :lo")
+                    .expression_attribute_names("#k", "keyBytes")
+                    .expression_attribute_names("#t", "ts")
+                    .expression_attribute_values(":k", AttributeValue::B(Blob::new(key(i))))
+                    .expression_attribute_values(":lo", AttributeValue::N(T0.to_string()))
+                    .set_exclusive_start_key(start_key.take())
+                    .send()
+                    .await;
+                let Ok(page) = page else { break };
+                versions += page
+                    .items
+                    .unwrap_or_default()
+                    .iter()
+                    .filter(|item| matches!(item.get("valueBytes"), Some(AttributeValue::B(_))))
+                    .count();
+                match page.last_evaluated_key {
+                    Some(k) if !k.is_empty() => start_key = Some(k),
+                    _ => break,
+                }
+            }
+            if versions as i64 == VERSIONS {
+                count += asked;
+            }
+        }
+        count
+    }
+
+    async fn preload_versions(&self, keys: usize, value_size: usize) -> Result<()> {
+        let items = (0..keys)
+            .flat_map(|i| (0..VERSIONS).map(move |v| (i, v)))
+            .map(|(i, v)| {
+                let mut item = Self::key_attr(i);
+                item.insert("ts".to_string(), AttributeValue::N((T0 + v).to_string()));
+                item.insert(
+                    "valueBytes".to_string(),
+                    AttributeValue::B(Blob::new(value(i, value_size).to_vec())),
+                );
+                item
+            })
+            .collect();
+        anyhow::ensure!(
+            self.write_items(&self.versions_table, items).await,
+            "raw DynamoDB baseline: loading the versioned table failed"
+        );
+        Ok(())
     }
 
     /// One `BatchGetItem` (resending unprocessed keys); returns the keys found, counting a key
@@ -151,13 +272,10 @@ impl Chunked for DynamoRaw {
         0
     }
 
-    /// Deletes the baseline's table.
+    /// Deletes the baseline's tables.
     async fn cleanup(&self) {
-        let _ = self
-            .client
-            .delete_table()
-            .table_name(&self.table)
-            .send()
-            .await;
+        for table in [&self.table, &self.versions_table] {
+            let _ = self.client.delete_table().table_name(table).send().await;
+        }
     }
 }

@@ -15,7 +15,7 @@ use anyhow::{Context as _, Result};
 use mongodb::bson::spec::BinarySubtype;
 use mongodb::bson::{doc, Binary, Bson, Document, RawDocumentBuf};
 
-use super::super::workload::{key, value};
+use super::super::workload::{key, value, T0, VERSIONS};
 use super::chunked::{key_index, multiplicity, Chunked};
 
 /// What the MongoDB baseline needs.
@@ -27,6 +27,9 @@ pub struct MongoRaw {
     db: mongodb::Database,
     collection: String,
     coll: mongodb::Collection<RawDocumentBuf>,
+    /// Several versions per key (`{keyBytes, ts}` indexed, as a `TimeSeries` dataset's), for
+    /// range reads.
+    versions: mongodb::Collection<RawDocumentBuf>,
     get_chunk_len: usize,
     put_chunk_len: usize,
     in_flight: usize,
@@ -55,10 +58,18 @@ impl MongoRaw {
         })
         .await
         .context("creating the raw baseline's indexes")?;
+        let versions = format!("{collection}_versions");
+        db.run_command(doc! {
+            "createIndexes": &versions,
+            "indexes": [{ "key": { "keyBytes": 1, "ts": -1 }, "name": "keyBytes_1_ts_-1" }],
+        })
+        .await
+        .context("creating the raw baseline's versioned indexes")?;
         Ok(Arc::new(MongoRaw {
             _store: store,
             write_concern,
             coll: db.collection(&collection),
+            versions: db.collection(&versions),
             db,
             collection,
             get_chunk_len,
@@ -86,6 +97,65 @@ impl Chunked for MongoRaw {
 
     fn in_flight(&self) -> usize {
         self.in_flight
+    }
+
+    fn range_chunk_len(&self) -> usize {
+        self.get_chunk_len
+    }
+
+    /// One `find` with `$in` and `ts >= T0` on the versioned collection; counts the keys that
+    /// had all [`VERSIONS`].
+    async fn get_range_chunk(&self, chunk: Vec<usize>) -> u64 {
+        let asked = multiplicity(&chunk);
+        let keys: Vec<Bson> = asked.keys().map(|i| Self::bin(*i)).collect();
+        let filter = doc! { "keyBytes": { "$in": keys }, "ts": { "$gte": T0 } };
+        let Ok(mut cursor) = self.versions.find(filter).batch_size(100_000).await else {
+            return 0;
+        };
+        let mut found = std::collections::HashMap::<usize, i64>::new();
+        while let Ok(true) = cursor.advance().await {
+            let doc = cursor.current();
+            let key = doc
+                .get_binary("keyBytes")
+                .ok()
+                .and_then(|b| key_index(b.bytes));
+            if let (Some(i), Ok(_)) = (key, doc.get_binary("valueBytes")) {
+                *found.entry(i).or_default() += 1;
+            }
+        }
+        found
+            .into_iter()
+            .filter(|(_, n)| *n == VERSIONS)
+            .map(|(i, _)| asked.get(&i).copied().unwrap_or(0))
+            .sum()
+    }
+
+    async fn preload_versions(&self, keys: usize, value_size: usize) -> Result<()> {
+        let docs: Vec<Document> = (0..keys)
+            .flat_map(|i| (0..VERSIONS).map(move |v| (i, v)))
+            .map(|(i, v)| {
+                doc! {
+                    "keyBytes": Self::bin(i),
+                    "ts": T0 + v,
+                    "valueBytes": Bson::Binary(Binary {
+                        subtype: BinarySubtype::Generic,
+                        bytes: value(i, value_size).to_vec(),
+                    }),
+                }
+            })
+            .collect();
+        // The previous value size's versions go first (same keys and ts, other values).
+        self.versions
+            .delete_many(doc! {})
+            .await
+            .context("raw MongoDB baseline: clearing the versioned collection")?;
+        for chunk in docs.chunks(1000) {
+            self.db
+                .run_command(doc! { "insert": self.versions.name(), "documents": chunk.to_vec() })
+                .await
+                .context("raw MongoDB baseline: loading the versioned collection")?;
+        }
+        Ok(())
     }
 
     /// One `find` with `$in`; returns the keys found.
@@ -147,9 +217,10 @@ impl Chunked for MongoRaw {
         }
     }
 
-    /// Drops the baseline's collection.
+    /// Drops the baseline's collections.
     async fn cleanup(&self) {
         let _ = self.coll.drop().await;
+        let _ = self.versions.drop().await;
     }
 }
 

@@ -1,5 +1,6 @@
-//! The `redis` crate baseline: one pipeline of `GET`s or `SET`s per batch on a
-//! `ConnectionManager`.
+//! The `redis` crate baseline: one pipeline per batch on one `ConnectionManager` (one
+//! multiplexed connection, as the adapter has): `GET`s for latest reads, `ZRANGEBYSCORE`s on
+//! sorted sets of versions for ranges (the adapter's layout for time series), `SET`s for puts.
 
 use std::sync::Arc;
 
@@ -7,7 +8,7 @@ use anyhow::{Context as _, Result};
 use futures::future::BoxFuture;
 use futures::FutureExt;
 
-use super::super::workload::{key, value, CallFn, Op, Profile};
+use super::super::workload::{key, value, CallFn, Op, Profile, T0, VERSIONS};
 use super::Baseline;
 
 /// A connection and the key prefix of this run's pairs.
@@ -33,12 +34,27 @@ impl RedisRaw {
             prefix: format!("rawbaseline:{}", rand::random::<u32>()),
         })
     }
+
+    /// The Redis key of row `i`'s plain value.
+    fn plain_key(prefix: &str, i: usize) -> Vec<u8> {
+        [prefix.as_bytes(), b":", &key(i)].concat()
+    }
+
+    /// The Redis key of row `i`'s sorted set of versions.
+    fn versions_key(prefix: &str, i: usize) -> Vec<u8> {
+        [prefix.as_bytes(), b":ts:", &key(i)].concat()
+    }
+}
+
+/// A version as the adapter stores it in a sorted set: `ts (8 bytes BE) ++ value`.
+fn member(ts: i64, value: &[u8]) -> Vec<u8> {
+    [&(ts as u64).to_be_bytes()[..], value].concat()
 }
 
 impl Baseline for RedisRaw {
     fn call(&self, value_size: usize) -> CallFn {
         let conn = self.conn.clone();
-        let prefix = self.prefix.clone();
+        let prefix = Arc::<str>::from(self.prefix.as_str());
         Arc::new(move |op, idx, _ts| {
             let mut conn = conn.clone();
             let prefix = prefix.clone();
@@ -46,20 +62,32 @@ impl Baseline for RedisRaw {
                 let n = idx.len() as u64;
                 let mut pipe = redis::pipe();
                 for i in &idx {
-                    let k = [prefix.as_bytes(), &key(*i)].concat();
                     match op {
                         Op::Put => {
-                            pipe.set(k, value(*i, value_size).as_ref()).ignore();
+                            pipe.set(
+                                RedisRaw::plain_key(&prefix, *i),
+                                value(*i, value_size).as_ref(),
+                            )
+                            .ignore();
                         }
-                        _ => {
-                            pipe.get(k);
+                        Op::GetLatest => {
+                            pipe.get(RedisRaw::plain_key(&prefix, *i));
+                        }
+                        Op::GetRange => {
+                            pipe.zrangebyscore(RedisRaw::versions_key(&prefix, *i), T0, "+inf");
                         }
                     }
                 }
                 let errors = match op {
                     Op::Put => pipe.query_async::<()>(&mut conn).await.is_err() as u64,
-                    _ => match pipe.query_async::<Vec<Option<Vec<u8>>>>(&mut conn).await {
-                        Ok(v) => v.iter().filter(|x| x.is_none()).count() as u64,
+                    Op::GetLatest => {
+                        match pipe.query_async::<Vec<Option<Vec<u8>>>>(&mut conn).await {
+                            Ok(v) => v.iter().filter(|x| x.is_none()).count() as u64,
+                            Err(_) => n,
+                        }
+                    }
+                    Op::GetRange => match pipe.query_async::<Vec<Vec<Vec<u8>>>>(&mut conn).await {
+                        Ok(v) => v.iter().filter(|x| x.len() as i64 != VERSIONS).count() as u64,
                         Err(_) => n,
                     },
                 };
@@ -69,12 +97,50 @@ impl Baseline for RedisRaw {
         })
     }
 
-    fn cleanup<'a>(&'a self, profile: &'a Profile) -> BoxFuture<'a, ()> {
+    fn ranges(&self) -> bool {
+        true
+    }
+
+    fn preload_versions<'a>(
+        &'a self,
+        profile: &'a Profile,
+        value_size: usize,
+    ) -> BoxFuture<'a, Result<()>> {
         async move {
             let mut conn = self.conn.clone();
             for start in (0..profile.keys).step_by(1000) {
-                let keys: Vec<Vec<u8>> = (start..(start + 1000).min(profile.keys))
-                    .map(|i| [self.prefix.as_bytes(), &key(i)].concat())
+                let mut pipe = redis::pipe();
+                for i in start..(start + 1000).min(profile.keys) {
+                    let v = value(i, value_size);
+                    let items: Vec<(i64, Vec<u8>)> = (0..VERSIONS)
+                        .map(|t| (T0 + t, member(T0 + t, &v)))
+                        .collect();
+                    // The previous value size's versions go first (other values, same scores).
+                    let k = Self::versions_key(&self.prefix, i);
+                    pipe.del(&k).ignore();
+                    pipe.zadd_multiple(k, &items).ignore();
+                }
+                pipe.query_async::<()>(&mut conn)
+                    .await
+                    .context("raw redis baseline: loading versions")?;
+            }
+            Ok(())
+        }
+        .boxed()
+    }
+
+    fn cleanup<'a>(&'a self, profile: &'a Profile) -> BoxFuture<'a, ()> {
+        async move {
+            let mut conn = self.conn.clone();
+            let rows = profile.bulk_rows.max(profile.keys);
+            for start in (0..rows).step_by(1000) {
+                let keys: Vec<Vec<u8>> = (start..(start + 1000).min(rows))
+                    .flat_map(|i| {
+                        [
+                            Self::plain_key(&self.prefix, i),
+                            Self::versions_key(&self.prefix, i),
+                        ]
+                    })
                     .collect();
                 let _: Result<(), _> = redis::cmd("DEL").arg(keys).query_async(&mut conn).await;
             }
