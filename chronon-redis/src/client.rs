@@ -15,17 +15,15 @@ use futures::StreamExt;
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use redis::Value;
 
+use crate::cluster::Cluster;
 use crate::config::RedisOptions;
 use crate::error::{map_error, BACKEND};
 use crate::layout::{self, Entry};
 
-/// The driver's client for `opts.url`: plain, or TLS through rustls for `rediss://` with the
-/// options' CA and client certificate files read here (an unreadable file is `KvError::Config`
-/// naming it).
-fn driver_client(opts: &RedisOptions, ctx: ErrorContext<'_>) -> Result<redis::Client, KvError> {
-    if !opts.is_tls() {
-        return redis::Client::open(opts.url.as_str()).map_err(|e| map_error(e, ctx));
-    }
+/// The certificate files of a `rediss://` URL's options, read here (an unreadable file is
+/// `KvError::Config` naming it); `None` when the system's trust store and no client certificate
+/// will do. Also installs a rustls crypto provider when the program has not chosen one.
+fn tls_certificates(opts: &RedisOptions) -> Result<Option<redis::TlsCertificates>, KvError> {
     // rustls needs a process-wide crypto provider when more than one is compiled in (the AWS
     // SDK brings aws-lc-rs, other crates ring): install ring's unless the program chose one.
     if rustls::crypto::CryptoProvider::get_default().is_none() {
@@ -52,18 +50,85 @@ fn driver_client(opts: &RedisOptions, ctx: ErrorContext<'_>) -> Result<redis::Cl
         _ => None,
     };
     if root_cert.is_none() && client_tls.is_none() {
-        return redis::Client::open(opts.url.as_str()).map_err(|e| map_error(e, ctx));
+        return Ok(None);
     }
-    let certificates = redis::TlsCertificates {
+    Ok(Some(redis::TlsCertificates {
         client_tls,
         root_cert,
+    }))
+}
+
+/// The driver's client for `opts.url`: plain, or TLS through rustls for `rediss://`.
+fn driver_client(opts: &RedisOptions, ctx: ErrorContext<'_>) -> Result<redis::Client, KvError> {
+    let certificates = if opts.is_tls() {
+        tls_certificates(opts)?
+    } else {
+        None
     };
-    redis::Client::build_with_tls(opts.url.as_str(), certificates).map_err(|e| map_error(e, ctx))
+    match certificates {
+        None => redis::Client::open(opts.url.as_str()),
+        Some(certificates) => redis::Client::build_with_tls(opts.url.as_str(), certificates),
+    }
+    .map_err(|e| map_error(e, ctx))
+}
+
+/// The driver's cluster client for the seed nodes of `opts` (`cluster=true`), with the same
+/// TLS, auth and timeouts as a single server.
+fn cluster_client(
+    opts: &RedisOptions,
+    ctx: ErrorContext<'_>,
+) -> Result<redis::cluster::ClusterClient, KvError> {
+    let mut builder = redis::cluster::ClusterClientBuilder::new(opts.seed_urls()?)
+        .connection_timeout(opts.connect_timeout.min(opts.timeout))
+        .response_timeout(opts.timeout)
+        .overall_response_timeout(Some(opts.timeout));
+    if opts.is_tls() {
+        if let Some(certificates) = tls_certificates(opts)? {
+            builder = builder.certs(certificates);
+        }
+    }
+    builder.build().map_err(|e| map_error(e, ctx))
+}
+
+/// One server's reconnecting connection, or a cluster's.
+enum Conn {
+    Single(ConnectionManager),
+    Cluster(Box<Cluster>),
+}
+
+/// Commands sent in one round trip: one pipeline on a single server, one per master on a
+/// cluster ([`crate::cluster`]). Every command's reply comes back in place, a server error as
+/// `Value::ServerError` (nothing is ignored).
+pub(crate) struct Batch {
+    pipe: redis::Pipeline,
+    /// Cluster only: each command's hash slot, `None` for a keyless one (runs on every master
+    /// the batch reaches).
+    slots: Option<Vec<Option<u16>>>,
+}
+
+impl Batch {
+    /// Starts command `name` on `key` (on a cluster, it runs on `key`'s master); add its
+    /// arguments, the key among them, to the returned pipeline.
+    pub(crate) fn on_key(&mut self, name: &str, key: impl AsRef<[u8]>) -> &mut redis::Pipeline {
+        if let Some(slots) = &mut self.slots {
+            slots.push(Some(crate::cluster::slot(key.as_ref())));
+        }
+        self.pipe.cmd(name)
+    }
+
+    /// Starts keyless command `name` (`SCRIPT LOAD`, `WAIT`): on a cluster it runs on every
+    /// master the batch reaches, in place, and its reply is the weakest of theirs.
+    pub(crate) fn keyless(&mut self, name: &str) -> &mut redis::Pipeline {
+        if let Some(slots) = &mut self.slots {
+            slots.push(None);
+        }
+        self.pipe.cmd(name)
+    }
 }
 
 /// The connection and everything an operation needs to know about the server and datasets.
 pub(crate) struct Client {
-    conn: ConnectionManager,
+    conn: Conn,
     pub(crate) opts: RedisOptions,
     /// `host:port` of the server, for `Unavailable` messages.
     pub(crate) address: String,
@@ -124,32 +189,50 @@ impl Client {
     pub(crate) async fn connect(opts: RedisOptions) -> Result<Client, KvError> {
         opts.validate()?;
         let redacted = redact_url(&opts.url);
-        let client = driver_client(
-            &opts,
-            ErrorContext::new(BACKEND, "connect", &redacted, opts.timeout),
-        )?;
-        let address = client.get_connection_info().addr().to_string();
-        // No driver response timeout: every call is bounded by the store's own timeout already
-        // (a second timer per pipeline cost measurable throughput), and the driver's default of
-        // 500 ms would cut big pipelines short on a busy server.
-        let config = ConnectionManagerConfig::new()
-            .set_response_timeout(None)
-            .set_connection_timeout(Some(opts.connect_timeout.min(opts.timeout)))
-            .set_number_of_retries(opts.reconnect_retries)
-            .set_min_delay(Duration::from_millis(50))
-            .set_max_delay(Duration::from_millis(500));
-        let ctx = ErrorContext::new(BACKEND, "connect", &address, opts.timeout);
-        let connect = async {
-            let mut conn = ConnectionManager::new_with_config(client, config)
-                .await
-                .map_err(|e| map_error(e, ctx))?;
-            let _: Value = redis::cmd("PING")
-                .query_async(&mut conn)
-                .await
-                .map_err(|e| map_error(e, ctx))?;
-            Ok(conn)
+        let ctx = ErrorContext::new(BACKEND, "connect", &redacted, opts.timeout);
+        let (conn, address) = if opts.cluster {
+            let client = cluster_client(&opts, ctx)?;
+            let address = opts
+                .seed_urls()?
+                .iter()
+                .map(|u| redact_url(u))
+                .collect::<Vec<_>>()
+                .join(",");
+            let ctx = ErrorContext::new(BACKEND, "connect", &address, opts.timeout);
+            let connect = async {
+                let conn = client
+                    .get_async_connection()
+                    .await
+                    .map_err(|e| map_error(e, ctx))?;
+                Cluster::new(conn).await.map_err(|e| map_error(e, ctx))
+            };
+            let cluster = ctx.with_timeout(connect).await?;
+            (Conn::Cluster(Box::new(cluster)), address)
+        } else {
+            let client = driver_client(&opts, ctx)?;
+            let address = client.get_connection_info().addr().to_string();
+            // No driver response timeout: every call is bounded by the store's own timeout
+            // already (a second timer per pipeline cost measurable throughput), and the
+            // driver's default of 500 ms would cut big pipelines short on a busy server.
+            let config = ConnectionManagerConfig::new()
+                .set_response_timeout(None)
+                .set_connection_timeout(Some(opts.connect_timeout.min(opts.timeout)))
+                .set_number_of_retries(opts.reconnect_retries)
+                .set_min_delay(Duration::from_millis(50))
+                .set_max_delay(Duration::from_millis(500));
+            let ctx = ErrorContext::new(BACKEND, "connect", &address, opts.timeout);
+            let connect = async {
+                let mut conn = ConnectionManager::new_with_config(client, config)
+                    .await
+                    .map_err(|e| map_error(e, ctx))?;
+                let _: Value = redis::cmd("PING")
+                    .query_async(&mut conn)
+                    .await
+                    .map_err(|e| map_error(e, ctx))?;
+                Ok(conn)
+            };
+            (Conn::Single(ctx.with_timeout(connect).await?), address)
         };
-        let conn = ctx.with_timeout(connect).await?;
         Ok(Client {
             conn,
             registry: layout::registry_key(&opts.prefix),
@@ -176,29 +259,132 @@ impl Client {
         ErrorContext::new(BACKEND, operation, &self.address, self.opts.timeout)
     }
 
-    /// Runs one command.
+    /// Runs one command (on a cluster, on the master of its key).
     pub(crate) async fn query<T: redis::FromRedisValue>(
         &self,
         ctx: ErrorContext<'_>,
         cmd: &redis::Cmd,
     ) -> Result<T, KvError> {
-        let mut conn = self.conn.clone();
-        cmd.query_async(&mut conn)
-            .await
-            .map_err(|e| map_error(e, ctx))
+        let result = match &self.conn {
+            Conn::Single(conn) => cmd.query_async(&mut conn.clone()).await,
+            Conn::Cluster(cluster) => cmd.query_async(&mut cluster.conn()).await,
+        };
+        result.map_err(|e| map_error(e, ctx))
     }
 
-    /// Runs a pipeline whose commands may fail one by one: a server error is kept in place as
-    /// `Value::ServerError`, a connection error fails the whole pipeline.
+    /// An empty [`Batch`] for this server or cluster.
+    pub(crate) fn batch(&self) -> Batch {
+        let mut pipe = redis::pipe();
+        pipe.ignore_errors();
+        Batch {
+            pipe,
+            slots: matches!(self.conn, Conn::Cluster(_)).then(Vec::new),
+        }
+    }
+
+    /// Runs a batch whose commands may fail one by one: a server error is kept in place as
+    /// `Value::ServerError`, a connection error fails the whole batch.
     pub(crate) async fn pipeline(
         &self,
         ctx: ErrorContext<'_>,
-        pipe: &redis::Pipeline,
+        batch: &Batch,
     ) -> Result<Vec<Value>, KvError> {
-        let mut conn = self.conn.clone();
-        pipe.query_async(&mut conn)
-            .await
-            .map_err(|e| map_error(e, ctx))
+        let result = match (&self.conn, &batch.slots) {
+            (Conn::Single(conn), _) => batch.pipe.query_async(&mut conn.clone()).await,
+            (Conn::Cluster(cluster), Some(slots)) => cluster.send(&batch.pipe, slots).await,
+            (Conn::Cluster(_), None) => {
+                return Err(ctx.backend_error(
+                    "a single-server batch sent to a cluster (adapter bug)",
+                    None,
+                ))
+            }
+        };
+        result.map_err(|e| map_error(e, ctx))
+    }
+
+    /// Where a `SCAN` of every key starts: the first node (a cluster's masters are named by
+    /// the lowest slot each serves; a single server is node 0).
+    pub(crate) async fn first_scan_node(&self, ctx: ErrorContext<'_>) -> Result<u16, KvError> {
+        match &self.conn {
+            Conn::Single(_) => Ok(0),
+            Conn::Cluster(cluster) => {
+                let nodes = cluster.scan_nodes().await.map_err(|e| map_error(e, ctx))?;
+                nodes
+                    .first()
+                    .copied()
+                    .ok_or_else(|| ctx.unavailable("the cluster serves no slots", None))
+            }
+        }
+    }
+
+    /// One `SCAN cursor MATCH pattern COUNT count` step over every key, node by node: the keys
+    /// found and where to go on (`None` when every node is done).
+    pub(crate) async fn scan_step(
+        &self,
+        ctx: ErrorContext<'_>,
+        (node, cursor): (u16, u64),
+        pattern: &str,
+        count: usize,
+    ) -> Result<(Option<(u16, u64)>, Vec<Vec<u8>>), KvError> {
+        let mut cmd = redis::cmd("SCAN");
+        cmd.arg(cursor)
+            .arg("MATCH")
+            .arg(pattern)
+            .arg("COUNT")
+            .arg(count);
+        let (next, keys): (u64, Vec<Vec<u8>>) = match &self.conn {
+            Conn::Single(_) => self.query(ctx, &cmd).await?,
+            Conn::Cluster(cluster) => {
+                let v = cluster
+                    .on_node(node, &cmd)
+                    .await
+                    .map_err(|e| map_error(e, ctx))?;
+                redis::from_redis_value(v).map_err(|e| map_error(e.into(), ctx))?
+            }
+        };
+        if next != 0 {
+            return Ok((Some((node, next)), keys));
+        }
+        let next_node = match &self.conn {
+            Conn::Single(_) => None,
+            Conn::Cluster(cluster) => cluster
+                .next_node(node)
+                .await
+                .map_err(|e| map_error(e, ctx))?,
+        };
+        Ok((next_node.map(|n| (n, 0)), keys))
+    }
+
+    /// With `min_replicas`, ends `batch` with a `WAIT` (its reply: replicas that confirmed).
+    pub(crate) fn add_wait(&self, batch: &mut Batch) -> bool {
+        if self.opts.min_replicas == 0 {
+            return false;
+        }
+        let ms = u64::try_from(self.opts.wait_timeout.as_millis()).unwrap_or(u64::MAX);
+        batch.keyless("WAIT").arg(self.opts.min_replicas).arg(ms);
+        true
+    }
+
+    /// The error of writes whose `WAIT` found fewer than `min_replicas` replicas, if it did.
+    pub(crate) fn wait_error(&self, ctx: ErrorContext<'_>, reply: &Value) -> Option<KvError> {
+        let want = self.opts.min_replicas;
+        let got = match reply {
+            Value::Int(n) => usize::try_from(*n).unwrap_or(0),
+            Value::ServerError(e) => return Some(map_error(e.clone().into(), ctx)),
+            other => {
+                return Some(ctx.backend_error(format!("unexpected WAIT reply {other:?}"), None))
+            }
+        };
+        (got < want).then(|| {
+            ctx.backend_error(
+                format!(
+                    "written on the master, but {got} of the {want} replicas asked for (min_replicas) confirmed within {:?}: the write may be lost if the master fails; write it again",
+                    self.opts.wait_timeout
+                ),
+                None,
+            )
+            .retryable()
+        })
     }
 
     /// Take BEFORE reading the registry; hand to [`Client::parse_registry`] with the reply.

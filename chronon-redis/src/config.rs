@@ -63,6 +63,23 @@ pub struct RedisOptions {
     pub tls_cert_file: Option<PathBuf>,
     /// TLS: the PEM private key of [`RedisOptions::tls_cert_file`] (`tls_key_file=`).
     pub tls_key_file: Option<PathBuf>,
+    /// Redis Cluster (`cluster=true`): the URL's host is one seed node, the driver discovers
+    /// the others, and requests go to the master of each key's hash slot. Default false (one
+    /// server). Database 0 only, as Redis Cluster has no other.
+    pub cluster: bool,
+    /// More seed nodes of the cluster besides the URL's host (`cluster_nodes=h:p,h:p`), so
+    /// opening works while the first seed is down. Same user, password and TLS. Default none.
+    pub cluster_nodes: Vec<String>,
+    /// Replicas that must hold a write before `multi_put` or `create` acknowledges it
+    /// (`min_replicas=`): Redis replicates asynchronously, so without this an acknowledged
+    /// write dies with a master that fails before shipping it. Each write pipeline then ends
+    /// in `WAIT min_replicas wait_timeout`, and writes fewer replicas confirmed are answered
+    /// with a retryable error (they are on the master, maybe not on a replica). Default 0 (no
+    /// `WAIT`: Redis' own behaviour).
+    pub min_replicas: usize,
+    /// How long one `WAIT` waits for [`RedisOptions::min_replicas`] (`wait_timeout_ms=`).
+    /// Default 1 s.
+    pub wait_timeout: Duration,
 }
 
 impl Default for RedisOptions {
@@ -83,6 +100,10 @@ impl Default for RedisOptions {
             tls_ca_file: None,
             tls_cert_file: None,
             tls_key_file: None,
+            cluster: false,
+            cluster_nodes: Vec::new(),
+            min_replicas: 0,
+            wait_timeout: Duration::from_secs(1),
         }
     }
 }
@@ -105,6 +126,10 @@ impl std::fmt::Debug for RedisOptions {
             .field("tls_ca_file", &self.tls_ca_file)
             .field("tls_cert_file", &self.tls_cert_file)
             .field("tls_key_file", &self.tls_key_file)
+            .field("cluster", &self.cluster)
+            .field("cluster_nodes", &self.cluster_nodes)
+            .field("min_replicas", &self.min_replicas)
+            .field("wait_timeout", &self.wait_timeout)
             .finish()
     }
 }
@@ -205,6 +230,16 @@ impl RedisOptions {
         opts.tls_ca_file = params.string("tls_ca_file").map(PathBuf::from);
         opts.tls_cert_file = params.string("tls_cert_file").map(PathBuf::from);
         opts.tls_key_file = params.string("tls_key_file").map(PathBuf::from);
+        set(&mut opts.cluster, params.bool("cluster")?);
+        if let Some(nodes) = params.string("cluster_nodes") {
+            opts.cluster_nodes = nodes
+                .split(',')
+                .map(|n| n.trim().to_string())
+                .filter(|n| !n.is_empty())
+                .collect();
+        }
+        set(&mut opts.min_replicas, params.usize("min_replicas")?);
+        set(&mut opts.wait_timeout, params.millis("wait_timeout_ms")?);
         // Parameters of the redis crate itself pass through.
         let protocol = params.passthrough("protocol");
         params.finish()?;
@@ -230,10 +265,54 @@ impl RedisOptions {
             .is_some_and(|s| s.eq_ignore_ascii_case(&format!("{}:", crate::TLS_SCHEME)))
     }
 
+    /// The driver URL of every seed node: [`RedisOptions::url`], then one per
+    /// [`RedisOptions::cluster_nodes`] entry with the same scheme, user, password and database.
+    pub fn seed_urls(&self) -> Result<Vec<String>, KvError> {
+        let mut urls = vec![self.url.clone()];
+        for node in &self.cluster_nodes {
+            let bad = |why: String| {
+                KvError::config(
+                    BACKEND,
+                    format!("cluster_nodes entry {node:?} must be host:port ({why})"),
+                )
+            };
+            let (host, port) = node.rsplit_once(':').ok_or_else(|| bad("no port".into()))?;
+            let port: u16 = port.parse().map_err(|e| bad(format!("{e}")))?;
+            let mut url = url::Url::parse(&self.url).map_err(|e| bad(e.to_string()))?;
+            url.set_host(Some(host)).map_err(|e| bad(e.to_string()))?;
+            url.set_port(Some(port))
+                .map_err(|()| bad("the URL cannot take a port".into()))?;
+            urls.push(url.to_string());
+        }
+        Ok(urls)
+    }
+
     /// Checks the options make sense; the error names the field.
     pub fn validate(&self) -> Result<(), KvError> {
         let bad = |msg: String| KvError::config(BACKEND, msg);
         layout::valid_prefix(&self.prefix).map_err(bad)?;
+        if !self.cluster_nodes.is_empty() && !self.cluster {
+            return Err(bad("cluster_nodes needs cluster=true".into()));
+        }
+        if self.cluster {
+            let db = url::Url::parse(&self.url)
+                .ok()
+                .map(|u| u.path().trim_matches('/').to_string())
+                .unwrap_or_default();
+            if !db.is_empty() && db != "0" {
+                return Err(bad(format!(
+                    "Redis Cluster has database 0 only, not {db:?} (in {})",
+                    redact_url(&self.url)
+                )));
+            }
+            self.seed_urls()?;
+        }
+        if self.min_replicas > 0 && self.wait_timeout.is_zero() {
+            // WAIT with timeout 0 blocks forever.
+            return Err(bad(
+                "wait_timeout_ms must be above zero with min_replicas".into()
+            ));
+        }
         let tls_files = [&self.tls_ca_file, &self.tls_cert_file, &self.tls_key_file];
         if tls_files.iter().any(|f| f.is_some()) && !self.is_tls() {
             return Err(bad(format!(
@@ -318,6 +397,40 @@ mod tests {
         let d = parse("redis://127.0.0.1:6379").unwrap();
         assert_eq!(d.prefix, "chronon");
         assert_eq!(d.timeout, Duration::from_secs(10));
+    }
+
+    #[test]
+    fn cluster_parameters() {
+        let o = parse("redis://:pw@h1:7000/?cluster=true&cluster_nodes=h2:7001,h3:7002&min_replicas=1&wait_timeout_ms=250").unwrap();
+        assert!(o.cluster);
+        assert_eq!(o.url, "redis://:pw@h1:7000/");
+        assert_eq!(o.min_replicas, 1);
+        assert_eq!(o.wait_timeout, Duration::from_millis(250));
+        assert_eq!(
+            o.seed_urls().unwrap(),
+            [
+                "redis://:pw@h1:7000/",
+                "redis://:pw@h2:7001/",
+                "redis://:pw@h3:7002/"
+            ]
+        );
+        let d = parse("redis://h:6379").unwrap();
+        assert!(!d.cluster && d.min_replicas == 0 && d.cluster_nodes.is_empty());
+        assert!(parse("rediss://h:6379/0?cluster=true").unwrap().is_tls());
+        for (bad, says) in [
+            ("redis://h/2?cluster=true", "database 0 only"),
+            ("redis://h/0?cluster_nodes=a:1", "needs cluster=true"),
+            ("redis://h/0?cluster=true&cluster_nodes=a", "host:port"),
+            ("redis://h/0?cluster=true&cluster_nodes=a:x", "host:port"),
+            ("redis://h/0?cluster=yes%3F", "cluster"),
+            (
+                "redis://h/0?min_replicas=1&wait_timeout_ms=0",
+                "wait_timeout_ms",
+            ),
+        ] {
+            let err = parse(bad).unwrap_err().to_string();
+            assert!(err.contains(says), "{bad}: {err}");
+        }
     }
 
     #[test]

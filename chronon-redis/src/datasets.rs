@@ -9,6 +9,7 @@ use chronon_core::{DatasetProps, KvError};
 use redis::Value;
 
 use crate::client::Client;
+use crate::error::map_error;
 use crate::layout::{self, Entry};
 
 /// Creates `dataset` (a no-op when it exists with the same kind), bounded by the timeout.
@@ -63,25 +64,17 @@ async fn drop_inner(client: &Client, dataset: &str) -> Result<(), KvError> {
         "{}*",
         layout::data_prefix(&client.opts.prefix, dataset, &entry.gen)
     );
-    let mut scan = 0u64;
+    let mut pos = (client.first_scan_node(ctx).await?, 0u64);
+    let count = client.opts.scan_count.saturating_mul(10);
     loop {
-        let (next, keys): (u64, Vec<Vec<u8>>) = client
-            .query(
-                ctx,
-                redis::cmd("SCAN")
-                    .arg(scan)
-                    .arg("MATCH")
-                    .arg(&pattern)
-                    .arg("COUNT")
-                    .arg(client.opts.scan_count.saturating_mul(10)),
-            )
-            .await?;
+        let (next, keys) = client.scan_step(ctx, pos, &pattern, count).await?;
         if !keys.is_empty() {
+            // On a cluster the driver splits this by slot.
             let _: Value = client.query(ctx, redis::cmd("UNLINK").arg(keys)).await?;
         }
-        scan = next;
-        if scan == 0 {
-            return Ok(());
+        match next {
+            Some(next) => pos = next,
+            None => return Ok(()),
         }
     }
 }
@@ -93,15 +86,31 @@ async fn create_inner(client: &Client, dataset: &str, props: &DatasetProps) -> R
             props: *props,
             gen: layout::new_gen(),
         };
-        let created: bool = client
-            .query(
-                ctx,
-                redis::cmd("HSETNX")
-                    .arg(&client.registry)
-                    .arg(dataset)
-                    .arg(entry.encode()),
-            )
-            .await?;
+        let mut batch = client.batch();
+        batch
+            .on_key("HSETNX", &client.registry)
+            .arg(&client.registry)
+            .arg(dataset)
+            .arg(entry.encode());
+        let waited = client.add_wait(&mut batch);
+        let mut replies = client.pipeline(ctx, &batch).await?.into_iter();
+        let created = match replies.next() {
+            Some(Value::Int(n)) => n == 1,
+            Some(Value::ServerError(e)) => return Err(map_error(e.into(), ctx)),
+            other => {
+                return Err(ctx.backend_error(format!("unexpected HSETNX reply {other:?}"), None))
+            }
+        };
+        if waited {
+            // The entry (new or found) must be on min_replicas replicas before create returns.
+            let reply = replies.next().unwrap_or(Value::Nil);
+            if let Some(e) = client.wait_error(ctx, &reply) {
+                if created {
+                    client.forget(dataset);
+                }
+                return Err(e);
+            }
+        }
         if created {
             client.forget(dataset);
             client.remember(client.tickets(), dataset, &entry);

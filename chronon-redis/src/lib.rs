@@ -26,6 +26,7 @@
 #![deny(missing_docs)]
 
 mod client;
+mod cluster;
 mod config;
 mod datasets;
 mod error;

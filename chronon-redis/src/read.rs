@@ -14,7 +14,7 @@ use chronon_core::{
 };
 use redis::{RedisError, Value};
 
-use crate::client::{split_registry, Client, RegistryReply, Target};
+use crate::client::{split_registry, Batch, Client, RegistryReply, Target};
 use crate::error::{map_error, BACKEND};
 use crate::layout;
 
@@ -114,10 +114,12 @@ async fn read(
         .collect();
     client
         .run_chunks(chunks, registry, |registry, chunk| async move {
-            let mut pipe = redis::pipe();
-            pipe.ignore_errors();
+            let mut batch = client.batch();
             if let Some(ds) = registry {
-                pipe.cmd("HMGET").arg(&client.registry).arg(ds);
+                batch
+                    .on_key("HMGET", &client.registry)
+                    .arg(&client.registry)
+                    .arg(ds);
             }
             // Each request's target travels with it; a run of one dataset is looked up once.
             let mut sent: Vec<(usize, &Target)> = Vec::with_capacity(chunk.len());
@@ -134,12 +136,12 @@ async fn read(
                         None => continue,
                     },
                 };
-                read_command(&mut pipe, t, req);
+                read_command(&mut batch, t, req);
                 sent.push((i, t));
             }
             let ctx = client.ctx("multi_get");
             let (reg, values) =
-                split_registry(registry.is_some(), client.pipeline(ctx, &pipe).await);
+                split_registry(registry.is_some(), client.pipeline(ctx, &batch).await);
             let answers = match values {
                 Err(e) => sent.into_iter().map(|(i, _)| (i, Err(e.clone()))).collect(),
                 Ok(values) if values.len() != sent.len() => {
@@ -190,8 +192,11 @@ async fn list_inner(
         props: entry.props,
     };
     let pattern = format!("{}*", t.data_prefix);
-    let (session, mut scan) = match &cursor {
-        None => (layout::new_gen(), 0u64),
+    let (session, mut pos) = match &cursor {
+        None => (
+            layout::new_gen(),
+            (client.first_scan_node(ctx).await?, 0u64),
+        ),
         Some(c) => parse_cursor(dataset, c)?,
     };
     let skey = layout::list_session_key(&client.opts.prefix, &session);
@@ -215,16 +220,8 @@ async fn list_inner(
         .max(1);
     let mut entries = Vec::new();
     loop {
-        let (next, found): (u64, Vec<Vec<u8>>) = client
-            .query(
-                ctx,
-                redis::cmd("SCAN")
-                    .arg(scan)
-                    .arg("MATCH")
-                    .arg(&pattern)
-                    .arg("COUNT")
-                    .arg(client.opts.scan_count),
-            )
+        let (next, found) = client
+            .scan_step(ctx, pos, &pattern, client.opts.scan_count)
             .await?;
         let mut keys: Vec<Bytes> = found
             .iter()
@@ -234,9 +231,9 @@ async fn list_inner(
         keys.dedup();
         let mut leftover = false;
         if !keys.is_empty() {
-            let mut pipe = redis::pipe();
-            pipe.ignore_errors();
-            pipe.cmd("SMISMEMBER")
+            let mut batch = client.batch();
+            batch
+                .on_key("SMISMEMBER", &skey)
                 .arg(&skey)
                 .arg(keys.iter().map(|k| k.as_ref()).collect::<Vec<_>>());
             let latest: Vec<GetRequest> = keys
@@ -244,9 +241,9 @@ async fn list_inner(
                 .map(|k| GetRequest::latest(dataset, k.clone()))
                 .collect();
             for req in &latest {
-                read_command(&mut pipe, &t, req);
+                read_command(&mut batch, &t, req);
             }
-            let mut values = client.pipeline(ctx, &pipe).await?.into_iter();
+            let mut values = client.pipeline(ctx, &batch).await?.into_iter();
             let seen: Vec<bool> = match values.next() {
                 Some(Value::Array(flags)) => {
                     flags.iter().map(|f| matches!(f, Value::Int(1))).collect()
@@ -275,23 +272,16 @@ async fn list_inner(
                 }
                 marked.push(req.key.clone());
             }
-            let mut pipe = redis::pipe();
-            pipe.cmd("SADD")
-                .arg(&skey)
-                .arg("")
-                .arg(marked.iter().map(|k| k.as_ref()).collect::<Vec<_>>())
-                .ignore();
-            pipe.cmd("PEXPIRE").arg(&skey).arg(ttl_ms).ignore();
-            client.pipeline(ctx, &pipe).await?;
+            let marked: Vec<&[u8]> = marked.iter().map(|k| k.as_ref()).collect();
+            remember(client, ctx, &skey, &marked, ttl_ms).await?;
         }
         if leftover {
             return Ok(ListPage {
                 entries,
-                next: Some(make_cursor(&session, scan)),
+                next: Some(make_cursor(&session, pos)),
             });
         }
-        scan = next;
-        if scan == 0 {
+        let Some(next) = next else {
             let _ = client
                 .query::<Value>(ctx, redis::cmd("UNLINK").arg(&skey))
                 .await;
@@ -299,35 +289,57 @@ async fn list_inner(
                 entries,
                 next: None,
             });
-        }
+        };
+        pos = next;
         if entries.len() >= limit {
-            let mut pipe = redis::pipe();
-            pipe.cmd("SADD").arg(&skey).arg("").ignore();
-            pipe.cmd("PEXPIRE").arg(&skey).arg(ttl_ms).ignore();
-            client.pipeline(ctx, &pipe).await?;
+            remember(client, ctx, &skey, &[], ttl_ms).await?;
             return Ok(ListPage {
                 entries,
-                next: Some(make_cursor(&session, scan)),
+                next: Some(make_cursor(&session, pos)),
             });
         }
     }
 }
 
+/// Adds `keys` (and the `""` marker that says the session lives) to a `list` session's set
+/// and renews its expiry.
+async fn remember(
+    client: &Client,
+    ctx: ErrorContext<'_>,
+    skey: &str,
+    keys: &[&[u8]],
+    ttl_ms: i64,
+) -> Result<(), KvError> {
+    let mut batch = client.batch();
+    batch.on_key("SADD", skey).arg(skey).arg("").arg(keys);
+    batch.on_key("PEXPIRE", skey).arg(skey).arg(ttl_ms);
+    for v in client.pipeline(ctx, &batch).await? {
+        if let Value::ServerError(e) = v {
+            return Err(map_error(e.into(), ctx));
+        }
+    }
+    Ok(())
+}
+
 /// `GET` for a snapshot key, the newest member or a score range for a time series.
-fn read_command(pipe: &mut redis::Pipeline, t: &Target, req: &GetRequest) {
+fn read_command(batch: &mut Batch, t: &Target, req: &GetRequest) {
     let key = layout::data_key(&t.data_prefix, &req.key);
     match (t.kind, req.start_ts) {
         (DatasetKind::Snapshot, _) => {
-            pipe.cmd("GET").arg(key);
+            batch.on_key("GET", &key).arg(key);
         }
         (DatasetKind::TimeSeries, None) => {
-            pipe.cmd("ZRANGE").arg(key).arg(-1).arg(-1);
+            batch.on_key("ZRANGE", &key).arg(key).arg(-1).arg(-1);
         }
         (DatasetKind::TimeSeries, Some(start)) => {
             let end = req
                 .end_ts
                 .map_or_else(|| "+inf".to_string(), |e| e.to_string());
-            pipe.cmd("ZRANGEBYSCORE").arg(key).arg(start).arg(end);
+            batch
+                .on_key("ZRANGEBYSCORE", &key)
+                .arg(key)
+                .arg(start)
+                .arg(end);
         }
     }
 }
@@ -363,25 +375,58 @@ fn decode_versions(v: Value) -> Result<Vec<TimedValue>, Decode> {
     }
 }
 
-fn make_cursor(session: &str, scan: u64) -> ListCursor {
-    ListCursor(Bytes::from(format!("v1:{session}:{scan}")))
+/// `v2:<session>:<node>:<scan cursor>`: the `list` session and where its `SCAN` stands (the
+/// node is 0 on a single server, a master's lowest slot on a cluster).
+fn make_cursor(session: &str, (node, scan): (u16, u64)) -> ListCursor {
+    ListCursor(Bytes::from(format!("v2:{session}:{node}:{scan}")))
 }
 
-fn parse_cursor(dataset: &str, c: &ListCursor) -> Result<(String, u64), KvError> {
+/// Reads [`make_cursor`]'s cursors, and `v1:<session>:<scan>` ones of earlier versions (node 0).
+fn parse_cursor(dataset: &str, c: &ListCursor) -> Result<(String, (u16, u64)), KvError> {
     let bad = || KvError::InvalidRequest {
         dataset: dataset.to_string(),
         reason: "list cursor was not made by this adapter".to_string(),
     };
     let text = std::str::from_utf8(&c.0).map_err(|_| bad())?;
-    let mut parts = text.split(':');
-    match (parts.next(), parts.next(), parts.next(), parts.next()) {
-        (Some("v1"), Some(session), Some(scan), None)
-            if !session.is_empty()
-                && session.len() <= 32
-                && session.bytes().all(|b| b.is_ascii_hexdigit()) =>
-        {
-            Ok((session.to_string(), scan.parse().map_err(|_| bad())?))
+    let parts: Vec<&str> = text.split(':').collect();
+    let (session, node, scan) = match parts.as_slice() {
+        ["v1", session, scan] => (*session, "0", *scan),
+        ["v2", session, node, scan] => (*session, *node, *scan),
+        _ => return Err(bad()),
+    };
+    if session.is_empty() || session.len() > 32 || !session.bytes().all(|b| b.is_ascii_hexdigit()) {
+        return Err(bad());
+    }
+    let node = node.parse().map_err(|_| bad())?;
+    let scan = scan.parse().map_err(|_| bad())?;
+    Ok((session.to_string(), (node, scan)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cursors_round_trip_and_old_ones_still_read() {
+        let c = make_cursor("00ab", (5461, 17));
+        assert_eq!(
+            parse_cursor("DS", &c).unwrap(),
+            ("00ab".to_string(), (5461, 17))
+        );
+        let old = ListCursor(Bytes::from_static(b"v1:00ab:9"));
+        assert_eq!(
+            parse_cursor("DS", &old).unwrap(),
+            ("00ab".to_string(), (0, 9))
+        );
+        for bad in [
+            "v2:00ab:x:1",
+            "v2:zz:0:1",
+            "v3:00ab:0:1",
+            "v2::0:1",
+            "v1:00ab",
+        ] {
+            let c = ListCursor(Bytes::from(bad.to_string()));
+            assert!(parse_cursor("DS", &c).is_err(), "{bad}");
         }
-        _ => Err(bad()),
     }
 }

@@ -11,7 +11,7 @@ use chronon_core::batch::{now_millis, PutBatch};
 use chronon_core::{DatasetKind, KvError, PutRequest};
 use redis::Value;
 
-use crate::client::{split_registry, Client, RegistryReply, Target};
+use crate::client::{split_registry, Batch, Client, RegistryReply, Target};
 use crate::error::{map_error, BACKEND};
 use crate::layout;
 
@@ -126,7 +126,7 @@ async fn put_into(client: &Client, batch: &mut PutBatch) {
 /// Writes puts `idxs` of `batch` into the generations in `targets`.
 async fn write(
     client: &Client,
-    batch: &PutBatch,
+    puts: &PutBatch,
     idxs: Vec<usize>,
     targets: &HashMap<String, Target>,
     registry: Option<&[String]>,
@@ -134,7 +134,7 @@ async fn write(
     let mut chunks: Vec<Vec<usize>> = Vec::new();
     let mut bytes = 0;
     for i in idxs {
-        let size = batch.get(i).value.len() + batch.get(i).key.len();
+        let size = puts.get(i).value.len() + puts.get(i).key.len();
         match chunks.last_mut() {
             Some(c)
                 if c.len() < client.opts.chunk_size && bytes + size <= client.opts.chunk_bytes =>
@@ -151,73 +151,81 @@ async fn write(
     client
         .run_chunks(chunks, registry, |registry, chunk| async move {
             let now = now_millis();
-            let mut pipe = redis::pipe();
-            pipe.ignore_errors();
+            let mut batch = client.batch();
             if let Some(ds) = registry {
-                pipe.cmd("HMGET").arg(&client.registry).arg(ds);
+                batch
+                    .on_key("HMGET", &client.registry)
+                    .arg(&client.registry)
+                    .arg(ds);
             }
-            if chunk.iter().any(|i| {
+            let script = chunk.iter().any(|i| {
                 targets
-                    .get(batch.get(*i).dataset)
+                    .get(puts.get(*i).dataset)
                     .is_some_and(|t| t.kind == DatasetKind::TimeSeries)
-            }) {
-                // Loaded in the same pipeline, so EVALSHA below finds it even on a server that
-                // restarted (and lost its script cache) since the last call.
-                pipe.cmd("SCRIPT").arg("LOAD").arg(PUT_VERSION_LUA).ignore();
+            });
+            if script {
+                // In the same pipeline (on a cluster: on every master it reaches), so EVALSHA
+                // below finds it even on a server that restarted or failed over (and lost its
+                // script cache) since the last call.
+                batch.keyless("SCRIPT").arg("LOAD").arg(PUT_VERSION_LUA);
             }
             let mut sent = Vec::with_capacity(chunk.len());
             for i in chunk {
-                let p = batch.get(i);
+                let p = puts.get(i);
                 let Some(t) = targets.get(p.dataset) else {
                     continue;
                 };
-                write_command(&mut pipe, t, p.key, p.value, p.ts, now);
+                write_command(&mut batch, t, p.key, p.value, p.ts, now);
                 sent.push(i);
             }
+            let waited = !sent.is_empty() && client.add_wait(&mut batch);
             let ctx = client.ctx("multi_put");
             let (reg, values) =
-                split_registry(registry.is_some(), client.pipeline(ctx, &pipe).await);
+                split_registry(registry.is_some(), client.pipeline(ctx, &batch).await);
+            let values = values.map(|mut v| {
+                let wait = if waited { v.pop() } else { None };
+                let skip = usize::from(script).min(v.len());
+                (v.split_off(skip), wait)
+            });
             let answers = match values {
                 Err(e) => sent.into_iter().map(|i| (i, Err(e.clone()))).collect(),
-                Ok(values) if values.len() != sent.len() => {
+                Ok((values, _)) if values.len() != sent.len() => {
                     let e =
                         ctx.backend_error("pipeline answered a different number of commands", None);
                     sent.into_iter().map(|i| (i, Err(e.clone()))).collect()
                 }
-                Ok(values) => sent
-                    .into_iter()
-                    .zip(values)
-                    .map(|(i, v)| {
-                        let answer = match v {
-                            Value::ServerError(e) => {
-                                let p = batch.get(i);
-                                Err(map_error(e.into(), ctx.dataset(p.dataset).key(p.key)))
-                            }
-                            _ => Ok(()),
-                        };
-                        (i, answer)
-                    })
-                    .collect(),
+                Ok((values, wait)) => {
+                    let unconfirmed = wait.and_then(|w| client.wait_error(ctx, &w));
+                    sent.into_iter()
+                        .zip(values)
+                        .map(|(i, v)| {
+                            let p = puts.get(i);
+                            let answer = match v {
+                                Value::ServerError(e) => {
+                                    Err(map_error(e.into(), ctx.dataset(p.dataset).key(p.key)))
+                                }
+                                _ => match &unconfirmed {
+                                    Some(e) => Err(e.clone()),
+                                    None => Ok(()),
+                                },
+                            };
+                            (i, answer)
+                        })
+                        .collect()
+                }
             };
             (reg, answers)
         })
         .await
 }
 
-fn write_command(
-    pipe: &mut redis::Pipeline,
-    t: &Target,
-    key: &[u8],
-    value: &[u8],
-    ts: i64,
-    now: i64,
-) {
+fn write_command(batch: &mut Batch, t: &Target, key: &[u8], value: &[u8], ts: i64, now: i64) {
     let redis_key = layout::data_key(&t.data_prefix, key);
     let encoded = layout::encode_value(ts, value);
     let ttl = t.props.ttl_millis();
     match t.kind {
         DatasetKind::Snapshot => {
-            let cmd = pipe.cmd("SET").arg(redis_key).arg(encoded);
+            let cmd = batch.on_key("SET", &redis_key).arg(redis_key).arg(encoded);
             if let Some(ttl) = ttl.filter(|t| *t <= MAX_EXPIRY_MS) {
                 // Expire with the value's own timestamp; a value already past its TTL still
                 // replaces the old one and vanishes at once (reads hide it regardless).
@@ -233,7 +241,8 @@ fn write_command(
                 .filter(|t| *t <= MAX_EXPIRY_MS)
                 .map(|t| t.to_string())
                 .unwrap_or_default();
-            pipe.cmd("EVALSHA")
+            batch
+                .on_key("EVALSHA", &redis_key)
                 .arg(put_version_script().get_hash())
                 .arg(1)
                 .arg(redis_key)

@@ -8,7 +8,7 @@
 //!    stopped by its pid when the handle is dropped;
 //! 4. otherwise a loud `SKIPPED <backend>: <why>` line, which is a failure when the backend is
 //!    named in `CHRONON_REQUIRE_BACKENDS` (comma-separated backend names: `redis`, `dynamodb`,
-//!    `mongodb`, `scylla`, as in URL schemes and cargo features).
+//!    `mongodb`, `scylla`, as in URL schemes and cargo features, and `redis-cluster`).
 //!
 //! The child-process helpers ([`ChildServer`]) also serve the fault tests: kill, pause, restart.
 
@@ -24,7 +24,15 @@ pub const REQUIRE_ENV: &str = "CHRONON_REQUIRE_BACKENDS";
 
 /// Every backend name `CHRONON_REQUIRE_BACKENDS` may list: the same names as URL schemes, cargo
 /// features, `KvStore::backend()` and reports.
-pub const BACKEND_NAMES: &[&str] = &["memory", "rocks", "redis", "dynamodb", "mongodb", "scylla"];
+pub const BACKEND_NAMES: &[&str] = &[
+    "memory",
+    "rocks",
+    "redis",
+    "redis-cluster",
+    "dynamodb",
+    "mongodb",
+    "scylla",
+];
 
 /// The names listed in `CHRONON_REQUIRE_BACKENDS`, lower-cased.
 fn required_names() -> Vec<String> {
@@ -325,4 +333,5 @@ impl Drop for ChildServer {
 pub mod dynamodb;
 pub mod mongodb;
 pub mod redis;
+pub mod redis_cluster;
 pub mod scylla;

@@ -77,15 +77,8 @@ pub async fn redis() -> Option<RedisServer> {
 /// Always a `redis-server` child process (never the environment's server or a container), for
 /// fault tests that must kill, pause and restart the server. `Err` says why it could not start.
 pub async fn child() -> Result<RedisServer, String> {
-    tokio::task::spawn_blocking(|| {
-        if !on_path(PROGRAM) {
-            return Err(format!(
-                "{PROGRAM} is not on PATH (apt-get install redis-server)"
-            ));
-        }
-        let port = free_port().map_err(|e| e.to_string())?;
-        let dir = ChildServer::temp_dir("redis").map_err(|e| e.to_string())?;
-        let args: Vec<String> = [
+    spawn_child("redis", "redis", |port, dir| {
+        [
             "--port",
             &port.to_string(),
             "--bind",
@@ -97,13 +90,34 @@ pub async fn child() -> Result<RedisServer, String> {
             "--appendfsync",
             "always",
             "--dir",
-            &dir.path().display().to_string(),
+            dir,
         ]
         .iter()
         .map(|s| s.to_string())
-        .collect();
+        .collect()
+    })
+    .await
+}
+
+/// Starts `redis-server` with the arguments `args(port, data dir)` gives on a free loopback port
+/// and its own temporary directory, off the async runtime; `scheme` and the port make its URL.
+/// Shared by every child recipe here and by the cluster launcher.
+pub(crate) async fn spawn_child(
+    name: &'static str,
+    scheme: &'static str,
+    args: impl FnOnce(u16, &str) -> Vec<String> + Send + 'static,
+) -> Result<RedisServer, String> {
+    tokio::task::spawn_blocking(move || {
+        if !on_path(PROGRAM) {
+            return Err(format!(
+                "{PROGRAM} is not on PATH (apt-get install redis-server)"
+            ));
+        }
+        let port = free_port().map_err(|e| e.to_string())?;
+        let dir = ChildServer::temp_dir(name).map_err(|e| e.to_string())?;
+        let args = args(port, &dir.path().display().to_string());
         let child = ChildServer::start(
-            "redis",
+            name,
             PROGRAM,
             args,
             vec![],
@@ -111,9 +125,14 @@ pub async fn child() -> Result<RedisServer, String> {
             dir,
             Duration::from_secs(30),
         )
-        .map_err(|e| format!("starting {PROGRAM} failed: {e:#}"))?;
+        .map_err(|e| format!("starting {PROGRAM} ({name}) failed: {e:#}"))?;
+        let host = if scheme == "rediss" {
+            "localhost"
+        } else {
+            "127.0.0.1"
+        };
         Ok(RedisServer {
-            url: format!("redis://127.0.0.1:{port}/0"),
+            url: format!("{scheme}://{host}:{port}/0"),
             method: LaunchMethod::ChildProcess,
             child: Some(child),
             _container: None,
@@ -141,16 +160,9 @@ pub struct TlsFiles {
 /// its `url` is `rediss://localhost:P/0`. `Err` says why it could not start (no `redis-server`,
 /// or one built without TLS).
 pub async fn tls_child(tls: TlsFiles) -> Result<RedisServer, String> {
-    tokio::task::spawn_blocking(move || {
-        if !on_path(PROGRAM) {
-            return Err(format!(
-                "{PROGRAM} is not on PATH (apt-get install redis-server)"
-            ));
-        }
-        let port = free_port().map_err(|e| e.to_string())?;
-        let dir = ChildServer::temp_dir("redis-tls").map_err(|e| e.to_string())?;
+    spawn_child("redis-tls", "rediss", move |port, dir| {
         let path = |p: &PathBuf| p.display().to_string();
-        let args: Vec<String> = [
+        [
             "--port",
             "0",
             "--tls-port",
@@ -168,28 +180,11 @@ pub async fn tls_child(tls: TlsFiles) -> Result<RedisServer, String> {
             "--save",
             "",
             "--dir",
-            &dir.path().display().to_string(),
+            dir,
         ]
         .iter()
         .map(|s| s.to_string())
-        .collect();
-        let child = ChildServer::start(
-            "redis-tls",
-            PROGRAM,
-            args,
-            vec![],
-            port,
-            dir,
-            Duration::from_secs(30),
-        )
-        .map_err(|e| format!("starting {PROGRAM} with TLS failed: {e:#}"))?;
-        Ok(RedisServer {
-            url: format!("rediss://localhost:{port}/0"),
-            method: LaunchMethod::ChildProcess,
-            child: Some(child),
-            _container: None,
-        })
+        .collect()
     })
     .await
-    .map_err(|e| format!("launcher task failed: {e}"))?
 }
