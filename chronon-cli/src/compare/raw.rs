@@ -18,6 +18,8 @@ mod dynamo;
 mod mongo;
 #[cfg(feature = "redis")]
 mod redis;
+#[cfg(feature = "redis")]
+mod redis_cluster;
 #[cfg(feature = "rocks")]
 mod rocks;
 
@@ -85,6 +87,10 @@ impl Raw {
             return Ok(None);
         };
         let baseline: Option<Box<dyn Baseline>> = match backend.name {
+            #[cfg(feature = "redis")]
+            "redis" if url.contains("cluster=true") => Some(Box::new(
+                self::redis_cluster::RedisClusterRaw::open(url).await?,
+            )),
             #[cfg(feature = "redis")]
             "redis" => Some(Box::new(self::redis::RedisRaw::open(url).await?)),
             #[cfg(feature = "dynamodb")]
@@ -200,6 +206,14 @@ mod tests {
     async fn redis_baseline() {
         if let Some(s) = conformance::launch::redis::redis().await {
             round_trip(&s.url).await;
+        }
+    }
+
+    #[cfg(feature = "redis")]
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn redis_cluster_baseline() {
+        if let Some(c) = conformance::launch::redis_cluster::redis_cluster().await {
+            round_trip(&c.url).await;
         }
     }
 
