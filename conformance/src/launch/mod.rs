@@ -335,3 +335,4 @@ pub mod mongodb;
 pub mod redis;
 pub mod redis_cluster;
 pub mod scylla;
+pub mod tls;

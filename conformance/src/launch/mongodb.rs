@@ -11,6 +11,7 @@ use testcontainers_modules::mongo::Mongo;
 use testcontainers_modules::testcontainers::runners::AsyncRunner;
 use testcontainers_modules::testcontainers::ContainerAsync;
 
+use super::tls::TestPki;
 use super::{free_port, skip, ChildServer, LaunchMethod};
 use crate::RunOptions;
 
@@ -133,15 +134,39 @@ pub async fn child() -> Result<MongoServer, String> {
     secantus().await
 }
 
+/// A SecantusDB child that serves only TLS with `pki`'s server certificate, trusting its CA;
+/// with `require_client_cert`, only clients showing a certificate that CA signed get in. The
+/// returned `uri` has no TLS options: the caller adds the ones under test.
+pub async fn tls_child(pki: &TestPki, require_client_cert: bool) -> Result<MongoServer, String> {
+    let path = |p: &std::path::Path| p.display().to_string();
+    let mut args = vec![
+        "--tls-cert-file".to_string(),
+        path(&pki.server_cert),
+        "--tls-key-file".to_string(),
+        path(&pki.server_key),
+        "--tls-ca-file".to_string(),
+        path(&pki.ca),
+    ];
+    if require_client_cert {
+        args.push("--tls-require-client-cert".to_string());
+    }
+    secantus_with(args).await
+}
+
 async fn secantus() -> Result<MongoServer, String> {
-    tokio::task::spawn_blocking(|| {
+    secantus_with(Vec::new()).await
+}
+
+/// Starts SecantusDB with `extra` arguments after the usual ones.
+async fn secantus_with(extra: Vec<String>) -> Result<MongoServer, String> {
+    tokio::task::spawn_blocking(move || {
         if !secantus_installed() {
             return Err("SecantusDB is not installed (pip install secantusdb)".to_string());
         }
         let port = free_port().map_err(|e| e.to_string())?;
         let dir = ChildServer::temp_dir("mongo").map_err(|e| e.to_string())?;
         let storage = dir.path().join("data");
-        let args = vec![
+        let args: Vec<String> = vec![
             "-m".to_string(),
             "secantus".to_string(),
             "--host".to_string(),
@@ -152,7 +177,10 @@ async fn secantus() -> Result<MongoServer, String> {
             storage.display().to_string(),
             "--log-level".to_string(),
             "WARNING".to_string(),
-        ];
+        ]
+        .into_iter()
+        .chain(extra)
+        .collect();
         let child = ChildServer::start(
             "secantus",
             "python3",
