@@ -116,6 +116,7 @@ pub struct CompareReport {
 enum Guard {
     Dir(tempfile::TempDir),
     Redis(conformance::launch::redis::RedisServer),
+    RedisCluster(conformance::launch::redis_cluster::RedisCluster),
     Dynamo(conformance::launch::dynamodb::DynamoServer),
     Mongo(conformance::launch::mongodb::MongoServer),
     Scylla(conformance::launch::scylla::ScyllaServer),
@@ -168,8 +169,10 @@ async fn default_targets(guards: &mut Vec<Guard>) -> Result<Vec<(String, String,
     }
     // The servers start at the same time (DynamoDB Local's JVM alone takes seconds); each
     // launcher prints its own SKIPPED line when it finds no way to start its server.
-    let (redis, dynamo, mongo, scylla) = tokio::join!(
+    let (redis, cluster, dynamo, mongo, scylla) = tokio::join!(
         launch_if_compiled("redis", conformance::launch::redis::redis),
+        // The Redis adapter in cluster mode, on a local 3 masters + 3 replicas.
+        launch_if_compiled("redis", conformance::launch::redis_cluster::redis_cluster),
         launch_if_compiled("dynamodb", conformance::launch::dynamodb::dynamodb),
         launch_if_compiled("mongodb", conformance::launch::mongodb::mongodb),
         launch_if_compiled("scylla", conformance::launch::scylla::scylla),
@@ -177,6 +180,11 @@ async fn default_targets(guards: &mut Vec<Guard>) -> Result<Vec<(String, String,
     if let Some(s) = redis {
         out.push(("redis".into(), s.url.clone(), s.method.to_string()));
         guards.push(Guard::Redis(s));
+    }
+    if let Some(s) = cluster {
+        let name = conformance::launch::redis_cluster::BACKEND;
+        out.push((name.into(), s.url.clone(), s.method.to_string()));
+        guards.push(Guard::RedisCluster(s));
     }
     if let Some(s) = dynamo {
         out.push((
