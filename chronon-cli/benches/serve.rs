@@ -42,6 +42,7 @@ fn query_time() -> i64 {
 fn group_by(name: &str) -> Result<GroupBy> {
     let a = |op, w: &[&str]| Aggregation::new("amount", op, w).map_err(anyhow::Error::msg);
     Ok(GroupBy {
+        derivations: Vec::new(),
         name: name.into(),
         keys: vec!["user_id".into()],
         schema: StructType::from_json_str(
@@ -110,6 +111,7 @@ async fn populate(store: &Arc<dyn KvStore>) -> Result<()> {
         }
     }
     let join = Join {
+        derivations: Vec::new(),
         name: JOIN.into(),
         parts: gbs
             .iter()

@@ -35,6 +35,7 @@ async fn open(url: &str) -> Result<Arc<dyn KvStore>> {
 fn group_by(name: &str) -> Result<GroupBy> {
     let a = |op, w: &[&str]| Aggregation::new("amount", op, w).map_err(anyhow::Error::msg);
     Ok(GroupBy {
+        derivations: Vec::new(),
         name: name.into(),
         keys: vec!["user_id".into()],
         schema: StructType::from_json_str(
@@ -70,6 +71,7 @@ async fn main() -> Result<()> {
     let store = open(&url).await?;
     let gbs = [group_by("bench.purchases")?, group_by("bench.returns")?];
     let join = Join {
+        derivations: Vec::new(),
         name: "bench.join".into(),
         parts: gbs
             .iter()

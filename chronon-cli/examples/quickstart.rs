@@ -31,6 +31,7 @@ async fn open(url: &str) -> Result<Arc<dyn KvStore>> {
 fn group_by(name: &str, schema: &str, amount: &str) -> Result<GroupBy> {
     let windows = ["3d", "14d", "30d"];
     let gb = GroupBy {
+        derivations: Vec::new(),
         name: name.into(),
         keys: vec!["user_id".into()],
         schema: StructType::from_json_str(schema)?,
@@ -101,6 +102,7 @@ async fn main() -> Result<()> {
         "refund_amt",
     )?;
     let join = Join {
+        derivations: Vec::new(),
         name: "quickstart.training_set.v2".into(),
         parts: vec![
             JoinPart {

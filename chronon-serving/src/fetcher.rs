@@ -21,6 +21,8 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 
 use crate::aggregation::{BatchState, GroupByAggregator, StreamingRow};
+use crate::derive::model::{group_by_deriver, join_deriver};
+use crate::derive::Deriver;
 use crate::groupby::{Accuracy, GroupBy, Join, SourceKind, METADATA_DATASET};
 use crate::logging::{LoggableResponse, ResponseLogger};
 use crate::metadata::{batch_end_key, group_by_key, join_key, parse_batch_end};
@@ -56,6 +58,8 @@ impl Default for FetcherOptions {
 #[derive(Debug)]
 struct ServingInfo {
     gb: GroupBy,
+    /// The GroupBy's derivations, compiled once per load.
+    deriver: Option<Deriver>,
     agg: GroupByAggregator,
     key_codec: KeyCodec,
     stream_codec: RowCodec,
@@ -74,6 +78,7 @@ impl ServingInfo {
         };
         gb.validate().map_err(|e| def(e.reason))?;
         let agg = GroupByAggregator::new(&gb).map_err(|e| def(e.reason))?;
+        let deriver = group_by_deriver(&gb).map_err(|e| def(e.reason))?;
         let key_codec = KeyCodec::new(&gb.schema, &gb.keys).map_err(|e| def(e.to_string()))?;
         let stream_codec =
             RowCodec::new(&gb.streaming_value_schema()).map_err(|e| def(e.to_string()))?;
@@ -85,9 +90,31 @@ impl ServingInfo {
             key_codec,
             stream_codec,
             batch_end,
+            deriver,
             gb,
             loaded: Instant::now(),
         })
+    }
+
+    /// The response map of one lookup: the features by name, then the GroupBy's derivations
+    /// over them (Chronon's `FetcherBase.fetchGroupBys` derives before a join prefixes).
+    fn features(
+        &self,
+        values: Vec<Value>,
+        keys: &BTreeMap<String, serde_json::Value>,
+        q: i64,
+    ) -> BTreeMap<String, Value> {
+        let base: BTreeMap<String, Value> = self
+            .agg
+            .feature_names()
+            .into_iter()
+            .map(String::from)
+            .zip(values)
+            .collect();
+        match &self.deriver {
+            Some(d) => d.apply(keys, &base, q),
+            None => base,
+        }
     }
 
     fn key_bytes(&self, keys: &BTreeMap<String, serde_json::Value>) -> Result<Vec<u8>, FetchError> {
@@ -437,14 +464,10 @@ impl Fetcher {
         self.serve(lookups)
             .await
             .into_iter()
-            .map(|r| {
+            .zip(requests)
+            .map(|(r, req)| {
                 r.map(|(info, values)| {
-                    info.agg
-                        .feature_names()
-                        .into_iter()
-                        .map(String::from)
-                        .zip(values)
-                        .collect()
+                    info.features(values, &req.keys, req.at_millis.unwrap_or(now))
                 })
             })
             .collect()
@@ -582,7 +605,7 @@ impl Fetcher {
         let now = now_millis();
         // Expand every join request into one lookup per part.
         let mut lookups = Vec::new();
-        let mut owners: Vec<(usize, String)> = Vec::new();
+        let mut owners: Vec<(usize, String, BTreeMap<String, serde_json::Value>)> = Vec::new();
         let mut results: Vec<Result<BTreeMap<String, Value>, FetchError>> = Vec::new();
         for (ri, r) in requests.iter().enumerate() {
             let join = match joins.get(&r.name) {
@@ -627,18 +650,32 @@ impl Fetcher {
                         name: p.group_by.clone(),
                     }),
                 };
+                let part_keys = match infos.get(&p.group_by) {
+                    Some(Ok(info)) => info
+                        .gb
+                        .keys
+                        .iter()
+                        .filter_map(|k| {
+                            r.keys
+                                .get(p.join_key_for(k))
+                                .map(|v| (k.clone(), v.clone()))
+                        })
+                        .collect(),
+                    _ => BTreeMap::new(),
+                };
                 lookups.push(lookup);
-                owners.push((ri, p.full_prefix()));
+                owners.push((ri, p.full_prefix(), part_keys));
             }
         }
         let served = self.serve(lookups).await;
-        for ((ri, prefix), part) in owners.into_iter().zip(served) {
+        for ((ri, prefix, keys), part) in owners.into_iter().zip(served) {
             let Some(Ok(map)) = results.get_mut(ri) else {
                 continue;
             };
             match part {
                 Ok((info, values)) => {
-                    for (name, v) in info.agg.feature_names().into_iter().zip(values) {
+                    let q = requests[ri].at_millis.unwrap_or(now);
+                    for (name, v) in info.features(values, &keys, q) {
                         map.insert(format!("{prefix}_{name}"), v);
                     }
                 }
@@ -647,8 +684,60 @@ impl Fetcher {
                 }
             }
         }
+        // Join derivations over the prefixed features and the request keys (Chronon's
+        // `Fetcher.fetchDerivations`), compiled once per join in this call.
+        let mut derivers: HashMap<&str, Result<Option<Deriver>, FetchError>> = HashMap::new();
+        for (r, result) in requests.iter().zip(results.iter_mut()) {
+            let Some(Ok(join)) = joins.get(&r.name) else {
+                continue;
+            };
+            if join.derivations.is_empty() {
+                continue;
+            }
+            let deriver = derivers
+                .entry(r.name.as_str())
+                .or_insert_with(|| join_deriver_from(join, &infos));
+            match (deriver, result.as_mut()) {
+                (Ok(Some(d)), Ok(map)) => {
+                    *map = d.apply(&r.keys, map, r.at_millis.unwrap_or(now));
+                }
+                // Chronon answers with the codec failure alone when the join's codec (which
+                // compiles the derivations) cannot be built.
+                (Err(e), Ok(map)) => {
+                    *map = BTreeMap::from([(
+                        "join_codec_fetch_exception".to_string(),
+                        Value::String(e.to_string()),
+                    )]);
+                }
+                _ => {}
+            }
+        }
         results
     }
+}
+
+/// A join's deriver from the serving infos of its parts (all loaded by the caller).
+fn join_deriver_from(
+    join: &Join,
+    infos: &HashMap<String, Result<Arc<ServingInfo>, FetchError>>,
+) -> Result<Option<Deriver>, FetchError> {
+    let mut gbs = Vec::new();
+    for p in &join.parts {
+        match infos.get(&p.group_by) {
+            Some(Ok(info)) => gbs.push(&info.gb),
+            Some(Err(e)) => return Err(e.clone()),
+            None => {
+                return Err(FetchError::NotFound {
+                    kind: "group-by",
+                    name: p.group_by.clone(),
+                })
+            }
+        }
+    }
+    join_deriver(join, &gbs).map_err(|e| FetchError::Definition {
+        name: join.name.clone(),
+        reason: e.reason,
+    })
 }
 
 fn timed_out(requests: Vec<FetchRequest>, timeout: Duration) -> Vec<FetchResponse> {

@@ -26,6 +26,7 @@ use operation::check_input_type;
 /// that holds them.
 pub use operation::{Aggregation, Operation};
 
+pub use crate::derive::Derivation;
 use crate::stream::debezium::MUTATION_TS_COLUMN;
 use crate::stream::mutation::is_time_type;
 use crate::stream::writer::{clean_name, streaming_dataset, REVERSAL_COLUMN, TIME_COLUMN};
@@ -114,6 +115,10 @@ pub struct GroupBy {
     pub source: SourceKind,
     /// The aggregations.
     pub aggregations: Vec<Aggregation>,
+    /// Chronon's `derivations`, applied to the fetched features (see [`crate::derive`]); the
+    /// YAML/JSON shorthand may give them too, as `[{name, expression}]`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub derivations: Vec<Derivation>,
 }
 
 impl GroupBy {
@@ -383,6 +388,10 @@ pub struct Join {
     pub name: String,
     /// The group-bys it serves.
     pub parts: Vec<JoinPart>,
+    /// Chronon's join `derivations`, over the prefixed features of every part (see
+    /// [`crate::derive`]).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub derivations: Vec<Derivation>,
 }
 
 impl Join {
@@ -505,6 +514,7 @@ mod tests {
 
     fn gb(aggs: Vec<Aggregation>) -> GroupBy {
         GroupBy {
+            derivations: Vec::new(),
             name: "team.purchases".into(),
             keys: vec!["user_id".into()],
             schema: schema(),

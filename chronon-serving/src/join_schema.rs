@@ -102,6 +102,7 @@ mod tests {
 
     fn gb(name: &str, key: &str) -> GroupBy {
         GroupBy {
+            derivations: Vec::new(),
             name: name.into(),
             keys: vec![key.into()],
             schema: StructType::from_json_str(&format!(
@@ -124,6 +125,7 @@ mod tests {
         let a = gb("t.a", "user_id");
         let b = gb("t.b", "merchant");
         let join = Join {
+            derivations: Vec::new(),
             name: "t.join".into(),
             parts: vec![
                 JoinPart {

@@ -12,6 +12,7 @@ use bytes::Bytes;
 use futures::stream::{self, StreamExt};
 
 use crate::aggregation::{BatchState, GroupByAggregator};
+use crate::derive::model::{group_by_deriver, join_deriver};
 use crate::groupby::{DefinitionError, GroupBy, Join, METADATA_DATASET};
 use crate::stream::{KeyCodec, Row, Value};
 use chronon_core::{
@@ -84,6 +85,7 @@ async fn add_name(store: &dyn KvStore, list: &str, name: &str) -> Result<(), KvE
 pub async fn put_group_by(store: &dyn KvStore, gb: &GroupBy) -> Result<(), MetadataError> {
     gb.validate()?;
     GroupByAggregator::new(gb)?;
+    group_by_deriver(gb)?;
     ensure_metadata(store).await?;
     store
         .create(&gb.batch_dataset(), &DatasetProps::snapshot())
@@ -122,6 +124,7 @@ pub async fn put_join(store: &dyn KvStore, join: &Join) -> Result<(), MetadataEr
         }
     }
     join.validate(&gbs.iter().collect::<Vec<_>>())?;
+    join_deriver(join, &gbs.iter().collect::<Vec<_>>())?;
     ensure_metadata(store).await?;
     store
         .put_string(

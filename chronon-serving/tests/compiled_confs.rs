@@ -7,6 +7,8 @@
 //!   names computed in Python from the Thrift objects, not by this crate);
 //! - fetched values equal a brute-force computation over the raw events for every exact
 //!   operation the model serves (`activity.basic`), batch and stream parts both;
+//! - derived features (GroupBy and Join derivations) equal the same expressions computed by hand
+//!   over the brute-force features;
 //! - the files the model cannot serve yet fail at load time with an error naming the file and
 //!   the field.
 //!
@@ -68,8 +70,6 @@ const NOT_YET: &[(&str, &str)] = &[
         "group_bys/quickstart/activity.sketches",
         "aggregations[0].operation",
     ),
-    ("group_bys/quickstart/activity.derived", "derivations"),
-    ("joins/quickstart/derived.v1", "derivations"),
 ];
 
 const B: i64 = 19_690 * DAY_MILLIS;
@@ -118,6 +118,8 @@ fn row(schema: &StructType, e: &Event) -> Vec<Value> {
         .map(|f| match f.name.as_str() {
             "user_id" => Value::String(USERS[e.user].into()),
             "amount" => Value::Double(e.amount),
+            // Purchases and returns carry the amount in quarters, so their sums are exact longs.
+            "purchase_price" | "refund_amt" => Value::Long((e.amount * 4.0) as i64),
             "item" => Value::String(e.item.clone()),
             "ts" => Value::Long(e.ts),
             _ => Value::Null,
@@ -428,5 +430,155 @@ async fn metadata_layout_holds_the_jvm_keys_and_values() {
             "{team}"
         );
         assert_eq!(stored.len(), want.len(), "{team}");
+    }
+}
+
+/// The brute-force sum of the quarters (`purchase_price`, `refund_amt`) in window `w` at `q`.
+fn quarters_sum(events: &[&Event], w: &str, q: i64) -> i64 {
+    let w: Window = w.parse().unwrap();
+    match reference(Operation::Sum, None, Some(w), events, q) {
+        Value::Double(x) => (x * 4.0) as i64,
+        _ => 0,
+    }
+}
+
+fn long(v: &Value) -> i64 {
+    match v {
+        Value::Long(x) => *x,
+        other => panic!("{other:?} is not a long"),
+    }
+}
+
+/// GroupBy and Join derivations: `activity.derived` (`*`, a rename, a division, a CASE) and
+/// `derived.v1` (`*` over the prefixed parts, COALESCE arithmetic, a comparison) served with the
+/// values of the same expressions over the brute-force features.
+#[tokio::test]
+async fn derivations_serve_chronon_names_and_brute_force_values() {
+    let Some((dir, expected)) = compile("derive") else {
+        return;
+    };
+    let store: Arc<dyn KvStore> = Arc::new(MemoryStore::new());
+    let group_bys = load_all(&dir, &store).await;
+    let fetcher = Fetcher::new(store.clone(), FetcherOptions::default());
+    let q = B + 3 * HOUR_MILLIS + 7 * MINUTE_MILLIS;
+    let events = events();
+    let gb = &group_bys["group_bys/quickstart/activity.derived"];
+    let window = |w: &str| Some(w.parse::<Window>().unwrap());
+    for (u, user) in USERS.iter().enumerate() {
+        let mine: Vec<&Event> = events.iter().filter(|e| e.user == u).collect();
+        let resp = fetcher
+            .fetch_group_bys(vec![FetchRequest::new(&gb.name, [("user_id", *user)]).at(q)])
+            .await;
+        let got = resp[0].values.as_ref().unwrap();
+        let names: Vec<&str> = got.keys().map(String::as_str).collect();
+        let mut want_names: Vec<&str> = expected["group_bys/quickstart/activity.derived"]
+            .iter()
+            .map(String::as_str)
+            .collect();
+        want_names.sort();
+        assert_eq!(names, want_names, "{user}: derived names vs chronon-ai's");
+        let sum_6h = reference(Operation::Sum, None, window("6h"), &mine, q);
+        let sum_2d = reference(Operation::Sum, None, window("2d"), &mine, q);
+        let count_6h = reference(Operation::Count, None, window("6h"), &mine, q);
+        let count_2d = reference(Operation::Count, None, window("2d"), &mine, q);
+        let (Value::Double(s2), Value::Long(c2)) = (&sum_2d, &count_2d) else {
+            panic!("{user}: the case needs events in 2d: {sum_2d:?} {count_2d:?}");
+        };
+        let want = [
+            ("amount_total_6h", sum_6h),
+            ("amount_sum_2d", sum_2d.clone()),
+            ("amount_count_6h", count_6h),
+            ("amount_count_2d", count_2d.clone()),
+            ("amount_mean_2d", Value::Double(s2 / *c2 as f64)),
+            (
+                "busy_2d",
+                Value::String(if *c2 > 3 { "busy" } else { "quiet" }.into()),
+            ),
+        ];
+        for (name, want) in want {
+            assert!(
+                close(&got[name], &want),
+                "{user} {name}: fetched {:?}, brute force {want:?}",
+                got[name]
+            );
+        }
+    }
+
+    let join_name = "quickstart.derived.v1";
+    for (u, user) in USERS.iter().enumerate() {
+        let mine: Vec<&Event> = events.iter().filter(|e| e.user == u).collect();
+        let resp = fetcher
+            .fetch_joins(vec![
+                FetchRequest::new(join_name, [("user_id", *user)]).at(q)
+            ])
+            .await;
+        let got = resp[0].values.as_ref().unwrap();
+        let mut want_names: Vec<&str> = expected["joins/quickstart/derived.v1"]
+            .iter()
+            .map(String::as_str)
+            .collect();
+        want_names.sort();
+        let names: Vec<&str> = got.keys().map(String::as_str).collect();
+        assert_eq!(names, want_names, "{user}: join derived names");
+        // Purchases has no topic (SNAPSHOT: served at the batch end), returns has one.
+        let spent = quarters_sum(&mine, "30d", B);
+        let returned = quarters_sum(&mine, "30d", q);
+        let count_3d = match reference(Operation::Count, None, window("3d"), &mine, q) {
+            Value::Long(c) => c,
+            _ => 0,
+        };
+        assert_eq!(
+            long(&got["quickstart_purchases_v1_purchase_price_sum_30d"]),
+            spent,
+            "{user}: base feature"
+        );
+        assert_eq!(
+            got["net_spend_30d"],
+            Value::Long(spent - returned),
+            "{user}: net_spend_30d"
+        );
+        assert_eq!(
+            got["returned_any_3d"],
+            Value::Boolean(count_3d > 0),
+            "{user}: returned_any_3d"
+        );
+    }
+}
+
+/// Derivations the evaluator cannot run fail when the compiled file is loaded, naming the
+/// derivation; an unknown column fails once the features' types are known.
+#[tokio::test]
+async fn unsupported_derivations_fail_at_load_naming_them() {
+    let Some((dir, _)) = compile("derive_errors") else {
+        return;
+    };
+    let entries = layout::read_confs(&dir.join("production")).unwrap();
+    let data = data_schema();
+    for e in &entries {
+        let file = rel(&dir, &e.path);
+        match &e.conf {
+            CompiledConf::GroupBy(g) if file.ends_with("activity.derived") => {
+                let mut g = g.clone();
+                let ds = g.derivations.as_mut().unwrap();
+                ds[2].expression = Some("date_add(ds, 1)".into());
+                let err = conf::group_by_from_conf(&g, &data, &file).unwrap_err();
+                assert_eq!(err.field, "derivations[2].expression", "{err}");
+                assert!(err.to_string().contains("date_add"), "{err}");
+                let ds = g.derivations.as_mut().unwrap();
+                ds[2].expression = Some("amount_sum_9d / 2".into());
+                let err = conf::group_by_from_conf(&g, &data, &file).unwrap_err();
+                assert_eq!(err.field, "derivations", "{err}");
+                assert!(err.to_string().contains("amount_sum_9d"), "{err}");
+            }
+            CompiledConf::Join(j) if file.ends_with("derived.v1") => {
+                let mut j = j.clone();
+                let ds = j.derivations.as_mut().unwrap();
+                ds[1].expression = Some("sum(x) OVER ()".into());
+                let err = conf::join_from_conf(&j, &file).unwrap_err();
+                assert_eq!(err.field, "derivations[1].expression", "{err}");
+                assert!(err.to_string().contains("net_spend_30d"), "{err}");
+            }
+            _ => {}
+        }
     }
 }

@@ -21,6 +21,7 @@ const B: i64 = 19_000 * DAY_MILLIS;
 
 fn gb(accuracy: Accuracy) -> GroupBy {
     GroupBy {
+        derivations: Vec::new(),
         name: "api.purchases".into(),
         keys: vec!["user_id".into()],
         schema: StructType::from_json_str(
@@ -49,6 +50,7 @@ async fn api_serves_joins_and_logs_responses_on_shutdown() {
         .await
         .unwrap();
     let join = Join {
+        derivations: Vec::new(),
         name: "api.join".into(),
         parts: vec![JoinPart {
             group_by: g.name.clone(),

@@ -38,6 +38,7 @@ fn agg(col: &str, op: Operation, windows: &[&str]) -> Aggregation {
 
 fn group_by() -> GroupBy {
     GroupBy {
+        derivations: Vec::new(),
         name: "test.events.v1".into(),
         keys: vec!["user".into()],
         schema: schema(),
@@ -194,6 +195,7 @@ async fn serve(events: &[Event], q: i64) -> Result<(), TestCaseError> {
         .await
         .map_err(|e| TestCaseError::fail(e.to_string()))?;
     let join = Join {
+        derivations: Vec::new(),
         name: "test.join".into(),
         parts: vec![JoinPart {
             group_by: gb.name.clone(),
@@ -333,6 +335,7 @@ async fn mutations_reverse_before_images() {
     )
     .unwrap();
     let gb = GroupBy {
+        derivations: Vec::new(),
         name: "test.balances".into(),
         keys: vec!["user".into()],
         schema: schema.clone(),

@@ -15,9 +15,13 @@
 //! - Compiled confs carry no column types: they come from the data ([`group_by_from_conf`]
 //!   takes the schema of the events or upload table).
 //!
+//! - Derivations (GroupBy and Join) are carried into the model and served by the fetcher
+//!   ([`crate::derive`]); an expression the evaluator does not implement is a load-time error
+//!   naming `derivations[i].expression`, and a GroupBy's derivations are type-checked against
+//!   its features here (a Join's when it is stored or served, once its GroupBys' types are known).
+//!
 //! What the serving model cannot do yet is a load-time error naming the file and the field
-//! ([`ConfError`]) rather than a wrong value: buckets, element-wise aggregation, derivations,
-//! `wheres`, join sources, external parts, HISTOGRAM truncated to `k`, and the sketch operations
+//! ([`ConfError`]) rather than a wrong value: buckets, element-wise aggregation, `wheres`, join sources, external parts, HISTOGRAM truncated to `k`, and the sketch operations
 //! (APPROX_UNIQUE_COUNT, APPROX_PERCENTILE, APPROX_HISTOGRAM_K: no Apache DataSketches-compatible
 //! Rust crate is used here, so they are refused rather than served with different numbers).
 //!
@@ -28,6 +32,8 @@ pub mod thrift;
 
 use std::path::Path;
 
+use crate::derive::model::{check_syntax, group_by_deriver};
+use crate::derive::Derivation;
 use crate::groupby::{
     Accuracy, Aggregation, GroupBy, Join, JoinPart, Operation, SourceKind, TimeUnit, Window,
 };
@@ -378,13 +384,7 @@ pub fn group_by_from_conf(
             }
         }
     }
-    if gb.derivations.as_ref().is_some_and(|d| !d.is_empty()) {
-        return Err(ConfError::new(
-            file,
-            "derivations",
-            "GroupBy derivations are not served yet",
-        ));
-    }
+    let derivations = derivations(gb.derivations.as_deref(), file)?;
     let mut wanted: Vec<&str> = keys.iter().map(String::as_str).collect();
     for a in &aggregations {
         if !wanted.contains(&a.input_column.as_str()) {
@@ -414,10 +414,14 @@ pub fn group_by_from_conf(
         accuracy,
         source,
         aggregations,
+        derivations,
     };
     model
         .validate()
         .map_err(|e| ConfError::new(file, "<definition>", e.reason))?;
+    // The derivations type-checked over the features, so an unsupported construct or an unknown
+    // column fails here, naming the derivation.
+    group_by_deriver(&model).map_err(|e| ConfError::new(file, "derivations", e.reason))?;
     Ok(model)
 }
 
@@ -465,6 +469,34 @@ fn aggregation(a: &thrift::Aggregation, file: &str, field: &str) -> Result<Aggre
     })
 }
 
+/// Chronon's `derivations` as the model's: every one needs a name and an expression, and the
+/// expressions must parse into what [`crate::derive`] evaluates (their types are checked once
+/// the inputs' types are known: [`group_by_deriver`] here for a GroupBy, when the join is stored
+/// or served for a Join).
+fn derivations(
+    list: Option<&[thrift::Derivation]>,
+    file: &str,
+) -> Result<Vec<Derivation>, ConfError> {
+    let mut out = Vec::new();
+    for (i, d) in list.unwrap_or_default().iter().enumerate() {
+        let field = |part: &str| format!("derivations[{i}].{part}");
+        let name = d
+            .name
+            .clone()
+            .filter(|n| !n.trim().is_empty())
+            .ok_or_else(|| ConfError::new(file, field("name"), "missing"))?;
+        let expression = d
+            .expression
+            .clone()
+            .filter(|e| !e.trim().is_empty())
+            .ok_or_else(|| ConfError::new(file, field("expression"), "missing"))?;
+        out.push(Derivation::new(name, expression));
+    }
+    check_syntax(&out)
+        .map_err(|(i, e)| ConfError::new(file, format!("derivations[{i}].expression"), e))?;
+    Ok(out)
+}
+
 /// A compiled Join as this crate's [`Join`], with the GroupBys its parts embed.
 pub fn join_from_conf(
     join: &thrift::Join,
@@ -482,13 +514,7 @@ pub fn join_from_conf(
             "external parts are not served here",
         ));
     }
-    if join.derivations.as_ref().is_some_and(|d| !d.is_empty()) {
-        return Err(ConfError::new(
-            file,
-            "derivations",
-            "Join derivations are not served yet",
-        ));
-    }
+    let derivations = derivations(join.derivations.as_deref(), file)?;
     let parts_in = join
         .join_parts
         .as_ref()
@@ -515,7 +541,11 @@ pub fn join_from_conf(
         });
         group_bys.push(gb);
     }
-    let model = Join { name, parts };
+    let model = Join {
+        name,
+        parts,
+        derivations,
+    };
     let json = model.to_json_string();
     Join::from_json_str(&json).map_err(|e| ConfError::new(file, "joinParts", e.reason))?;
     Ok((model, group_bys))

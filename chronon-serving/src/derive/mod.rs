@@ -21,6 +21,7 @@
 
 pub mod eval;
 mod expr;
+pub mod model;
 mod parse;
 
 use std::collections::{BTreeMap, BTreeSet};
