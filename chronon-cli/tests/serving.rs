@@ -42,6 +42,45 @@ fn fetch(url: &str, at: i64) -> serde_json::Value {
     serde_json::from_str(&out).unwrap_or_else(|e| panic!("fetch printed no JSON ({e}): {out}"))
 }
 
+/// The README's batch upload: `shop.purchases.v1` from `purchases.csv` as of the end of
+/// 2023-11-30 (batch end `B`); its output.
+fn upload_purchases(url: &str) -> String {
+    ok(&[
+        "upload",
+        url,
+        "--group-by",
+        &example("purchases.yaml"),
+        "--events",
+        &example("purchases.csv"),
+        "--end-date",
+        "2023-11-30",
+        "--quiet",
+    ])
+}
+
+/// `chronon [--log-format FORMAT] stream URL ...`: the README's CSV stream of quickstart
+/// purchases into `shop.purchases.v1`, keyed by `keys`.
+fn stream(url: &str, keys: &str, file: &str, log_format: Option<&str>) -> (i32, String, String) {
+    let mut args = Vec::new();
+    if let Some(format) = log_format {
+        args.extend(["--log-format", format]);
+    }
+    args.extend([
+        "stream",
+        url,
+        "--decoder",
+        "csv",
+        "--quickstart-columns",
+        "user_id,purchase_price,ts",
+        "--group-by",
+        "shop.purchases.v1",
+        "--keys",
+        keys,
+        file,
+    ]);
+    chronon(&args)
+}
+
 #[test]
 fn upload_fetch_stream_fetch_on_rocks() {
     let dir = tempfile::tempdir().unwrap();
@@ -49,20 +88,8 @@ fn upload_fetch_stream_fetch_on_rocks() {
     // The files the README's "Serving features" commands use. User 5 bought for 10 one day
     // before the batch end, 20 ten days before and 30 forty days before (out of every window);
     // user 6 must not leak into user 5's features.
-    let gb = example("purchases.yaml");
     let join = example("join.yaml");
-    let events = example("purchases.csv");
-    let out = ok(&[
-        "upload",
-        &url,
-        "--group-by",
-        &gb,
-        "--events",
-        &events,
-        "--end-date",
-        "2023-11-30",
-        "--quiet",
-    ]);
+    let out = upload_purchases(&url);
     assert!(out.contains("uploaded 2 keys"), "{out}");
     ok(&["upload", &url, "--join", &join]);
 
@@ -74,20 +101,9 @@ fn upload_fetch_stream_fetch_on_rocks() {
 
     // Two purchases (100 at +2 h, 7 at +3 h) stream in after the batch end; the stored
     // definition decides the columns written.
-    let stream = example("new_purchases.csv");
-    ok(&[
-        "stream",
-        &url,
-        "--decoder",
-        "csv",
-        "--quickstart-columns",
-        "user_id,purchase_price,ts",
-        "--group-by",
-        "shop.purchases.v1",
-        "--keys",
-        "user_id",
-        &stream,
-    ]);
+    let new_purchases = example("new_purchases.csv");
+    let (code, out, err) = stream(&url, "user_id", &new_purchases, None);
+    assert_eq!(code, 0, "chronon stream failed:\n{out}\n{err}");
     let after = fetch(&url, B + 4 * HOUR);
     assert_eq!(after[name("sum_3d")], 117, "{after}");
     assert_eq!(after[name("sum_30d")], 137, "{after}");
@@ -96,19 +112,7 @@ fn upload_fetch_stream_fetch_on_rocks() {
     assert_eq!(fetch(&url, B + HOUR)[name("sum_30d")], 30);
 
     // Keys that disagree with the stored definition are refused before anything is written.
-    let (code, _, err) = chronon(&[
-        "stream",
-        &url,
-        "--decoder",
-        "csv",
-        "--quickstart-columns",
-        "user_id,purchase_price,ts",
-        "--group-by",
-        "shop.purchases.v1",
-        "--keys",
-        "purchase_price",
-        &stream,
-    ]);
+    let (code, _, err) = stream(&url, "purchase_price", &new_purchases, None);
     assert_eq!(code, 1);
     assert!(err.contains("differ from the keys user_id"), "{err}");
     assert_eq!(fetch(&url, B + 4 * HOUR)[name("count_30d")], 4);
@@ -126,36 +130,12 @@ fn upload_fetch_stream_fetch_on_rocks() {
 fn stream_warnings_are_plain_in_a_pipe_and_json_on_request() {
     let dir = tempfile::tempdir().unwrap();
     let url = format!("rocks://{}", dir.path().join("db").display());
-    ok(&[
-        "upload",
-        &url,
-        "--group-by",
-        &example("purchases.yaml"),
-        "--events",
-        &example("purchases.csv"),
-        "--end-date",
-        "2023-11-30",
-        "--quiet",
-    ]);
+    upload_purchases(&url);
     let bad = dir.path().join("bad.csv");
     std::fs::write(&bad, "5,not-a-price,1701396000000\n5,7,1701399600000\n").unwrap();
     let bad = bad.display().to_string();
     for format in ["text", "json"] {
-        let (code, out, err) = chronon(&[
-            "--log-format",
-            format,
-            "stream",
-            &url,
-            "--decoder",
-            "csv",
-            "--quickstart-columns",
-            "user_id,purchase_price,ts",
-            "--group-by",
-            "shop.purchases.v1",
-            "--keys",
-            "user_id",
-            &bad,
-        ]);
+        let (code, out, err) = stream(&url, "user_id", &bad, Some(format));
         assert_eq!(
             code, 0,
             "{format}: a bad line is skipped, not fatal:\n{out}\n{err}"
