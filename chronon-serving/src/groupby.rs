@@ -21,10 +21,9 @@ use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 mod operation;
 
-use operation::check_input_type;
 /// The aggregation definitions live in `groupby/operation.rs`; re-exported here with the GroupBy
 /// that holds them.
-pub use operation::{Aggregation, Operation};
+pub use operation::{input_shape, Aggregation, InputShape, Operation};
 
 pub use crate::derive::Derivation;
 use crate::stream::debezium::MUTATION_TS_COLUMN;
@@ -213,13 +212,34 @@ impl GroupBy {
                     a.input_column
                 )));
             }
-            check_input_type(a.operation, t).map_err(|r| {
+            input_shape(a, t).map_err(|r| {
                 err(format!(
                     "{} of {:?}: {r}",
                     a.operation.feature_part(a.k),
                     a.input_column
                 ))
             })?;
+            for b in &a.buckets {
+                match self.schema.type_of(b) {
+                    Some(DataType::String) if value_columns.contains(b) => {}
+                    Some(DataType::String) => {
+                        return Err(err(format!(
+                            "bucket column {b:?} is a key or time column; bucket by a value column"
+                        )))
+                    }
+                    Some(t) => {
+                        return Err(err(format!(
+                            "bucket column {b:?} is {t}, but Chronon's buckets are strings"
+                        )))
+                    }
+                    None => {
+                        return Err(err(format!(
+                            "bucket column {b:?} is not in the schema ({})",
+                            names()
+                        )))
+                    }
+                }
+            }
             match (a.operation.takes_k(), a.k) {
                 (true, None | Some(0)) => {
                     return Err(err(format!(
@@ -238,9 +258,9 @@ impl GroupBy {
                 }
                 _ => {}
             }
-            if a.name.is_some() && !a.windows.is_empty() {
+            if a.name.is_some() && !(a.windows.is_empty() && a.buckets.is_empty()) {
                 return Err(err(format!(
-                    "feature {:?} has an explicit name, so it can have only the unbounded window",
+                    "feature {:?} has an explicit name, so it can have only the unbounded window and no buckets",
                     a.feature_name(None)
                 )));
             }
@@ -251,8 +271,8 @@ impl GroupBy {
                     a.input_column
                 )));
             }
-            for w in a.window_list() {
-                let name = a.feature_name(w);
+            for (_, w, b) in a_features(a) {
+                let name = a.output_name(w, b);
                 if !seen.insert(name.clone()) {
                     return Err(err(format!("feature {name:?} is defined twice")));
                 }
@@ -261,16 +281,17 @@ impl GroupBy {
         Ok(())
     }
 
-    /// The feature names in definition order: `{input}_{op}{_window}`.
+    /// The feature names in definition order: `{input}_{op}{_window}{_by_bucket}`.
     pub fn feature_names(&self) -> Vec<String> {
-        self.features().map(|(a, w)| a.feature_name(w)).collect()
+        self.features()
+            .map(|(a, w, b)| a.output_name(w, b))
+            .collect()
     }
 
-    /// Every `(aggregation, window)` pair, in feature order.
-    pub fn features(&self) -> impl Iterator<Item = (&Aggregation, Option<Window>)> {
-        self.aggregations
-            .iter()
-            .flat_map(|a| a.window_list().into_iter().map(move |w| (a, w)))
+    /// Every `(aggregation, window, bucket column)`, in feature order (Chronon's `unpack`: per
+    /// aggregation, per bucket column, per window).
+    pub fn features(&self) -> impl Iterator<Item = (&Aggregation, Option<Window>, Option<&str>)> {
+        self.aggregations.iter().flat_map(a_features)
     }
 
     /// The columns the streaming rows carry: every column but the keys, the time column and
@@ -332,6 +353,15 @@ impl GroupBy {
     pub fn streaming_dataset(&self) -> String {
         streaming_dataset(&self.name)
     }
+}
+
+/// One aggregation's `(aggregation, window, bucket column)` features, bucket outer.
+fn a_features(
+    a: &Aggregation,
+) -> impl Iterator<Item = (&Aggregation, Option<Window>, Option<&str>)> {
+    a.bucket_list()
+        .into_iter()
+        .flat_map(move |b| a.window_list().into_iter().map(move |w| (a, w, b)))
 }
 
 /// The batch dataset of a group-by (`<cleanName>_BATCH`).
@@ -570,6 +600,18 @@ mod tests {
                 "item_last5_1d"
             ]
         );
+        let g = gb(vec![Aggregation::new(
+            "price",
+            Operation::Sum,
+            &["7d", "1h"],
+        )
+        .unwrap()
+        .with_buckets(&["item"])]);
+        g.validate().unwrap();
+        assert_eq!(
+            g.feature_names(),
+            vec!["price_sum_7d_by_item", "price_sum_1h_by_item"]
+        );
         let p = JoinPart {
             group_by: "team.purchases".into(),
             key_mapping: BTreeMap::new(),
@@ -620,6 +662,30 @@ mod tests {
                 "defined twice",
             ),
             (gb(vec![]), "at least one aggregation"),
+            (
+                gb(vec![Aggregation::new("price", Operation::Sum, &[])
+                    .unwrap()
+                    .element_wise()]),
+                "needs a list of scalars",
+            ),
+            (
+                gb(vec![Aggregation::new("item", Operation::Count, &[])
+                    .unwrap()
+                    .with_buckets(&["price"])]),
+                "Chronon's buckets are strings",
+            ),
+            (
+                gb(vec![Aggregation::new("price", Operation::Sum, &[])
+                    .unwrap()
+                    .with_buckets(&["user_id"])]),
+                "key or time column",
+            ),
+            (
+                gb(vec![Aggregation::new("price", Operation::Sum, &[])
+                    .unwrap()
+                    .with_buckets(&["nope"])]),
+                "not in the schema",
+            ),
         ];
         for (g, want) in cases {
             let e = g.validate().unwrap_err().to_string();

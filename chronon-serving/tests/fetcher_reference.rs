@@ -249,7 +249,7 @@ async fn serve(events: &[Event], q: i64) -> Result<(), TestCaseError> {
             .map_err(|e| TestCaseError::fail(e.to_string()))?;
         let mine: Vec<&Event> = events.iter().filter(|e| e.user == ui).collect();
         prop_assert_eq!(got.len(), gb.feature_names().len());
-        for (a, w) in gb.features() {
+        for (a, w, _) in gb.features() {
             let name = a.feature_name(w);
             let want = reference(a, w, &mine, q);
             let have = got.get(&name).cloned().unwrap_or(Value::Null);

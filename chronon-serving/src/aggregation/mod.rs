@@ -7,6 +7,7 @@
 //! Null inputs are skipped, as Chronon's aggregators skip them, and a feature with no input in its
 //! window is null (Chronon's IR is null then), for every operation.
 
+pub mod part;
 pub mod plan;
 mod stored;
 
@@ -16,6 +17,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use crate::groupby::Operation;
 use crate::stream::{DataType, Value};
 
+pub use part::{PartAggregator, PartIr};
 pub use plan::{BatchState, GroupByAggregator, StreamingRow};
 
 /// The intermediate result of one operation.

@@ -18,12 +18,14 @@
 
 use std::collections::BTreeMap;
 
-use super::{ColumnAggregator, Ir};
-use crate::groupby::{GroupBy, Window, TAIL_BUFFER_MILLIS};
+use super::part::{PartAggregator, PartIr};
+use super::ColumnAggregator;
+use crate::groupby::{input_shape, GroupBy, Window, TAIL_BUFFER_MILLIS};
 use crate::stream::writer::clean_name;
 use crate::stream::{DataType, RowCodec, StructField, StructType, Value};
 
-/// One served feature: which aggregation, which window, which hop size.
+/// One served feature: which aggregation part (aggregation × bucket column), which window,
+/// which hop size.
 #[derive(Debug, Clone)]
 struct Feature {
     name: String,
@@ -37,9 +39,9 @@ struct Feature {
 #[derive(Debug, Clone, PartialEq)]
 pub struct BatchState {
     /// One IR per feature.
-    pub collapsed: Vec<Ir>,
-    /// Per hop size: hop start → one IR per aggregation.
-    pub hops: Vec<BTreeMap<i64, Vec<Ir>>>,
+    pub collapsed: Vec<PartIr>,
+    /// Per hop size: hop start → one IR per aggregation part.
+    pub hops: Vec<BTreeMap<i64, Vec<PartIr>>>,
 }
 
 /// A streaming row as the fetcher reads it from `<NAME>_STREAMING`.
@@ -58,9 +60,8 @@ pub struct StreamingRow {
 /// A group-by's aggregations, ready to build batch IRs and serve features.
 #[derive(Debug, Clone)]
 pub struct GroupByAggregator {
-    aggs: Vec<ColumnAggregator>,
-    /// Index of each aggregation's input among the value columns.
-    inputs: Vec<usize>,
+    /// One per aggregation and bucket column (Chronon's `AggregationPart`s without windows).
+    aggs: Vec<PartAggregator>,
     features: Vec<Feature>,
     hop_sizes: Vec<i64>,
     batch_codec: RowCodec,
@@ -72,8 +73,10 @@ impl GroupByAggregator {
     pub fn new(gb: &GroupBy) -> Result<Self, crate::groupby::DefinitionError> {
         let err = |r: String| crate::groupby::DefinitionError::new(gb.name.clone(), r);
         let value_columns = gb.value_columns();
+        let column = |c: &str| value_columns.iter().position(|v| v == c);
         let mut aggs = Vec::new();
-        let mut inputs = Vec::new();
+        let mut features = Vec::new();
+        let mut windowed = Vec::new();
         for a in &gb.aggregations {
             let t = gb.schema.type_of(&a.input_column).ok_or_else(|| {
                 err(format!(
@@ -81,36 +84,46 @@ impl GroupByAggregator {
                     a.input_column
                 ))
             })?;
-            let i = value_columns
-                .iter()
-                .position(|c| *c == a.input_column)
-                .ok_or_else(|| {
-                    err(format!(
-                        "input column {:?} is not a value column",
-                        a.input_column
-                    ))
-                })?;
-            aggs.push(ColumnAggregator::new(a.operation, a.k, t.clone()));
-            inputs.push(i);
-        }
-        let mut hop_sizes: Vec<i64> = gb
-            .features()
-            .filter_map(|(_, w)| w.map(|w| w.tail_hop_millis()))
-            .collect();
-        hop_sizes.sort_unstable_by(|a, b| b.cmp(a));
-        hop_sizes.dedup();
-        let mut features = Vec::new();
-        for (ai, a) in gb.aggregations.iter().enumerate() {
-            for w in a.window_list() {
-                features.push(Feature {
-                    name: a.feature_name(w),
-                    agg: ai,
-                    window: w,
-                    hop_index: w
-                        .and_then(|w| hop_sizes.iter().position(|h| *h == w.tail_hop_millis())),
-                });
+            let input = column(&a.input_column).ok_or_else(|| {
+                err(format!(
+                    "input column {:?} is not a value column",
+                    a.input_column
+                ))
+            })?;
+            let (shape, element) = input_shape(a, t).map_err(&err)?;
+            for b in a.bucket_list() {
+                let bucket = match b {
+                    Some(b) => Some(column(b).ok_or_else(|| {
+                        err(format!("bucket column {b:?} is not a value column"))
+                    })?),
+                    None => None,
+                };
+                let part = aggs.len();
+                aggs.push(PartAggregator::new(
+                    ColumnAggregator::new(a.operation, a.k, element.clone()),
+                    input,
+                    bucket,
+                    shape,
+                ));
+                for w in a.window_list() {
+                    features.push((a.output_name(w, b), part, w));
+                    windowed.extend(w);
+                }
             }
         }
+        let mut hop_sizes: Vec<i64> = windowed.iter().map(|w| w.tail_hop_millis()).collect();
+        hop_sizes.sort_unstable_by(|a, b| b.cmp(a));
+        hop_sizes.dedup();
+        let features: Vec<Feature> = features
+            .into_iter()
+            .map(|(name, agg, window)| Feature {
+                name,
+                agg,
+                window,
+                hop_index: window
+                    .and_then(|w| hop_sizes.iter().position(|h| *h == w.tail_hop_millis())),
+            })
+            .collect();
         let clean = clean_name(&gb.name);
         let mut fields = Vec::new();
         for (i, f) in features.iter().enumerate() {
@@ -139,7 +152,6 @@ impl GroupByAggregator {
             .map_err(|e| err(format!("batch IR schema: {e}")))?;
         Ok(GroupByAggregator {
             aggs,
-            inputs,
             features,
             hop_sizes,
             batch_codec,
@@ -179,10 +191,6 @@ impl GroupByAggregator {
         }
     }
 
-    fn input<'a>(&self, agg: usize, values: &'a [Value]) -> &'a Value {
-        values.get(self.inputs[agg]).unwrap_or(&Value::Null)
-    }
-
     /// Adds one source row (event time `ts`, value columns `values`) to a key's batch state as
     /// of `batch_end`. Rows at or after `batch_end` are ignored (the stream serves them).
     pub fn update_batch(&self, state: &mut BatchState, batch_end: i64, ts: i64, values: &[Value]) {
@@ -199,19 +207,19 @@ impl GroupByAggregator {
                         continue;
                     }
                     if ts >= tail + self.tail_buffer {
-                        agg.update(&mut state.collapsed[i], ts, self.input(f.agg, values));
+                        agg.update(&mut state.collapsed[i], ts, values);
                     } else if !hop_updated[h] {
                         hop_updated[h] = true;
                         let start = crate::groupby::round_down(ts, self.hop_sizes[h]);
                         let hop = state.hops[h]
                             .entry(start)
                             .or_insert_with(|| self.aggs.iter().map(|a| a.init()).collect());
-                        for (ai, a) in self.aggs.iter().enumerate() {
-                            a.update(&mut hop[ai], ts, self.input(ai, values));
+                        for (a, ir) in self.aggs.iter().zip(hop.iter_mut()) {
+                            a.update(ir, ts, values);
                         }
                     }
                 }
-                _ => agg.update(&mut state.collapsed[i], ts, self.input(f.agg, values)),
+                _ => agg.update(&mut state.collapsed[i], ts, values),
             }
         }
     }
@@ -317,11 +325,10 @@ impl GroupByAggregator {
             for (i, f) in self.features.iter().enumerate() {
                 if starts[i].is_none_or(|s| row.ts >= s) {
                     let agg = &self.aggs[f.agg];
-                    let v = self.input(f.agg, &row.values);
                     if has_reversal && row.is_before {
-                        agg.delete(&mut ir[i], v);
+                        agg.delete(&mut ir[i], row.ts, &row.values);
                     } else {
-                        agg.update(&mut ir[i], row.ts, v);
+                        agg.update(&mut ir[i], row.ts, &row.values);
                     }
                 }
             }

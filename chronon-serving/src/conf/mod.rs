@@ -15,13 +15,16 @@
 //! - Compiled confs carry no column types: they come from the data ([`group_by_from_conf`]
 //!   takes the schema of the events or upload table).
 //!
+//! - Buckets (`_by_<column>` map features) and element-wise aggregation of list inputs are
+//!   served as Chronon's row aggregators compute them ([`crate::aggregation::part`]).
 //! - Derivations (GroupBy and Join) are carried into the model and served by the fetcher
 //!   ([`crate::derive`]); an expression the evaluator does not implement is a load-time error
 //!   naming `derivations[i].expression`, and a GroupBy's derivations are type-checked against
 //!   its features here (a Join's when it is stored or served, once its GroupBys' types are known).
 //!
 //! What the serving model cannot do yet is a load-time error naming the file and the field
-//! ([`ConfError`]) rather than a wrong value: buckets, element-wise aggregation, `wheres`, join sources, external parts, HISTOGRAM truncated to `k`, and the sketch operations
+//! ([`ConfError`]) rather than a wrong value: `wheres`, join sources, external parts, map-valued
+//! inputs, HISTOGRAM truncated to `k`, and the sketch operations
 //! (APPROX_UNIQUE_COUNT, APPROX_PERCENTILE, APPROX_HISTOGRAM_K: no Apache DataSketches-compatible
 //! Rust crate is used here, so they are refused rather than served with different numbers).
 //!
@@ -387,8 +390,10 @@ pub fn group_by_from_conf(
     let derivations = derivations(gb.derivations.as_deref(), file)?;
     let mut wanted: Vec<&str> = keys.iter().map(String::as_str).collect();
     for a in &aggregations {
-        if !wanted.contains(&a.input_column.as_str()) {
-            wanted.push(&a.input_column);
+        for c in std::iter::once(&a.input_column).chain(&a.buckets) {
+            if !wanted.contains(&c.as_str()) {
+                wanted.push(c);
+            }
         }
     }
     wanted.push(&time_column);
@@ -430,20 +435,6 @@ fn aggregation(a: &thrift::Aggregation, file: &str, field: &str) -> Result<Aggre
         .input_column
         .clone()
         .ok_or_else(|| ConfError::new(file, format!("{field}.inputColumn"), "missing"))?;
-    if a.buckets.as_ref().is_some_and(|b| !b.is_empty()) {
-        return Err(ConfError::new(
-            file,
-            format!("{field}.buckets"),
-            "bucketed aggregations (`_by_<column>` map features) are not served yet",
-        ));
-    }
-    if a.element_wise == Some(true) {
-        return Err(ConfError::new(
-            file,
-            format!("{field}.elementWise"),
-            "element-wise aggregation is not served yet",
-        ));
-    }
     let (op, k) = operation(a, file, field)?;
     let mut windows = Vec::new();
     let mut unbounded = false;
@@ -466,6 +457,8 @@ fn aggregation(a: &thrift::Aggregation, file: &str, field: &str) -> Result<Aggre
         windows,
         k,
         name: None,
+        buckets: a.buckets.clone().unwrap_or_default(),
+        element_wise: a.element_wise == Some(true),
     })
 }
 

@@ -110,6 +110,16 @@ pub struct Aggregation {
     /// aggregations serves each selected column under its own name (see [`crate::conf`]).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub name: Option<String>,
+    /// Chronon's `buckets`: string columns that split the aggregation, one map-valued feature
+    /// per bucket column and window, named `{input}_{op}{_window}_by_{bucket}`, mapping each
+    /// bucket value to the operation's value over the rows with it.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub buckets: Vec<String>,
+    /// Chronon's `elementWise`: the input is a list and the operation runs per position (the
+    /// feature is a list of the per-position values). Without it a list input of a simple
+    /// operation is flattened, as Chronon's `VectorDispatcher` does.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub element_wise: bool,
 }
 
 impl Aggregation {
@@ -124,6 +134,8 @@ impl Aggregation {
                 .collect::<Result<_, _>>()?,
             k: None,
             name: None,
+            buckets: Vec::new(),
+            element_wise: false,
         })
     }
 
@@ -148,7 +160,48 @@ impl Aggregation {
         self
     }
 
-    /// The feature name for one window: `{input}_{op}{_window}`, or the explicit name.
+    /// The same aggregation split by the bucket columns `buckets`.
+    pub fn with_buckets(mut self, buckets: &[&str]) -> Self {
+        self.buckets = buckets.iter().map(|b| b.to_string()).collect();
+        self
+    }
+
+    /// The same aggregation run per list position (Chronon's `elementWise`).
+    pub fn element_wise(mut self) -> Self {
+        self.element_wise = true;
+        self
+    }
+
+    /// `None` when unbucketed, else each bucket column (Chronon's `unpack` order: bucket, then
+    /// window).
+    pub fn bucket_list(&self) -> Vec<Option<&str>> {
+        if self.buckets.is_empty() {
+            vec![None]
+        } else {
+            self.buckets.iter().map(|b| Some(b.as_str())).collect()
+        }
+    }
+
+    /// Whether the operation is one of Chronon's simple ones (`OperationOps.isSimple`): every
+    /// one but FIRST, LAST, FIRST_K and LAST_K, which take their input whole with its time.
+    pub fn is_simple(&self) -> bool {
+        !matches!(
+            self.operation,
+            Operation::First | Operation::Last | Operation::FirstK | Operation::LastK
+        )
+    }
+
+    /// The feature name of one window and bucket column: Chronon's `outputColumnName`,
+    /// `{input}_{op}{_window}{_by_bucket}`.
+    pub fn output_name(&self, window: Option<Window>, bucket: Option<&str>) -> String {
+        match bucket {
+            Some(b) => format!("{}_by_{b}", self.feature_name(window)),
+            None => self.feature_name(window),
+        }
+    }
+
+    /// The feature name for one window, unbucketed: `{input}_{op}{_window}`, or the explicit
+    /// name.
     pub fn feature_name(&self, window: Option<Window>) -> String {
         if let Some(n) = &self.name {
             return n.clone();
@@ -175,6 +228,48 @@ fn is_numeric(t: &DataType) -> bool {
             | DataType::Float
             | DataType::Double
     )
+}
+
+/// How an aggregation reads its input column (Chronon's `ColumnAggregator.construct`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum InputShape {
+    /// The value as it is.
+    Whole,
+    /// A list input of a simple operation: every element is one input (`VectorDispatcher`).
+    Flattened,
+    /// A list input with `elementWise`: one IR per position (`ElementWiseAggregator`).
+    ElementWise,
+}
+
+/// How `a` reads a column of type `t`, and the type its operation sees (the element type for
+/// list inputs); `Err` says what Chronon does not define or this crate does not serve.
+pub fn input_shape(a: &Aggregation, t: &DataType) -> Result<(InputShape, DataType), String> {
+    let element = match t {
+        DataType::List(e) if e.is_scalar() && a.is_simple() => Some((**e).clone()),
+        _ => None,
+    };
+    let (shape, input) = match (a.element_wise, element) {
+        (true, _) if !a.buckets.is_empty() => {
+            return Err("element-wise aggregation cannot be bucketed (Chronon refuses it too)".into())
+        }
+        (true, Some(e)) => (InputShape::ElementWise, e),
+        (true, None) => {
+            return Err(format!(
+                "element-wise aggregation needs a list of scalars and a simple operation (not first, last, first_k, last_k), got {t}"
+            ))
+        }
+        (false, Some(e)) => (InputShape::Flattened, e),
+        (false, None) => {
+            if a.is_simple() && matches!(t, DataType::Map(..)) {
+                return Err(format!(
+                    "map-valued inputs (Chronon's per-key MapColumnAggregator) are not served yet, got {t}"
+                ));
+            }
+            (InputShape::Whole, t.clone())
+        }
+    };
+    check_input_type(a.operation, &input)?;
+    Ok((shape, input))
 }
 
 pub(crate) fn check_input_type(op: Operation, t: &DataType) -> Result<(), String> {

@@ -291,6 +291,12 @@ impl JvmLayout {
                         format!("aggregation {base_index} has a custom name; the JVM names outputs {{input}}_{{op}}{{_window}}"),
                     ));
                 }
+                if !a.buckets.is_empty() || a.element_wise {
+                    return Err(unsupported(
+                        gb,
+                        format!("aggregation {base_index} is bucketed or element-wise; the JVM layout of those IRs is not written here yet"),
+                    ));
+                }
                 let input = type_of(&a.input_column)?;
                 let ir = ir_type(a.operation, &input).map_err(|e| unsupported(gb, e))?;
                 let out = output_type(a.operation, &input).map_err(|e| unsupported(gb, e))?;

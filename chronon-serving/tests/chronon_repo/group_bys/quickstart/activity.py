@@ -9,7 +9,7 @@ source = Source(
         table="data.activity",
         topic="events.activity",
         query=Query(
-            selects=select("user_id", "amount", "item", "category"),
+            selects=select("user_id", "amount", "item", "category", "scores"),
             time_column="ts",
         ),
     )
@@ -20,6 +20,14 @@ windows = [Window(length=6, timeUnit=TimeUnit.HOURS), Window(length=2, timeUnit=
 
 def agg(column, operation, windows=windows, buckets=None):
     return Aggregation(input_column=column, operation=operation, windows=windows, buckets=buckets)
+
+
+def element_wise(column, operation, windows=windows):
+    # chronon-ai's Aggregation helper has no element_wise argument; the Thrift field is set
+    # directly, as a user of 0.0.115 would.
+    aggregation = agg(column, operation, windows)
+    aggregation.elementWise = True
+    return aggregation
 
 
 # Every exact operation, checked against a brute-force computation over the raw events.
@@ -49,31 +57,23 @@ basic = GroupBy(
     ],
 )
 
-# Every exact operation plus a bucketed one.
+# Buckets (`_by_<column>` map features, one or two bucket columns, simple and timed
+# operations), element-wise aggregation of a list column, and a flattened list input.
 exact = GroupBy(
     sources=[source],
     keys=["user_id"],
     online=True,
     aggregations=[
-        agg("amount", Operation.MIN),
-        agg("amount", Operation.MAX),
-        agg("item", Operation.FIRST),
-        agg("item", Operation.LAST),
-        agg("item", Operation.UNIQUE_COUNT),
-        agg("amount", Operation.COUNT),
-        agg("amount", Operation.SUM),
-        agg("amount", Operation.AVERAGE),
-        agg("amount", Operation.VARIANCE),
-        agg("amount", Operation.SKEW),
-        agg("amount", Operation.KURTOSIS),
-        agg("item", Operation.LAST_K(3)),
-        agg("item", Operation.FIRST_K(3)),
-        agg("amount", Operation.TOP_K(3)),
-        agg("amount", Operation.BOTTOM_K(3)),
-        agg("item", Operation.HISTOGRAM),
-        agg("item", Operation.BOUNDED_UNIQUE_COUNT_K(4)),
-        agg("amount", Operation.SUM, windows=None),
         agg("amount", Operation.SUM, buckets=["category"]),
+        agg("amount", Operation.COUNT, buckets=["category", "item"]),
+        agg("amount", Operation.AVERAGE, windows=None, buckets=["item"]),
+        agg("item", Operation.LAST_K(2), buckets=["category"]),
+        agg("amount", Operation.MAX, buckets=["category"]),
+        element_wise("scores", Operation.AVERAGE),
+        element_wise("scores", Operation.MAX),
+        element_wise("scores", Operation.SUM, windows=None),
+        agg("scores", Operation.COUNT),
+        agg("scores", Operation.MIN),
     ],
 )
 

@@ -1,0 +1,262 @@
+//! One aggregation part as Chronon's row aggregators see it: an operation ([`ColumnAggregator`])
+//! fed from a row, in one of the shapes `ColumnAggregator.construct` picks:
+//!
+//! - direct (`DirectColumnAggregator`): the input column's value is one input; a list input of a
+//!   simple operation is flattened, every element one input (`VectorDispatcher`: the average of
+//!   `[1, 2, 3], [3, 4], [5]` is 3);
+//! - bucketed (`BucketedColumnAggregator`): one IR per value of a string bucket column, the
+//!   feature a map from bucket value to the operation's value; rows with a null bucket are
+//!   skipped;
+//! - element-wise (`ElementWiseAggregator`): a list input with one IR per position, the feature a
+//!   list. The JVM fails on a null element or on lists of different lengths; here a null element
+//!   is skipped and a row whose length differs from the IR's is skipped (a serving read cannot
+//!   fail a row that the upload already accepted).
+//!
+//! Bucketed and element-wise values are finalized as they are (a NaN SKEW stays NaN), as
+//! Chronon's `MapColumnAggregatorBase` and `ElementWiseAggregatorBase` do.
+
+use std::collections::BTreeMap;
+
+use super::{ColumnAggregator, Ir};
+use crate::groupby::InputShape;
+use crate::stream::{DataType, StructField, StructType, Value};
+
+/// The IR of one aggregation part.
+#[derive(Debug, Clone, PartialEq)]
+pub enum PartIr {
+    /// The operation's IR.
+    Direct(Ir),
+    /// Bucket value → the operation's IR over the rows with that bucket.
+    Buckets(BTreeMap<String, Ir>),
+    /// One IR per list position (empty before the first list).
+    Elements(Vec<Ir>),
+}
+
+/// One operation on one input column, in its shape (see the module docs).
+#[derive(Debug, Clone)]
+pub struct PartAggregator {
+    /// The operation over one (element) input.
+    pub column: ColumnAggregator,
+    /// Index of the input among the value columns.
+    input: usize,
+    /// Index of the bucket column among the value columns.
+    bucket: Option<usize>,
+    shape: InputShape,
+}
+
+/// The stored form of an IR inside a list or map: a one-field record, so an empty IR (null) can
+/// sit where Avro arrays and maps take no nulls.
+fn boxed(ir_type: DataType, name: &str) -> DataType {
+    DataType::Struct(StructType::new(
+        format!("{name}_part"),
+        vec![StructField::new("ir", ir_type)],
+    ))
+}
+
+fn unboxed(v: &Value) -> Result<&Value, String> {
+    match v {
+        Value::Struct(f) if f.len() == 1 => Ok(&f[0]),
+        other => Err(format!(
+            "stored part IR {} is not a record",
+            other.to_json()
+        )),
+    }
+}
+
+impl PartAggregator {
+    /// `column` reading value column `input` in `shape`, bucketed by value column `bucket`.
+    pub fn new(
+        column: ColumnAggregator,
+        input: usize,
+        bucket: Option<usize>,
+        shape: InputShape,
+    ) -> Self {
+        PartAggregator {
+            column,
+            input,
+            bucket,
+            shape,
+        }
+    }
+
+    /// The empty IR.
+    pub fn init(&self) -> PartIr {
+        match (self.bucket, self.shape) {
+            (Some(_), _) => PartIr::Buckets(BTreeMap::new()),
+            (None, InputShape::ElementWise) => PartIr::Elements(Vec::new()),
+            (None, _) => PartIr::Direct(self.column.init()),
+        }
+    }
+
+    /// Adds one row (its value columns) with event time `ts`.
+    pub fn update(&self, ir: &mut PartIr, ts: i64, values: &[Value]) {
+        self.apply(ir, ts, values, false)
+    }
+
+    /// Takes one row back out (a mutation's before-image; reversible operations only).
+    pub fn delete(&self, ir: &mut PartIr, ts: i64, values: &[Value]) {
+        self.apply(ir, ts, values, true)
+    }
+
+    fn feed(&self, ir: &mut Ir, ts: i64, v: &Value, reverse: bool) {
+        let one = |ir: &mut Ir, v: &Value| {
+            if reverse {
+                self.column.delete(ir, v)
+            } else {
+                self.column.update(ir, ts, v)
+            }
+        };
+        match (self.shape, v) {
+            (InputShape::Flattened, Value::List(items)) => {
+                for x in items {
+                    one(ir, x);
+                }
+            }
+            _ => one(ir, v),
+        }
+    }
+
+    fn apply(&self, ir: &mut PartIr, ts: i64, values: &[Value], reverse: bool) {
+        let input = values.get(self.input).unwrap_or(&Value::Null);
+        if matches!(input, Value::Null) {
+            return;
+        }
+        match ir {
+            PartIr::Direct(ir) => self.feed(ir, ts, input, reverse),
+            PartIr::Buckets(map) => {
+                let Some(Value::String(bucket)) = self.bucket.and_then(|b| values.get(b)) else {
+                    return;
+                };
+                let ir = map
+                    .entry(bucket.clone())
+                    .or_insert_with(|| self.column.init());
+                self.feed(ir, ts, input, reverse);
+            }
+            PartIr::Elements(irs) => {
+                let Value::List(items) = input else {
+                    return;
+                };
+                if irs.is_empty() {
+                    *irs = items.iter().map(|_| self.column.init()).collect();
+                } else if irs.len() != items.len() {
+                    return;
+                }
+                for (ir, x) in irs.iter_mut().zip(items) {
+                    self.feed(ir, ts, x, reverse);
+                }
+            }
+        }
+    }
+
+    /// Merges `other` into `ir` (both of this aggregator).
+    pub fn merge(&self, ir: &mut PartIr, other: &PartIr) {
+        match (ir, other) {
+            (PartIr::Direct(a), PartIr::Direct(b)) => self.column.merge(a, b),
+            (PartIr::Buckets(a), PartIr::Buckets(b)) => {
+                for (bucket, ir) in b {
+                    let mine = a
+                        .entry(bucket.clone())
+                        .or_insert_with(|| self.column.init());
+                    self.column.merge(mine, ir);
+                }
+            }
+            (PartIr::Elements(a), PartIr::Elements(b)) => {
+                if a.is_empty() {
+                    a.clone_from(b);
+                } else if a.len() == b.len() {
+                    for (x, y) in a.iter_mut().zip(b) {
+                        self.column.merge(x, y);
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+
+    /// The feature value; null when nothing was aggregated.
+    pub fn finalize(&self, ir: &PartIr) -> Value {
+        match ir {
+            PartIr::Direct(ir) => self.column.finalize(ir),
+            PartIr::Buckets(map) if map.is_empty() => Value::Null,
+            PartIr::Buckets(map) => Value::Map(
+                map.iter()
+                    .map(|(b, ir)| (Value::String(b.clone()), self.column.finalize(ir)))
+                    .collect(),
+            ),
+            PartIr::Elements(irs) if irs.is_empty() => Value::Null,
+            PartIr::Elements(irs) => {
+                Value::List(irs.iter().map(|ir| self.column.finalize(ir)).collect())
+            }
+        }
+    }
+
+    /// The feature's type once finalized.
+    pub fn output_type(&self) -> DataType {
+        let out = self.column.output_type();
+        match (self.bucket, self.shape) {
+            (Some(_), _) => DataType::map(DataType::String, out),
+            (None, InputShape::ElementWise) => DataType::list(out),
+            (None, _) => out,
+        }
+    }
+
+    /// The IR's stored type (a column of the batch IR's Avro record; null is the empty IR).
+    pub fn ir_type(&self, name: &str) -> DataType {
+        let base = self.column.ir_type(name);
+        match (self.bucket, self.shape) {
+            (Some(_), _) => DataType::map(DataType::String, boxed(base, name)),
+            (None, InputShape::ElementWise) => DataType::list(boxed(base, name)),
+            (None, _) => base,
+        }
+    }
+
+    /// The IR as a value of [`PartAggregator::ir_type`] (null when empty).
+    pub fn ir_to_value(&self, ir: &PartIr) -> Value {
+        let boxed = |ir: &Ir| Value::Struct(vec![self.column.ir_to_value(ir)]);
+        match ir {
+            PartIr::Direct(ir) => self.column.ir_to_value(ir),
+            PartIr::Buckets(map) if map.is_empty() => Value::Null,
+            PartIr::Buckets(map) => Value::Map(
+                map.iter()
+                    .map(|(b, ir)| (Value::String(b.clone()), boxed(ir)))
+                    .collect(),
+            ),
+            PartIr::Elements(irs) if irs.is_empty() => Value::Null,
+            PartIr::Elements(irs) => Value::List(irs.iter().map(boxed).collect()),
+        }
+    }
+
+    /// The IR back from a stored value; `Err` names what does not fit.
+    pub fn ir_from_value(&self, v: &Value) -> Result<PartIr, String> {
+        let mut ir = self.init();
+        match (&mut ir, v) {
+            (_, Value::Null) => {}
+            (PartIr::Direct(ir), v) => *ir = self.column.ir_from_value(v)?,
+            (PartIr::Buckets(map), Value::Map(entries)) => {
+                for (b, x) in entries {
+                    let Value::String(b) = b else {
+                        return Err(format!("bucket {} is not a string", b.to_json()));
+                    };
+                    map.insert(b.clone(), self.column.ir_from_value(unboxed(x)?)?);
+                }
+            }
+            (PartIr::Elements(irs), Value::List(items)) => {
+                for x in items {
+                    irs.push(self.column.ir_from_value(unboxed(x)?)?);
+                }
+            }
+            (_, other) => {
+                return Err(format!(
+                    "stored IR {} does not fit a {} aggregation",
+                    other.to_json(),
+                    if self.bucket.is_some() {
+                        "bucketed"
+                    } else {
+                        "element-wise"
+                    }
+                ))
+            }
+        }
+        Ok(ir)
+    }
+}
