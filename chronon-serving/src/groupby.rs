@@ -250,6 +250,19 @@ impl GroupBy {
                 (true, Some(k)) if k > 10_000 => {
                     return Err(err(format!("{:?} k = {k} is over 10000", a.operation)))
                 }
+                (false, Some(k)) if a.operation.default_k().is_some() => {
+                    let (lo, hi) = match a.operation {
+                        Operation::ApproxUniqueCount => (4, 26),
+                        Operation::ApproxPercentile => (8, 65_535),
+                        _ => (1, 10_000),
+                    };
+                    if !(lo..=hi).contains(&k) {
+                        return Err(err(format!(
+                            "{:?} k = {k} is outside {lo}..={hi}",
+                            a.operation
+                        )));
+                    }
+                }
                 (false, Some(_)) => {
                     return Err(err(format!(
                         "k is only for last_k, first_k, top_k, bottom_k and bounded_unique_count, not for {:?} of {:?}",
@@ -257,6 +270,12 @@ impl GroupBy {
                     )))
                 }
                 _ => {}
+            }
+            if a.percentiles.iter().any(|p| !(0.0..=1.0).contains(p)) {
+                return Err(err(format!(
+                    "percentiles {:?} of {:?} must be in [0, 1]",
+                    a.percentiles, a.input_column
+                )));
             }
             if a.name.is_some() && !(a.windows.is_empty() && a.buckets.is_empty()) {
                 return Err(err(format!(

@@ -64,7 +64,7 @@ fn data_schema() -> StructType {
 
 /// What the files the model cannot serve yet must say: (file, field named in the error).
 const NOT_YET: &[(&str, &str)] = &[(
-    "group_bys/quickstart/activity.sketches",
+    "group_bys/quickstart/activity.approx_histogram",
     "aggregations[0].operation",
 )];
 
@@ -219,6 +219,9 @@ fn reference(
                     .collect(),
             )
         }
+        Operation::ApproxUniqueCount | Operation::ApproxPercentile => {
+            panic!("sketches are checked against DataSketches, not this brute force")
+        }
         Operation::Histogram => {
             let mut counts: BTreeMap<String, i32> = BTreeMap::new();
             for e in &rows {
@@ -274,7 +277,7 @@ fn rel(dir: &Path, p: &Path) -> String {
 /// [`events`], batch and stream), the others must fail naming their field.
 async fn load_all(dir: &Path, store: &Arc<dyn KvStore>) -> BTreeMap<String, GroupBy> {
     let entries = layout::read_confs(&dir.join("production")).unwrap();
-    assert_eq!(entries.len(), 10, "every compiled file is read");
+    assert_eq!(entries.len(), 11, "every compiled file is read");
     let data = data_schema();
     let events = events();
     let mut group_bys = BTreeMap::new();
@@ -518,6 +521,125 @@ async fn buckets_and_element_wise_serve_brute_force_values() {
         buckets_seen > 3 * 11 * 2,
         "several buckets per map: {buckets_seen}"
     );
+}
+
+/// The events of `events` inside window `w` at `q` (`round_down(q - w, hop) <= t < q`).
+fn in_window<'a>(events: &[&'a Event], w: Option<Window>, q: i64) -> Vec<&'a Event> {
+    events
+        .iter()
+        .copied()
+        .filter(|e| e.ts < q)
+        .filter(|e| {
+            w.is_none_or(|w| e.ts >= round_down(q - w.millis(), tail_hop_millis(w.millis())))
+        })
+        .collect()
+}
+
+/// APPROX_UNIQUE_COUNT (CPC, strings and doubles, default and explicit lg_k) and
+/// APPROX_PERCENTILE (KLL, default and explicit k, percentiles 0 and 1 included) of
+/// `activity.sketches` equal what Apache DataSketches' Python package (its C++ core) computes
+/// from the same events in each window (`scripts/sketch-reference`): an independent
+/// implementation of the same sketches. Prints SKIPPED without that package.
+#[tokio::test]
+async fn sketches_equal_apache_datasketches_python() {
+    let Some((dir, _)) = compile("sketches") else {
+        return;
+    };
+    let store: Arc<dyn KvStore> = Arc::new(MemoryStore::new());
+    let group_bys = load_all(&dir, &store).await;
+    let fetcher = Fetcher::new(store.clone(), FetcherOptions::default());
+    let q = B + 3 * HOUR_MILLIS + 7 * MINUTE_MILLIS;
+    let gb = &group_bys["group_bys/quickstart/activity.sketches"];
+    let events = events();
+    let mut requests = Vec::new();
+    let mut fetched = Vec::new();
+    for (u, user) in USERS.iter().enumerate() {
+        let resp = fetcher
+            .fetch_group_bys(vec![FetchRequest::new(&gb.name, [("user_id", *user)]).at(q)])
+            .await;
+        let values = resp[0].values.as_ref().unwrap();
+        let mine: Vec<&Event> = events.iter().filter(|e| e.user == u).collect();
+        for (a, w, _) in gb.features() {
+            let rows = in_window(&mine, w, q);
+            let req = match (a.operation, a.input_column.as_str()) {
+                (Operation::ApproxUniqueCount, "item") => serde_json::json!({
+                    "cpc": a.k.unwrap_or(8),
+                    "items": rows.iter().map(|e| e.item.clone()).collect::<Vec<_>>(),
+                }),
+                (Operation::ApproxUniqueCount, _) => serde_json::json!({
+                    "cpc": a.k.unwrap_or(8),
+                    "items": rows.iter().map(|e| e.amount).collect::<Vec<_>>(),
+                }),
+                (Operation::ApproxPercentile, _) => serde_json::json!({
+                    "kll": a.k.unwrap_or(128),
+                    "values": rows.iter().map(|e| e.amount).collect::<Vec<_>>(),
+                    "percentiles": if a.percentiles.is_empty() { vec![0.5] } else { a.percentiles.clone() },
+                }),
+                (op, _) => panic!("{op:?} is not a sketch"),
+            };
+            requests.push(req);
+            let mut amounts: Vec<f32> = rows.iter().map(|e| e.amount as f32).collect();
+            amounts.sort_by(f32::total_cmp);
+            fetched.push((
+                format!("{user} {}", a.feature_name(w)),
+                values[&a.feature_name(w)].clone(),
+                (a.operation == Operation::ApproxPercentile && rows.len() > a.k.unwrap_or(128))
+                    .then(|| (amounts, requests.last().unwrap()["percentiles"].clone())),
+            ));
+        }
+    }
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../scripts/sketch-reference");
+    let mut child = std::process::Command::new(&script)
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("run scripts/sketch-reference");
+    let input = serde_json::to_vec(&requests).unwrap();
+    std::io::Write::write_all(&mut child.stdin.take().unwrap(), &input).unwrap();
+    let out = child.wait_with_output().unwrap();
+    if out.status.code() == Some(3) {
+        println!("SKIPPED sketch values: pip install datasketches==5.2.0");
+        return;
+    }
+    assert!(out.status.success(), "sketch-reference failed");
+    let answers: Vec<serde_json::Value> = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(answers.len(), 3 * 6);
+    let mut estimating = 0;
+    for ((name, got, sampled), want) in fetched.iter().zip(&answers) {
+        if let (Some((sorted, ps)), Value::List(got)) = (sampled, got) {
+            // Past k inputs KLL compacts at random (in the JVM too): 0 and 1 are the exact min
+            // and max, the others within the rank error of a k = 64 sketch (about 0.04; 0.1 here).
+            let n = sorted.len() as f64;
+            for (p, x) in ps.as_array().unwrap().iter().zip(got) {
+                let (p, Value::Float(x)) = (p.as_f64().unwrap(), x) else {
+                    panic!("{name}: {x:?} is not a float");
+                };
+                let below = sorted.iter().filter(|v| **v < *x).count() as f64 / n;
+                let upto = sorted.iter().filter(|v| **v <= *x).count() as f64 / n;
+                match p {
+                    0.0 => assert_eq!(*x, sorted[0], "{name}: p = 0 is the min"),
+                    1.0 => assert_eq!(*x, sorted[sorted.len() - 1], "{name}: p = 1 is the max"),
+                    _ => assert!(
+                        below - 0.1 <= p && p <= upto + 0.1,
+                        "{name}: {x} has rank [{below}, {upto}], asked {p}"
+                    ),
+                }
+            }
+            estimating += 1;
+            continue;
+        }
+        let want = match want {
+            serde_json::Value::Number(n) => Value::Long(n.as_i64().unwrap()),
+            serde_json::Value::Array(xs) => Value::List(
+                xs.iter()
+                    .map(|x| Value::Float(x.as_f64().unwrap() as f32))
+                    .collect(),
+            ),
+            other => panic!("{name}: every case has inputs, got {other}"),
+        };
+        assert_eq!(*got, want, "{name}: served vs DataSketches (Python)");
+    }
+    assert!(estimating > 0, "some sketch is past k (estimation mode)");
 }
 
 /// `ZIPLINE_METADATA` and `CHRONON_ENTITY_BY_TEAM` hold exactly what the script computed with

@@ -9,6 +9,7 @@
 
 pub mod part;
 pub mod plan;
+pub mod sketch;
 mod stored;
 
 use std::cmp::Ordering;
@@ -88,6 +89,10 @@ pub enum Ir {
     Histogram(BTreeMap<String, i64>),
     /// `bounded_unique_count`: up to `k` distinct inputs (canonical JSON text).
     Bounded(BTreeSet<String>),
+    /// `approx_unique_count`: a CPC sketch, absent before the first input.
+    Cpc(Option<sketch::Cpc>),
+    /// `approx_percentile`: a KLL floats sketch, absent before the first input.
+    Kll(Option<Box<sketch::Kll>>),
 }
 
 /// One operation on one input column: how its IR is built, reversed, merged, stored and
@@ -100,6 +105,8 @@ pub struct ColumnAggregator {
     pub k: usize,
     /// The input column's type.
     pub input_type: DataType,
+    /// The percentiles of `approx_percentile`.
+    pub percentiles: Vec<f64>,
     integral: bool,
 }
 
@@ -159,10 +166,20 @@ impl ColumnAggregator {
         );
         ColumnAggregator {
             operation,
-            k: k.unwrap_or(1).max(1),
+            k: k.or(operation.default_k()).unwrap_or(1).max(1),
             input_type,
+            percentiles: vec![0.5],
             integral,
         }
+    }
+
+    /// The same aggregator with the percentiles of `approx_percentile` (empty keeps `[0.5]`,
+    /// Chronon's default).
+    pub fn with_percentiles(mut self, percentiles: &[f64]) -> Self {
+        if !percentiles.is_empty() {
+            self.percentiles = percentiles.to_vec();
+        }
+        self
     }
 
     /// The empty IR.
@@ -194,6 +211,8 @@ impl ColumnAggregator {
             Operation::TopK | Operation::BottomK => Ir::Ordered(Vec::new()),
             Operation::Histogram => Ir::Histogram(BTreeMap::new()),
             Operation::BoundedUniqueCount => Ir::Bounded(BTreeSet::new()),
+            Operation::ApproxUniqueCount => Ir::Cpc(None),
+            Operation::ApproxPercentile => Ir::Kll(None),
         }
     }
 
@@ -318,6 +337,24 @@ impl ColumnAggregator {
             Ir::Bounded(set) => {
                 if set.len() < self.k {
                     set.insert(canonical(v));
+                }
+            }
+            Ir::Cpc(cpc) => {
+                if cpc.is_none() {
+                    // k is validated (4..=26) when the definition loads.
+                    *cpc = sketch::Cpc::new(self.k).ok();
+                }
+                if let Some(c) = cpc {
+                    c.update(v);
+                }
+            }
+            Ir::Kll(kll) => {
+                if kll.is_none() {
+                    // k is validated (8..=65535) when the definition loads.
+                    *kll = sketch::kll_new(self.k).ok().map(Box::new);
+                }
+                if let Some(s) = kll {
+                    sketch::kll_update(s, v);
                 }
             }
         }
@@ -474,6 +511,17 @@ impl ColumnAggregator {
                     *a.entry(k.clone()).or_default() += c;
                 }
             }
+            (Ir::Cpc(a), Ir::Cpc(Some(b))) => match a {
+                Some(a) => a.merge(b),
+                None => *a = Some(b.clone()),
+            },
+            (Ir::Kll(a), Ir::Kll(Some(b))) => match a {
+                // Sketches of one aggregator share k, so the merge cannot fail.
+                Some(a) => {
+                    let _ = a.merge(b);
+                }
+                None => *a = Some(b.clone()),
+            },
             (Ir::Bounded(a), Ir::Bounded(b)) => {
                 for v in b {
                     if a.len() >= self.k {
@@ -520,6 +568,8 @@ impl ColumnAggregator {
                     .collect(),
             ),
             Ir::Bounded(set) if !set.is_empty() => Value::Long(set.len().min(self.k) as i64),
+            Ir::Cpc(Some(c)) => Value::Long(c.estimate()),
+            Ir::Kll(Some(s)) if !s.is_empty() => sketch::kll_percentiles(s, &self.percentiles),
             _ => Value::Null,
         }
     }
@@ -538,7 +588,8 @@ impl ColumnAggregator {
             }
             Operation::Skew | Operation::Kurtosis => DataType::Double,
             Operation::Histogram => DataType::map(DataType::String, DataType::Int),
-            Operation::BoundedUniqueCount => DataType::Long,
+            Operation::BoundedUniqueCount | Operation::ApproxUniqueCount => DataType::Long,
+            Operation::ApproxPercentile => DataType::list(DataType::Float),
         }
     }
 }

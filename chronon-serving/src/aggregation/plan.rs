@@ -100,7 +100,8 @@ impl GroupByAggregator {
                 };
                 let part = aggs.len();
                 aggs.push(PartAggregator::new(
-                    ColumnAggregator::new(a.operation, a.k, element.clone()),
+                    ColumnAggregator::new(a.operation, a.k, element.clone())
+                        .with_percentiles(&a.percentiles),
                     input,
                     bucket,
                     shape,

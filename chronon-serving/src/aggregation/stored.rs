@@ -54,6 +54,7 @@ impl ColumnAggregator {
             ]),
             Operation::TopK | Operation::BottomK => DataType::list(self.input_type.clone()),
             Operation::Histogram => DataType::map(DataType::String, DataType::Long),
+            Operation::ApproxUniqueCount | Operation::ApproxPercentile => DataType::Binary,
         }
     }
 
@@ -105,6 +106,9 @@ impl ColumnAggregator {
             ),
             Ir::Bounded(set) if set.is_empty() => Value::Null,
             Ir::Bounded(set) => Value::List(set.iter().cloned().map(Value::String).collect()),
+            Ir::Cpc(None) | Ir::Kll(None) => Value::Null,
+            Ir::Cpc(Some(c)) => Value::Binary(c.to_bytes()),
+            Ir::Kll(Some(s)) => Value::Binary(s.serialize()),
         }
     }
 
@@ -184,6 +188,13 @@ impl ColumnAggregator {
                         _ => return Err(bad()),
                     }
                 }
+            }
+            (Ir::Cpc(c), Value::Binary(b)) => *c = Some(super::sketch::Cpc::from_bytes(b)?),
+            (Ir::Kll(s), Value::Binary(b)) => {
+                *s = Some(Box::new(
+                    super::sketch::Kll::deserialize(b)
+                        .map_err(|e| format!("stored KLL sketch: {e}"))?,
+                ))
             }
             _ => return Err(bad()),
         }

@@ -24,9 +24,9 @@
 //!
 //! What the serving model cannot do yet is a load-time error naming the file and the field
 //! ([`ConfError`]) rather than a wrong value: `wheres`, join sources, external parts, map-valued
-//! inputs, HISTOGRAM truncated to `k`, and the sketch operations
-//! (APPROX_UNIQUE_COUNT, APPROX_PERCENTILE, APPROX_HISTOGRAM_K: no Apache DataSketches-compatible
-//! Rust crate is used here, so they are refused rather than served with different numbers).
+//! inputs, HISTOGRAM truncated to `k`, and APPROX_HISTOGRAM_K (see
+//! [`crate::aggregation::sketch`] for why). APPROX_UNIQUE_COUNT and APPROX_PERCENTILE are served
+//! with Apache DataSketches' CPC and KLL sketches.
 //!
 //! [`layout`] writes the JVM's metadata datasets (`ZIPLINE_METADATA`, `CHRONON_ENTITY_BY_TEAM`).
 
@@ -223,16 +223,22 @@ fn operation(
             }
             _ => (Operation::Histogram, None),
         },
-        "APPROX_UNIQUE_COUNT" | "APPROX_PERCENTILE" | "APPROX_HISTOGRAM_K" => {
-            return Err(ConfError::new(
-                file,
-                format!("{field}.operation"),
-                format!(
-                    "{name} needs an Apache DataSketches-compatible sketch, which this serving \
-                     stack does not have; it is refused rather than served with different numbers"
-                ),
-            ))
-        }
+        "APPROX_UNIQUE_COUNT" => match agg.arg_map.as_ref().and_then(|m| m.get("k")) {
+            None => (Operation::ApproxUniqueCount, None),
+            Some(_) => (Operation::ApproxUniqueCount, Some(k()?)),
+        },
+        "APPROX_PERCENTILE" => match agg.arg_map.as_ref().and_then(|m| m.get("k")) {
+            None => (Operation::ApproxPercentile, None),
+            Some(_) => (Operation::ApproxPercentile, Some(k()?)),
+        },
+        "APPROX_HISTOGRAM_K" => return Err(ConfError::new(
+            file,
+            format!("{field}.operation"),
+            "APPROX_HISTOGRAM_K is not served: its JVM IR is a Java-serialized Scala object and \
+                 past k keys its counts come from sketches-core 0.13.4's frequent-items sketch, \
+                 whose purges follow Java's hashCode; it is refused rather than served with \
+                 different numbers",
+        )),
         other => {
             return Err(ConfError::new(
                 file,
@@ -459,6 +465,22 @@ fn aggregation(a: &thrift::Aggregation, file: &str, field: &str) -> Result<Aggre
         name: None,
         buckets: a.buckets.clone().unwrap_or_default(),
         element_wise: a.element_wise == Some(true),
+        percentiles: percentiles(a, file, field)?,
+    })
+}
+
+/// `argMap.percentiles` of APPROX_PERCENTILE: a JSON array of fractions in a string
+/// (`"[0.5, 0.95]"`, read with Jackson in `ColumnAggregator.construct`); absent means `[0.5]`.
+fn percentiles(a: &thrift::Aggregation, file: &str, field: &str) -> Result<Vec<f64>, ConfError> {
+    let Some(raw) = a.arg_map.as_ref().and_then(|m| m.get("percentiles")) else {
+        return Ok(Vec::new());
+    };
+    serde_json::from_str(raw).map_err(|e| {
+        ConfError::new(
+            file,
+            format!("{field}.argMap.percentiles"),
+            format!("{raw:?} is not a JSON array of numbers: {e}"),
+        )
     })
 }
 

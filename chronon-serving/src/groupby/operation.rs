@@ -44,6 +44,12 @@ pub enum Operation {
     Histogram,
     /// Number of distinct inputs, counted up to `k` (Chronon's `BoundedUniqueCount`).
     BoundedUniqueCount,
+    /// Estimated number of distinct inputs from a CPC sketch of `lg_k = k` (default 8;
+    /// Chronon's `ApproxDistinctCount`).
+    ApproxUniqueCount,
+    /// Estimated percentiles (a list of floats) from a KLL floats sketch of size `k` (default
+    /// 128; Chronon's `ApproxPercentiles`).
+    ApproxPercentile,
 }
 
 impl Operation {
@@ -54,6 +60,15 @@ impl Operation {
             self,
             Operation::Count | Operation::Sum | Operation::Average | Operation::Variance
         )
+    }
+
+    /// Chronon's default `k` for the operations whose `k` is optional (`ColumnAggregator.construct`).
+    pub fn default_k(self) -> Option<usize> {
+        match self {
+            Operation::BoundedUniqueCount | Operation::ApproxUniqueCount => Some(8),
+            Operation::ApproxPercentile => Some(128),
+            _ => None,
+        }
     }
 
     /// Whether the operation takes `k` (Chronon's `argMap` `k`).
@@ -88,6 +103,8 @@ impl Operation {
             Operation::BottomK => format!("bottom{}", k.unwrap_or(0)),
             Operation::Histogram => "histogram".into(),
             Operation::BoundedUniqueCount => "bounded_unique_count".into(),
+            Operation::ApproxUniqueCount => "approx_unique_count".into(),
+            Operation::ApproxPercentile => "approx_percentile".into(),
         }
     }
 }
@@ -120,6 +137,10 @@ pub struct Aggregation {
     /// operation is flattened, as Chronon's `VectorDispatcher` does.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub element_wise: bool,
+    /// The percentiles of `approx_percentile` (Chronon's `argMap` `percentiles`; default
+    /// `[0.5]`), each in `[0, 1]`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub percentiles: Vec<f64>,
 }
 
 impl Aggregation {
@@ -136,6 +157,7 @@ impl Aggregation {
             name: None,
             buckets: Vec::new(),
             element_wise: false,
+            percentiles: Vec::new(),
         })
     }
 
@@ -301,6 +323,16 @@ pub(crate) fn check_input_type(op: Operation, t: &DataType) -> Result<(), String
         )),
         Operation::UniqueCount | Operation::BoundedUniqueCount if !t.is_scalar() => {
             Err(format!("needs a scalar column, got {t}"))
+        }
+        Operation::ApproxUniqueCount
+            if !(is_numeric(t) || matches!(t, DataType::String | DataType::Binary)) =>
+        {
+            Err(format!(
+                "needs a numeric, string or binary column (Chronon's CpcFriendly inputs), got {t}"
+            ))
+        }
+        Operation::ApproxPercentile if !is_numeric(t) => {
+            Err(format!("needs a numeric column, got {t}"))
         }
         _ => Ok(()),
     }

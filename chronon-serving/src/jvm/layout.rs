@@ -147,6 +147,7 @@ pub fn ir_type(op: Operation, input: &DataType) -> Result<DataType, String> {
             _ => DataType::list(DataType::String),
         },
         Operation::Histogram => DataType::map(DataType::String, DataType::Int),
+        Operation::ApproxUniqueCount | Operation::ApproxPercentile => DataType::Binary,
         Operation::First | Operation::Last => time_pair(input),
         Operation::FirstK | Operation::LastK => DataType::list(time_pair(input)),
         // MomentAggregator.normalize: [n, m1, m2, m3, m4].
@@ -168,6 +169,8 @@ pub fn output_type(op: Operation, input: &DataType) -> Result<DataType, String> 
             DataType::list(input.clone())
         }
         Operation::Histogram => DataType::map(DataType::String, DataType::Int),
+        Operation::ApproxUniqueCount => DataType::Long,
+        Operation::ApproxPercentile => DataType::list(DataType::Float),
     })
 }
 
@@ -215,6 +218,11 @@ fn check_input(op: Operation, t: &DataType) -> Result<(), String> {
             D::Int | D::Long | D::Short | D::Double | D::Float | D::String | D::Binary
         ),
         Operation::Histogram => matches!(t, D::String),
+        Operation::ApproxUniqueCount | Operation::ApproxPercentile => {
+            return Err(format!(
+                "{op:?}: the sketch IRs (CPC, KLL bytes) are not written in the JVM layout yet"
+            ))
+        }
     };
     if ok {
         Ok(())

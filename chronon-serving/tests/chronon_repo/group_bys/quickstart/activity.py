@@ -77,15 +77,25 @@ exact = GroupBy(
     ],
 )
 
+# The sketch operations served with Apache DataSketches' CPC and KLL sketches.
 sketches = GroupBy(
     sources=[source],
     keys=["user_id"],
     online=True,
     aggregations=[
         agg("item", Operation.APPROX_UNIQUE_COUNT),
+        agg("amount", Operation.APPROX_UNIQUE_COUNT_LGK(10), windows=[windows[1]]),
         agg("amount", Operation.APPROX_PERCENTILE([0.5, 0.95])),
-        agg("item", Operation.APPROX_HISTOGRAM_K(4)),
+        agg("amount", Operation.APPROX_PERCENTILE([0, 0.25, 1], k=64), windows=None),
     ],
+)
+
+# APPROX_HISTOGRAM_K is refused at load time (see the serving crate's aggregation::sketch docs).
+approx_histogram = GroupBy(
+    sources=[source],
+    keys=["user_id"],
+    online=True,
+    aggregations=[agg("item", Operation.APPROX_HISTOGRAM_K(4))],
 )
 
 derived = GroupBy(
