@@ -53,7 +53,7 @@ pub struct StreamArgs {
     /// quickstart does (`*ts`, `*_price`, `*_amt` are long, the rest string).
     #[arg(long, value_delimiter = ',', conflicts_with = "schema")]
     pub quickstart_columns: Vec<String>,
-    /// Group-by name; the dataset written is `<cleanName>_STREAMING`.
+    /// Group-by name; the dataset written is `<CLEANNAME>_STREAMING` (JVM Chronon's).
     #[arg(long = "group-by")]
     pub group_by: String,
     /// Key columns, comma-separated.
@@ -132,12 +132,20 @@ pub async fn run(args: StreamArgs, store: Arc<dyn KvStore>) -> anyhow::Result<()
         args.time_column.clone(),
     );
     opts.value_columns = args.values.clone();
-    // A group-by stored in CHRONON_METADATA (by `chronon upload`) decides the columns the
-    // fetcher will decode, so its keys, time column and value columns are the ones written.
-    if let Some(gb) = metadata::get_group_by(&*store, &args.group_by).await? {
+    // A group-by stored in CHRONON_METADATA (by `chronon upload`), else the one in the serving
+    // info of a JVM upload, decides the columns the fetcher will decode: its keys, time column
+    // and aggregation inputs (JVM Chronon's `_INPUT_COLS`) are the ones written.
+    let gb = match metadata::get_group_by(&*store, &args.group_by).await? {
+        Some(gb) => Some(gb),
+        None => match metadata::get_serving_info(&*store, &args.group_by).await? {
+            Some(info) => Some(info.group_by()?),
+            None => None,
+        },
+    };
+    if let Some(gb) = gb {
         if gb.keys != args.keys {
             bail!(
-                "--keys {} differ from the keys {} of group-by {} stored in {}",
+                "--keys {} differ from the keys {} of group-by {} (stored in {} or its serving info)",
                 args.keys.join(","),
                 gb.keys.join(","),
                 gb.name,
@@ -145,11 +153,19 @@ pub async fn run(args: StreamArgs, store: Arc<dyn KvStore>) -> anyhow::Result<()
             );
         }
         let stored = gb.writer_options();
+        if let (Some(given), Some(inputs)) = (&args.values, &stored.value_columns) {
+            if given != inputs {
+                bail!(
+                    "--values {} differ from the aggregation inputs {} of group-by {}: JVM Chronon's streaming rows hold exactly those",
+                    given.join(","),
+                    inputs.join(","),
+                    gb.name
+                );
+            }
+        }
         opts.time_column = stored.time_column;
         opts.data_model = stored.data_model;
-        if args.values.is_none() {
-            opts.value_columns = stored.value_columns;
-        }
+        opts.value_columns = stored.value_columns;
     }
     opts.strict = args.strict;
     opts.batch_size = args.batch_size;

@@ -2,8 +2,9 @@
 //! `GroupByUpload` + `bulkPut`), and definitions into `CHRONON_METADATA`.
 //!
 //! ```text
-//! # (a) an upload table computed elsewhere: Parquet with key_bytes / value_bytes columns
-//! chronon upload rocks:///var/chronon --group-by purchases.json --table upload.parquet --end-date 2023-12-01
+//! # (a) JVM Chronon's upload table as Spark's GroupByUpload wrote it (a folder of Parquet part
+//! #     files, or one file), loaded unchanged: key_bytes, value_bytes and the serving info row
+//! chronon upload rocks:///var/chronon --table warehouse/quickstart_purchases_v1_upload
 //! # (b) raw events (Parquet or CSV), IRs computed here as of the end of --end-date
 //! chronon upload rocks:///var/chronon --group-by purchases.json --events purchases.csv --end-date 2023-12-01
 //! # a join over stored group-bys
@@ -20,8 +21,9 @@
 //! `chronon fetch --join quickstart/training_set.v1` serves it.
 //!
 //! The batch end time `B` is the end of `--end-date` (UTC midnight after it). With `--events`,
-//! memory holds one intermediate result per key, not the events. Upload-table values must be this
-//! workspace's batch IR encoding (`GroupByAggregator::batch_codec`), since the fetcher decodes them.
+//! memory holds one intermediate result per key, not the events. What is written is JVM
+//! Chronon's layout (`chronon_serving::jvm`): batch values by accuracy and the
+//! `group_by_serving_info` row. An upload table's end date is its `ds` (see [`table`]).
 
 use std::fs::File;
 use std::io::{BufRead, BufReader};
@@ -38,7 +40,7 @@ use arrow_array::types::{
 use arrow_array::{Array, RecordBatch};
 use arrow_schema::{DataType as ArrowType, TimeUnit as ArrowUnit};
 use bytes::Bytes;
-use chronon_core::{BulkPutOptions, BulkRow, KvStore};
+use chronon_core::{BulkPutOptions, BulkRow, DatasetProps, KvStore};
 use chronon_serving::conf::{self, layout, CompiledConf};
 use chronon_serving::groupby::{GroupBy, Join, DAY_MILLIS};
 use chronon_serving::metadata::{self, BatchComputer};
@@ -46,8 +48,11 @@ use chronon_serving::stream::value::parse_date;
 use chronon_serving::stream::{
     CsvDecoder, DataType, StreamDecoder, StructField, StructType, Value,
 };
+use futures::StreamExt;
 use indicatif::{ProgressBar, ProgressStyle};
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+
+pub mod table;
 
 /// Arguments of `chronon upload` (the store URL comes before them).
 #[derive(Debug, Clone, clap::Args)]
@@ -67,8 +72,10 @@ pub struct UploadArgs {
     /// read from the `--events` Parquet file.
     #[arg(long)]
     pub schema: Option<PathBuf>,
-    /// An upload table (Parquet with binary `key_bytes` and `value_bytes` columns).
-    #[arg(long, conflicts_with = "events", requires = "group_by")]
+    /// JVM Chronon's upload table as Spark's GroupByUpload writes it: a Parquet file or a
+    /// folder of part files with `key_bytes`, `value_bytes`, `key_json`, `value_json`, `ds` and
+    /// the `group_by_serving_info` row; loaded unchanged.
+    #[arg(long, conflicts_with = "events")]
     pub table: Option<PathBuf>,
     /// Raw events (`.parquet` or `.csv` with a header), aggregated here.
     #[arg(long, requires = "group_by")]
@@ -103,27 +110,26 @@ fn bar(quiet: bool, what: &str) -> ProgressBar {
 
 /// Runs `chronon upload`.
 pub async fn run(args: UploadArgs, store: Arc<dyn KvStore>) -> Result<()> {
-    if args.group_by.is_none() && args.join.is_none() && args.conf.is_none() {
-        bail!("nothing to do: give --group-by (with --table or --events), --join and/or --conf");
+    if args.group_by.is_none() && args.join.is_none() && args.conf.is_none() && args.table.is_none()
+    {
+        bail!("nothing to do: give --table, --group-by (with --events), --join and/or --conf");
     }
-    if let Some(path) = &args.group_by {
+    if let Some(path) = &args.table {
+        upload_table(&*store, path, &args).await?;
+    } else if let Some(path) = &args.group_by {
         let gb = load_group_by(path, &args)?;
-        match (&args.table, &args.events) {
-            (None, None) => {
+        match &args.events {
+            None => {
                 metadata::put_group_by(&*store, &gb).await?;
                 println!("stored group-by {}", gb.name);
             }
-            (table, events) => {
+            Some(events) => {
                 let date = args
                     .end_date
                     .as_deref()
-                    .context("--end-date is needed with --table or --events")?;
+                    .context("--end-date is needed with --events")?;
                 let batch_end = batch_end_of(date)?;
-                let rows = match (table, events) {
-                    (Some(t), _) => read_upload_table(t, batch_end)?,
-                    (_, Some(e)) => compute_from_events(&gb, e, batch_end, args.quiet)?,
-                    _ => Vec::new(),
-                };
+                let rows = compute_from_events(&gb, events, batch_end, args.quiet)?;
                 let n = rows.len() as u64;
                 let pb = bar(args.quiet, &format!("bulk_put {}", gb.batch_dataset()));
                 pb.set_length(n);
@@ -299,26 +305,52 @@ fn binary_column(batch: &RecordBatch, name: &str, path: &Path) -> Result<Vec<Opt
     Ok(out)
 }
 
-/// Reads an upload table (`key_bytes`, `value_bytes`), sorted by key for `bulk_put`.
-fn read_upload_table(path: &Path, batch_end: i64) -> Result<Vec<BulkRow>> {
-    let mut rows = Vec::new();
-    for batch in open_parquet(path)? {
-        let batch = batch.with_context(|| format!("reading {}", path.display()))?;
-        let keys = binary_column(&batch, "key_bytes", path)?;
-        let values = binary_column(&batch, "value_bytes", path)?;
-        for (i, (k, v)) in keys.into_iter().zip(values).enumerate() {
-            let key =
-                k.with_context(|| format!("{}: row {i} has a null key_bytes", path.display()))?;
-            rows.push(BulkRow {
-                key,
-                value: v.unwrap_or_default(),
-                ts: batch_end,
-            });
+/// Loads JVM Chronon's upload table unchanged (see [`table`]): its rows into `<NAME>_BATCH`,
+/// then its serving info. With `--group-by`, that definition (of the same name) is stored too,
+/// so joins over it can be stored; without, the fetcher serves the serving info's GroupBy.
+async fn upload_table(store: &dyn KvStore, path: &Path, args: &UploadArgs) -> Result<()> {
+    let t = table::read(path)?;
+    if let Some(date) = &args.end_date {
+        if *date != t.ds {
+            bail!("--end-date {date} but the upload table's ds is {}", t.ds);
         }
     }
-    rows.sort_by(|a, b| a.key.cmp(&b.key));
-    rows.dedup_by(|a, b| a.key == b.key);
-    Ok(rows)
+    if let Some(gb_path) = &args.group_by {
+        let gb = load_group_by(gb_path, args)?;
+        if gb.name != t.group_by {
+            bail!(
+                "--group-by is {:?} but the upload table's serving info is for {:?}",
+                gb.name,
+                t.group_by
+            );
+        }
+        metadata::put_group_by(store, &gb).await?;
+    }
+    let batch = chronon_serving::jvm::batch_dataset(&t.group_by);
+    store.create(&batch, &DatasetProps::snapshot()).await?;
+    store
+        .create(
+            &chronon_serving::jvm::streaming_dataset(&t.group_by),
+            &DatasetProps::time_series(),
+        )
+        .await?;
+    let n = t.rows.len() as u64;
+    let pb = bar(args.quiet, &format!("bulk_put {batch}"));
+    pb.set_length(n);
+    let progress_bar = pb.clone();
+    let options = BulkPutOptions {
+        progress: Some(Arc::new(move |done| progress_bar.set_position(done))),
+        sorted: true,
+    };
+    let source = futures::stream::iter(t.rows.into_iter().map(Ok)).boxed();
+    let report = store.bulk_put(&batch, source, options).await?;
+    metadata::put_serving_info(store, &t.group_by, &t.serving_info, t.batch_end).await?;
+    pb.finish_and_clear();
+    println!(
+        "uploaded {} keys and the serving info to {batch} (ds {}, batch end {})",
+        report.rows, t.ds, t.batch_end
+    );
+    Ok(())
 }
 
 /// Aggregates raw events into batch IRs per key.
@@ -563,22 +595,39 @@ mod tests {
             assert_eq!(v["price_sum_1d"], Value::Long(2));
             assert_eq!(v["price_count"], Value::Long(2));
 
-            // Re-load what was computed as an upload table into a fresh store.
+            // Re-load what was computed, as GroupByUpload's table (rows + serving info row,
+            // `ds` the end date), into a fresh store.
+            let key = Bytes::from_static(&[2, 2, b'a']);
             let rows = store
-                .multi_get(vec![chronon_core::GetRequest::latest(
-                    "t_purchases_BATCH",
-                    Bytes::from_static(&[2, 2, b'a']),
-                )])
+                .multi_get(vec![
+                    chronon_core::GetRequest::latest("T_PURCHASES_BATCH", key.clone()),
+                    chronon_core::GetRequest::latest(
+                        "T_PURCHASES_BATCH",
+                        Bytes::from_static(b"group_by_serving_info"),
+                    ),
+                ])
                 .await;
             let value = rows[0].values.as_ref().unwrap()[0].bytes.clone();
+            let info = rows[1].values.as_ref().unwrap()[0].bytes.clone();
             let table = RecordBatch::try_from_iter([
                 (
                     "key_bytes",
-                    Arc::new(BinaryArray::from(vec![&[2u8, 2, b'a'][..]])) as Arc<dyn Array>,
+                    Arc::new(BinaryArray::from(vec![
+                        &key[..],
+                        &b"group_by_serving_info"[..],
+                    ])) as Arc<dyn Array>,
                 ),
                 (
                     "value_bytes",
-                    Arc::new(BinaryArray::from(vec![&value[..]])) as _,
+                    Arc::new(BinaryArray::from(vec![&value[..], &info[..]])) as _,
+                ),
+                (
+                    "key_json",
+                    Arc::new(StringArray::from(vec![None, Some("group_by_serving_info")])) as _,
+                ),
+                (
+                    "ds",
+                    Arc::new(StringArray::from(vec!["2023-11-30", "2023-11-30"])) as _,
                 ),
             ])
             .unwrap();
@@ -586,13 +635,13 @@ mod tests {
             write_parquet(&table_path, table);
             let fresh: Arc<dyn KvStore> = Arc::new(MemoryStore::new());
             let args = UploadArgs {
-                group_by: Some(gb_path.clone()),
+                group_by: None,
                 join: None,
                 conf: None,
                 schema: None,
                 table: Some(table_path),
                 events: None,
-                end_date: Some("2023-11-30".into()),
+                end_date: None,
                 quiet: true,
             };
             run(args, fresh.clone()).await.unwrap();

@@ -24,9 +24,10 @@ use crate::aggregation::{BatchState, GroupByAggregator, StreamingRow};
 use crate::derive::model::{group_by_deriver, join_deriver};
 use crate::derive::Deriver;
 use crate::groupby::{Accuracy, GroupBy, Join, SourceKind, METADATA_DATASET};
+use crate::jvm::{BatchRecord, BatchValue, JvmCodecs, JvmLayout, ServingInfo, SERVING_INFO_KEY};
 use crate::logging::{LoggableResponse, ResponseLogger};
-use crate::metadata::{batch_end_key, group_by_key, join_key, parse_batch_end};
-use crate::stream::{DataType, KeyCodec, RowCodec, Value};
+use crate::metadata::{group_by_key, join_key};
+use crate::stream::{DataType, Value};
 use chronon_core::{GetRequest, GetResponse, KvError, KvStore};
 
 /// The request and response types live in [`crate::request`] (so the response logger uses them
@@ -54,15 +55,17 @@ impl Default for FetcherOptions {
     }
 }
 
-/// Everything needed to serve one group-by, loaded from metadata.
+/// Everything needed to serve one group-by: its definition (from `CHRONON_METADATA`, else from
+/// the serving info of a JVM upload), its JVM layout and the batch end of its serving info.
 #[derive(Debug)]
-struct ServingInfo {
+struct Served {
     gb: GroupBy,
     /// The GroupBy's derivations, compiled once per load.
     deriver: Option<Deriver>,
     agg: GroupByAggregator,
-    key_codec: KeyCodec,
-    stream_codec: RowCodec,
+    codecs: JvmCodecs,
+    /// For each field of a streaming value's input columns, its index among the value columns.
+    input_positions: Vec<usize>,
     value_width: usize,
     batch_end: Option<i64>,
     batch_dataset: String,
@@ -70,8 +73,8 @@ struct ServingInfo {
     loaded: Instant,
 }
 
-impl ServingInfo {
-    fn new(gb: GroupBy, batch_end: Option<i64>) -> Result<Self, FetchError> {
+impl Served {
+    fn new(gb: GroupBy, layout: JvmLayout, batch_end: Option<i64>) -> Result<Self, FetchError> {
         let def = |reason: String| FetchError::Definition {
             name: gb.name.clone(),
             reason,
@@ -79,21 +82,37 @@ impl ServingInfo {
         gb.validate().map_err(|e| def(e.reason))?;
         let agg = GroupByAggregator::new(&gb).map_err(|e| def(e.reason))?;
         let deriver = group_by_deriver(&gb).map_err(|e| def(e.reason))?;
-        let key_codec = KeyCodec::new(&gb.schema, &gb.keys).map_err(|e| def(e.to_string()))?;
-        let stream_codec =
-            RowCodec::new(&gb.streaming_value_schema()).map_err(|e| def(e.to_string()))?;
-        Ok(ServingInfo {
-            value_width: gb.value_columns().len(),
+        let value_columns = gb.value_columns();
+        let input_positions = layout
+            .input_cols
+            .fields
+            .iter()
+            .map(|f| {
+                value_columns
+                    .iter()
+                    .position(|c| *c == f.name)
+                    .ok_or_else(|| def(format!("input column {:?} is not a value column", f.name)))
+            })
+            .collect::<Result<_, _>>()?;
+        let codecs = JvmCodecs::new(layout).map_err(|e| def(e.to_string()))?;
+        Ok(Served {
+            value_width: value_columns.len(),
+            input_positions,
             batch_dataset: gb.batch_dataset(),
             streaming_dataset: gb.streaming_dataset(),
             agg,
-            key_codec,
-            stream_codec,
+            codecs,
             batch_end,
             deriver,
             gb,
             loaded: Instant::now(),
         })
+    }
+
+    /// Whether the batch value is IRs merged with streaming rows (TEMPORAL with aggregations);
+    /// otherwise it is the served values themselves (`FetcherBase.constructGroupByResponse`).
+    fn merges_streaming(&self) -> bool {
+        self.codecs.layout().batch_value == BatchValue::Ir && self.gb.accuracy == Accuracy::Temporal
     }
 
     /// The response map of one lookup: the features by name, then the GroupBy's derivations
@@ -117,27 +136,61 @@ impl ServingInfo {
         }
     }
 
+    /// The JVM key bytes of a request's keys, typed as the key schema has them.
     fn key_bytes(&self, keys: &BTreeMap<String, serde_json::Value>) -> Result<Vec<u8>, FetchError> {
         let bad = |reason: String| FetchError::BadKeys {
             name: self.gb.name.clone(),
             reason,
         };
-        let mut values = Vec::with_capacity(self.gb.keys.len());
-        for k in &self.gb.keys {
+        let key_schema = &self.codecs.layout().key;
+        let mut values = Vec::with_capacity(key_schema.fields.len());
+        for f in &key_schema.fields {
+            let k = &f.name;
             let json = keys.get(k).ok_or_else(|| {
                 bad(format!(
                     "missing key {k:?} (keys are {})",
                     self.gb.keys.join(", ")
                 ))
             })?;
-            let t = self.gb.schema.type_of(k).unwrap_or(&DataType::String);
-            values.push(json_to_value(json, t).map_err(|r| bad(format!("key {k:?}: {r}")))?);
+            values.push(
+                json_to_value(json, &f.data_type).map_err(|r| bad(format!("key {k:?}: {r}")))?,
+            );
         }
-        self.key_codec
-            .encode_values(values)
+        if values.iter().all(|v| matches!(v, Value::Null)) {
+            return Err(bad("every key is null".into()));
+        }
+        self.codecs
+            .encode_key(&values)
             .map_err(|e| bad(e.to_string()))
     }
 
+    /// The served values of a decoded batch value that is not an IR (SNAPSHOT outputs or the
+    /// selected row), in feature order.
+    fn final_values(&self, record: BatchRecord) -> Result<Vec<Value>, String> {
+        match record {
+            BatchRecord::Finalized(values) => Ok(values),
+            BatchRecord::Selected(row) => {
+                let fields = &self.codecs.layout().selected.fields;
+                Ok(self
+                    .agg
+                    .feature_names()
+                    .iter()
+                    .map(|n| {
+                        fields
+                            .iter()
+                            .position(|f| f.name == *n)
+                            .and_then(|i| row.get(i).cloned())
+                            .unwrap_or(Value::Null)
+                    })
+                    .collect())
+            }
+            BatchRecord::Ir(_) => Err("an IR where served values were expected".into()),
+        }
+    }
+
+    /// Streaming rows from the JVM's streaming values: the input columns placed at their value
+    /// column positions, and for mutations `ts` and `is_before` (the put's time is the mutation
+    /// time).
     fn streaming_rows(
         &self,
         versions: &[chronon_core::TimedValue],
@@ -146,46 +199,78 @@ impl ServingInfo {
             dataset: self.streaming_dataset.clone(),
             reason,
         };
+        let mutations = self.codecs.layout().mutations;
+        let n = self.input_positions.len();
         let mut out = Vec::with_capacity(versions.len());
         for tv in versions {
-            match self.gb.source {
-                SourceKind::Events => {
-                    let values = self
-                        .stream_codec
-                        .decode(&tv.bytes)
-                        .map_err(|e| dec(e.to_string()))?;
-                    out.push(StreamingRow {
-                        ts: tv.millis,
-                        mutation_ts: tv.millis,
-                        is_before: false,
-                        values,
-                    });
-                }
-                SourceKind::Entities => {
-                    let rows = self
-                        .stream_codec
-                        .decode_array(&tv.bytes)
-                        .map_err(|e| dec(e.to_string()))?;
-                    for mut row in rows {
-                        let n = self.value_width;
-                        let is_before = matches!(row.get(n + 1), Some(Value::Boolean(true)));
-                        let ts = match row.get(n) {
-                            Some(Value::Long(t)) => *t,
-                            _ => tv.millis,
-                        };
-                        row.truncate(n);
-                        out.push(StreamingRow {
-                            ts,
-                            mutation_ts: tv.millis,
-                            is_before,
-                            values: row,
-                        });
-                    }
-                }
+            let fields = self
+                .codecs
+                .decode_streaming(&tv.bytes)
+                .map_err(|e| dec(e.to_string()))?;
+            let mut values = vec![Value::Null; self.value_width];
+            for (v, &i) in fields.iter().zip(&self.input_positions) {
+                values[i] = v.clone();
             }
+            let (ts, is_before) = if mutations {
+                let ts = match fields.get(n) {
+                    Some(Value::Long(t)) => *t,
+                    _ => tv.millis,
+                };
+                (ts, matches!(fields.get(n + 1), Some(Value::Boolean(true))))
+            } else {
+                (tv.millis, false)
+            };
+            out.push(StreamingRow {
+                ts,
+                mutation_ts: tv.millis,
+                is_before,
+                values,
+            });
         }
         Ok(out)
     }
+}
+
+/// One group-by's serving info from its stored definition (this crate's uploads) and the
+/// serving info of its last upload. Without a definition, the serving info's GroupBy is served
+/// with the key and selected schemas it stores (a JVM deployment's tables).
+fn load_served(
+    name: &str,
+    def: Result<Option<String>, FetchError>,
+    info: Result<Option<String>, FetchError>,
+) -> Result<Served, FetchError> {
+    let bad_info = |e: crate::jvm::JvmError| FetchError::Decode {
+        dataset: crate::jvm::batch_dataset(name),
+        reason: format!("{SERVING_INFO_KEY}: {e}"),
+    };
+    let info = info?
+        .map(|text| ServingInfo::parse(&text))
+        .transpose()
+        .map_err(bad_info)?;
+    let batch_end = info
+        .as_ref()
+        .map(ServingInfo::batch_end_millis)
+        .transpose()
+        .map_err(bad_info)?;
+    let definition = |reason: String| FetchError::Definition {
+        name: name.to_string(),
+        reason,
+    };
+    let (gb, layout) = match (def?, &info) {
+        (Some(text), _) => {
+            let gb = GroupBy::from_json_str(&text).map_err(|e| definition(e.reason))?;
+            let layout = JvmLayout::new(&gb).map_err(|e| definition(e.to_string()))?;
+            (gb, layout)
+        }
+        (None, Some(info)) => JvmLayout::from_serving_info(info).map_err(bad_info)?,
+        (None, None) => {
+            return Err(FetchError::NotFound {
+                kind: "group-by",
+                name: name.to_string(),
+            })
+        }
+    };
+    Served::new(gb, layout, batch_end)
 }
 
 /// Converts a request key from JSON to the key column's type.
@@ -228,7 +313,7 @@ fn now_millis() -> i64 {
 
 /// One group-by lookup inside a fetch: which request, which serving info, which key.
 struct Lookup {
-    info: Arc<ServingInfo>,
+    info: Arc<Served>,
     key: Bytes,
     q: i64,
     batch: Option<usize>,
@@ -240,7 +325,7 @@ struct Lookup {
 pub struct Fetcher {
     store: Arc<dyn KvStore>,
     options: FetcherOptions,
-    group_bys: RwLock<HashMap<String, Arc<ServingInfo>>>,
+    group_bys: RwLock<HashMap<String, Arc<Served>>>,
     joins: RwLock<HashMap<String, (Arc<Join>, Instant)>>,
     logger: Option<Arc<ResponseLogger>>,
 }
@@ -276,24 +361,28 @@ impl Fetcher {
             .clear();
     }
 
-    /// Reads metadata keys in one `multi_get`; missing keys (or a missing dataset) are `None`.
-    async fn read_metadata(&self, keys: &[String]) -> Vec<Result<Option<String>, FetchError>> {
+    /// Reads `(dataset, key)` strings in one `multi_get`; missing keys (or a missing dataset)
+    /// are `None`.
+    async fn read_strings(
+        &self,
+        keys: &[(String, String)],
+    ) -> Vec<Result<Option<String>, FetchError>> {
         if keys.is_empty() {
             return Vec::new();
         }
         let requests = keys
             .iter()
-            .map(|k| GetRequest::latest(METADATA_DATASET, Bytes::copy_from_slice(k.as_bytes())))
+            .map(|(d, k)| GetRequest::latest(d.clone(), Bytes::copy_from_slice(k.as_bytes())))
             .collect();
         let responses = self.store.multi_get(requests).await;
         keys.iter()
             .enumerate()
-            .map(|(i, k)| match responses.get(i).map(|r| &r.values) {
+            .map(|(i, (d, k))| match responses.get(i).map(|r| &r.values) {
                 Some(Ok(v)) => match v.iter().max_by_key(|tv| tv.millis) {
                     None => Ok(None),
                     Some(tv) => String::from_utf8(tv.bytes.to_vec()).map(Some).map_err(|e| {
                         FetchError::Decode {
-                            dataset: METADATA_DATASET.into(),
+                            dataset: d.clone(),
                             reason: format!("{k}: {e}"),
                         }
                     }),
@@ -309,11 +398,12 @@ impl Fetcher {
             .collect()
     }
 
-    /// The serving info of each name (cached; missing ones loaded in one `multi_get`).
+    /// The serving info of each name (cached; missing ones loaded in one `multi_get`: the
+    /// definition in `CHRONON_METADATA` and the `group_by_serving_info` row of `<NAME>_BATCH`).
     async fn serving_infos(
         &self,
         names: &[&str],
-    ) -> HashMap<String, Result<Arc<ServingInfo>, FetchError>> {
+    ) -> HashMap<String, Result<Arc<Served>, FetchError>> {
         let ttl = self.options.metadata_ttl;
         let mut out = HashMap::new();
         let mut missing: Vec<String> = Vec::new();
@@ -335,35 +425,21 @@ impl Fetcher {
         if missing.is_empty() {
             return out;
         }
-        let keys: Vec<String> = missing
+        let keys: Vec<(String, String)> = missing
             .iter()
-            .flat_map(|n| [group_by_key(n), batch_end_key(n)])
+            .flat_map(|n| {
+                [
+                    (METADATA_DATASET.to_string(), group_by_key(n)),
+                    (crate::jvm::batch_dataset(n), SERVING_INFO_KEY.to_string()),
+                ]
+            })
             .collect();
-        let mut values = self.read_metadata(&keys).await.into_iter();
+        let mut values = self.read_strings(&keys).await.into_iter();
         let mut cache = self.group_bys.write().unwrap_or_else(|e| e.into_inner());
         for name in missing {
             let def = values.next().unwrap_or(Ok(None));
-            let end = values.next().unwrap_or(Ok(None));
-            let loaded = (|| {
-                let text = def?.ok_or_else(|| FetchError::NotFound {
-                    kind: "group-by",
-                    name: name.clone(),
-                })?;
-                let gb = GroupBy::from_json_str(&text).map_err(|e| FetchError::Definition {
-                    name: name.clone(),
-                    reason: e.reason,
-                })?;
-                let batch_end = match end? {
-                    None => None,
-                    Some(t) => Some(parse_batch_end(&batch_end_key(&name), &t).map_err(|e| {
-                        FetchError::Decode {
-                            dataset: METADATA_DATASET.into(),
-                            reason: e.to_string(),
-                        }
-                    })?),
-                };
-                Ok(Arc::new(ServingInfo::new(gb, batch_end)?))
-            })();
+            let info = values.next().unwrap_or(Ok(None));
+            let loaded = load_served(&name, def, info).map(Arc::new);
             if let Ok(info) = &loaded {
                 cache.insert(name.clone(), info.clone());
             }
@@ -395,7 +471,11 @@ impl Fetcher {
             return out;
         }
         let keys: Vec<String> = missing.iter().map(|n| join_key(n)).collect();
-        let values = self.read_metadata(&keys).await;
+        let keys: Vec<(String, String)> = keys
+            .into_iter()
+            .map(|k| (METADATA_DATASET.to_string(), k))
+            .collect();
+        let values = self.read_strings(&keys).await;
         let mut cache = self.joins.write().unwrap_or_else(|e| e.into_inner());
         for (name, v) in missing.into_iter().zip(values) {
             let loaded = v.and_then(|text| {
@@ -477,7 +557,7 @@ impl Fetcher {
     async fn serve(
         &self,
         mut lookups: Vec<Result<Lookup, FetchError>>,
-    ) -> Vec<Result<(Arc<ServingInfo>, Vec<Value>), FetchError>> {
+    ) -> Vec<Result<(Arc<Served>, Vec<Value>), FetchError>> {
         let mut batch_requests = Vec::new();
         let mut stream_requests = Vec::new();
         for l in lookups.iter_mut().flatten() {
@@ -490,7 +570,7 @@ impl Fetcher {
                     l.key.clone(),
                 ));
             }
-            if info.gb.accuracy == Accuracy::Temporal && l.q > batch_end {
+            if info.merges_streaming() && l.q > batch_end {
                 l.streaming = Some(stream_requests.len());
                 stream_requests.push(GetRequest::range(
                     info.streaming_dataset.clone(),
@@ -521,22 +601,39 @@ impl Fetcher {
                         batch_end,
                     });
                 }
-                let batch: Option<BatchState> = match l.batch.and_then(|i| batch_responses.get(i)) {
+                let decode_err = |reason: String| FetchError::Decode {
+                    dataset: info.batch_dataset.clone(),
+                    reason,
+                };
+                let record: Option<BatchRecord> = match l.batch.and_then(|i| batch_responses.get(i))
+                {
                     None => None,
                     Some(r) => match r.latest() {
                         Err(e) => return Err(FetchError::Store(e.clone())),
                         Ok(None) => None,
-                        // A value older than the batch end is from an earlier upload: stale.
+                        // A value older than the batch end is from an earlier upload: stale
+                        // (`FetcherCache`/`FetcherBase` drop it the same way).
                         Ok(Some(tv)) if tv.millis < batch_end => None,
-                        Ok(Some(tv)) => {
-                            Some(info.agg.decode_batch(&tv.bytes).map_err(|reason| {
-                                FetchError::Decode {
-                                    dataset: info.batch_dataset.clone(),
-                                    reason,
-                                }
-                            })?)
-                        }
+                        Ok(Some(tv)) => Some(
+                            info.codecs
+                                .decode_batch(&tv.bytes)
+                                .map_err(|e| decode_err(e.to_string()))?,
+                        ),
                     },
+                };
+                if info.codecs.layout().batch_value != BatchValue::Ir {
+                    let values = match record {
+                        Some(r) => info.final_values(r).map_err(decode_err)?,
+                        None => vec![Value::Null; info.agg.feature_names().len()],
+                    };
+                    return Ok((info, values));
+                }
+                let batch: Option<BatchState> = match record {
+                    Some(BatchRecord::Ir(ir)) => {
+                        Some(info.agg.from_final_ir(&ir).map_err(decode_err)?)
+                    }
+                    Some(_) => return Err(decode_err("not an IR batch value".into())),
+                    None => None,
                 };
                 let rows = match l.streaming.and_then(|i| stream_responses.get(i)) {
                     None => Vec::new(),
@@ -719,7 +816,7 @@ impl Fetcher {
 /// A join's deriver from the serving infos of its parts (all loaded by the caller).
 fn join_deriver_from(
     join: &Join,
-    infos: &HashMap<String, Result<Arc<ServingInfo>, FetchError>>,
+    infos: &HashMap<String, Result<Arc<Served>, FetchError>>,
 ) -> Result<Option<Deriver>, FetchError> {
     let mut gbs = Vec::new();
     for p in &join.parts {

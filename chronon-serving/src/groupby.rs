@@ -28,8 +28,8 @@ pub use operation::{input_shape, Aggregation, InputShape, Operation};
 pub use crate::derive::Derivation;
 use crate::stream::debezium::MUTATION_TS_COLUMN;
 use crate::stream::mutation::is_time_type;
-use crate::stream::writer::{clean_name, streaming_dataset, REVERSAL_COLUMN, TIME_COLUMN};
-use crate::stream::{DataModel, DataType, StructField, StructType, WriterOptions};
+use crate::stream::writer::{clean_name, TIME_COLUMN};
+use crate::stream::{DataModel, DataType, StructType, WriterOptions};
 /// Windows and time units live in [`crate::window`]; re-exported here with the definitions that use them.
 pub use crate::window::{
     round_down, tail_hop_millis, TimeUnit, Window, DAY_MILLIS, HOUR_MILLIS, MINUTE_MILLIS,
@@ -324,38 +324,26 @@ impl GroupBy {
             .collect()
     }
 
-    /// The schema of a streaming row, as the writer encodes it: `<NAME>_INPUT_COLS` of the value
-    /// columns for events; `<NAME>_MUTATION_COLS` with `ts` and `is_before` added for entities.
-    pub fn streaming_value_schema(&self) -> StructType {
-        let clean = clean_name(&self.name);
-        let mut fields: Vec<StructField> = self
-            .value_columns()
-            .iter()
-            .filter_map(|c| {
-                self.schema
-                    .type_of(c)
-                    .map(|t| StructField::new(c.clone(), t.clone()))
-            })
-            .collect();
-        let name = match self.source {
-            SourceKind::Events => format!("{clean}_INPUT_COLS"),
-            SourceKind::Entities => {
-                fields.push(StructField::new(TIME_COLUMN, DataType::Long));
-                fields.push(StructField::new(REVERSAL_COLUMN, DataType::Boolean));
-                format!("{clean}_MUTATION_COLS")
+    /// The distinct aggregation inputs, each aggregation's bucket columns then its input
+    /// column: what a streaming value holds (JVM Chronon's `_INPUT_COLS`,
+    /// `Extensions.aggregationInputs`, `GroupByServingInfoParsed.valueChrononSchema`).
+    pub fn aggregation_inputs(&self) -> Vec<String> {
+        let mut out: Vec<String> = Vec::new();
+        for a in &self.aggregations {
+            for c in a.buckets.iter().chain([&a.input_column]) {
+                if !out.contains(c) {
+                    out.push(c.clone());
+                }
             }
-        };
-        if fields.is_empty() {
-            fields.push(StructField::new(TIME_COLUMN, DataType::Long));
         }
-        StructType::new(name, fields)
+        out
     }
 
     /// Options for a [`crate::stream::StreamingWriter`] that writes the rows this group-by's
     /// fetcher reads.
     pub fn writer_options(&self) -> WriterOptions {
         let mut o = WriterOptions::new(self.name.clone(), self.keys.clone(), &self.time_column);
-        o.value_columns = Some(self.value_columns());
+        o.value_columns = Some(self.aggregation_inputs());
         o.data_model = Some(match self.source {
             SourceKind::Events => DataModel::Events,
             SourceKind::Entities => DataModel::Entities,
@@ -363,14 +351,14 @@ impl GroupBy {
         o
     }
 
-    /// `<NAME>_BATCH` (Chronon's `GroupBy.batchDataset`).
+    /// `<NAME>_BATCH`, the clean name upper-cased (Chronon's `GroupBy.batchDataset`).
     pub fn batch_dataset(&self) -> String {
-        batch_dataset(&self.name)
+        crate::jvm::batch_dataset(&self.name)
     }
 
-    /// `<NAME>_STREAMING` (Chronon's `GroupBy.streamingDataset`).
+    /// `<NAME>_STREAMING`, the clean name upper-cased (Chronon's `GroupBy.streamingDataset`).
     pub fn streaming_dataset(&self) -> String {
-        streaming_dataset(&self.name)
+        crate::jvm::streaming_dataset(&self.name)
     }
 }
 
@@ -383,9 +371,9 @@ fn a_features(
         .flat_map(move |b| a.window_list().into_iter().map(move |w| (a, w, b)))
 }
 
-/// The batch dataset of a group-by (`<cleanName>_BATCH`).
+/// The batch dataset of a group-by (`<CLEANNAME>_BATCH`, see [`crate::jvm::batch_dataset`]).
 pub fn batch_dataset(group_by: &str) -> String {
-    format!("{}_BATCH", clean_name(group_by))
+    crate::jvm::batch_dataset(group_by)
 }
 
 fn is_yaml(path: &std::path::Path) -> bool {

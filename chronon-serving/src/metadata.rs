@@ -3,8 +3,11 @@
 //!
 //! Keys in `CHRONON_METADATA` (values are UTF-8):
 //! - `group_by/<name>`: the [`GroupBy`] as JSON; `join/<name>`: the [`Join`] as JSON.
-//! - `batch_end/<name>`: the batch end time `B` of the group-by's last upload, epoch millis.
 //! - `group_bys`, `joins`: the names, in Chronon's `StringArrayConverter` format.
+//!
+//! The batch upload writes JVM Chronon's layout ([`crate::jvm`]): `<NAME>_BATCH` holds the
+//! batch values by accuracy and, under `group_by_serving_info`, the `GroupByServingInfo` JSON
+//! whose `batchEndDate` is the batch end the fetcher reads (`GroupByUpload.scala`).
 
 use std::collections::HashMap;
 
@@ -14,7 +17,10 @@ use futures::stream::{self, StreamExt};
 use crate::aggregation::{BatchState, GroupByAggregator};
 use crate::derive::model::{group_by_deriver, join_deriver};
 use crate::groupby::{DefinitionError, GroupBy, Join, METADATA_DATASET};
+use crate::jvm::{BatchRecord, BatchValue, JvmCodecs, JvmLayout, ServingInfo, SERVING_INFO_KEY};
+use crate::stream::value::format_date;
 use crate::stream::{KeyCodec, Row, Value};
+use crate::window::DAY_MILLIS;
 use chronon_core::{
     BulkPutOptions, BulkPutReport, BulkRow, DatasetProps, KvError, KvStore, KvStoreExt,
 };
@@ -56,11 +62,6 @@ pub fn join_key(name: &str) -> String {
     format!("join/{name}")
 }
 
-/// The metadata key of a group-by's batch end time.
-pub fn batch_end_key(name: &str) -> String {
-    format!("batch_end/{name}")
-}
-
 async fn ensure_metadata(store: &dyn KvStore) -> Result<(), KvError> {
     store
         .create(METADATA_DATASET, &DatasetProps::snapshot())
@@ -81,10 +82,16 @@ async fn add_name(store: &dyn KvStore, list: &str, name: &str) -> Result<(), KvE
     Ok(())
 }
 
+/// The JVM layout of `gb`, or an error naming what JVM Chronon cannot store for it.
+fn jvm_layout(gb: &GroupBy) -> Result<JvmLayout, DefinitionError> {
+    JvmLayout::new(gb).map_err(|e| DefinitionError::new(&gb.name, e.to_string()))
+}
+
 /// Validates and stores a group-by definition, and creates its datasets.
 pub async fn put_group_by(store: &dyn KvStore, gb: &GroupBy) -> Result<(), MetadataError> {
     gb.validate()?;
     GroupByAggregator::new(gb)?;
+    jvm_layout(gb)?;
     group_by_deriver(gb)?;
     ensure_metadata(store).await?;
     store
@@ -177,38 +184,38 @@ async fn list_names(store: &dyn KvStore, list: &str) -> Result<Vec<String>, Meta
     }
 }
 
-/// Reads a group-by's batch end time.
-pub async fn get_batch_end(store: &dyn KvStore, name: &str) -> Result<Option<i64>, MetadataError> {
-    let key = batch_end_key(name);
-    match get_metadata(store, &key).await? {
-        None => Ok(None),
-        Some(text) => parse_batch_end(&key, &text).map(Some),
-    }
-}
-
-pub(crate) fn parse_batch_end(key: &str, text: &str) -> Result<i64, MetadataError> {
-    text.trim().parse().map_err(|_| MetadataError::Corrupt {
-        key: key.to_string(),
-        reason: format!("{text:?} is not epoch millis"),
-    })
-}
-
-/// Records a group-by's batch end time (after its batch upload).
-pub async fn put_batch_end(
+/// Reads the serving info a batch upload left in `<NAME>_BATCH` (`None` before any upload).
+pub async fn get_serving_info(
     store: &dyn KvStore,
     name: &str,
-    batch_end: i64,
-) -> Result<(), MetadataError> {
-    ensure_metadata(store).await?;
-    store
-        .put_string(
-            METADATA_DATASET,
-            &batch_end_key(name),
-            &batch_end.to_string(),
-            None,
-        )
-        .await?;
-    Ok(())
+) -> Result<Option<ServingInfo>, MetadataError> {
+    let dataset = crate::jvm::batch_dataset(name);
+    let text = match store.get_string(&dataset, SERVING_INFO_KEY).await {
+        Ok(v) => v,
+        Err(KvError::DatasetNotFound { .. }) => None,
+        Err(e) => return Err(e.into()),
+    };
+    text.map(|t| {
+        ServingInfo::parse(&t).map_err(|e| MetadataError::Corrupt {
+            key: format!("{dataset}/{SERVING_INFO_KEY}"),
+            reason: e.to_string(),
+        })
+    })
+    .transpose()
+}
+
+/// A group-by's batch end time: `batchEndDate` of its serving info, midnight UTC.
+pub async fn get_batch_end(store: &dyn KvStore, name: &str) -> Result<Option<i64>, MetadataError> {
+    match get_serving_info(store, name).await? {
+        None => Ok(None),
+        Some(info) => info
+            .batch_end_millis()
+            .map(Some)
+            .map_err(|e| MetadataError::Corrupt {
+                key: format!("{}/{SERVING_INFO_KEY}", crate::jvm::batch_dataset(name)),
+                reason: e.to_string(),
+            }),
+    }
 }
 
 async fn get_metadata(store: &dyn KvStore, key: &str) -> Result<Option<String>, MetadataError> {
@@ -225,6 +232,7 @@ async fn get_metadata(store: &dyn KvStore, key: &str) -> Result<Option<String>, 
 #[derive(Debug)]
 pub struct BatchComputer {
     agg: GroupByAggregator,
+    codecs: JvmCodecs,
     key_codec: KeyCodec,
     time_index: usize,
     value_indices: Vec<usize>,
@@ -239,6 +247,9 @@ impl BatchComputer {
     pub fn new(gb: &GroupBy, batch_end: i64) -> Result<Self, MetadataError> {
         gb.validate()?;
         let agg = GroupByAggregator::new(gb)?;
+        end_date_of(gb, batch_end)?;
+        let codecs = JvmCodecs::new(jvm_layout(gb)?)
+            .map_err(|e| DefinitionError::new(&gb.name, e.to_string()))?;
         let key_codec = KeyCodec::new(&gb.schema, &gb.keys)
             .map_err(|e| DefinitionError::new(&gb.name, e.to_string()))?;
         let time_index = gb
@@ -252,6 +263,7 @@ impl BatchComputer {
             .collect();
         Ok(BatchComputer {
             agg,
+            codecs,
             key_codec,
             time_index,
             value_indices,
@@ -313,16 +325,49 @@ impl BatchComputer {
         (self.rows, self.skipped)
     }
 
-    /// The upload rows (key bytes → encoded batch IR, ts = batch end), sorted by key.
+    /// The JVM batch value of one key's state (`GroupByUpload.scala`: the selected row
+    /// without aggregations, finalized outputs for SNAPSHOT, `{collapsedIr, tailHopIrs}` for
+    /// TEMPORAL).
+    fn batch_record(&self, state: &BatchState) -> Result<BatchRecord, String> {
+        let layout = self.codecs.layout();
+        let finalized = || {
+            self.agg
+                .lambda(Some(state), self.batch_end, [], self.batch_end, false)
+        };
+        Ok(match layout.batch_value {
+            BatchValue::Ir => BatchRecord::Ir(self.agg.to_final_ir(state)?),
+            BatchValue::Finalized => BatchRecord::Finalized(finalized()?),
+            BatchValue::Selected => {
+                let values = finalized()?;
+                let names = self.agg.feature_names();
+                BatchRecord::Selected(
+                    layout
+                        .selected
+                        .fields
+                        .iter()
+                        .map(|f| {
+                            names
+                                .iter()
+                                .position(|n| *n == f.name)
+                                .and_then(|i| values.get(i).cloned())
+                                .unwrap_or(Value::Null)
+                        })
+                        .collect(),
+                )
+            }
+        })
+    }
+
+    /// The upload rows (key bytes → the JVM batch value, ts = batch end), sorted by key.
     pub fn into_rows(self) -> Result<Vec<BulkRow>, MetadataError> {
         let mut out = Vec::with_capacity(self.states.len());
-        for (key, state) in self.states {
+        for (key, state) in &self.states {
             let value = self
-                .agg
-                .encode_batch(&state)
+                .batch_record(state)
+                .and_then(|r| self.codecs.encode_batch(&r).map_err(|e| e.to_string()))
                 .map_err(|reason| MetadataError::BadRow { row: 0, reason })?;
             out.push(BulkRow {
-                key: Bytes::from(key),
+                key: Bytes::from(key.clone()),
                 value: Bytes::from(value),
                 ts: self.batch_end,
             });
@@ -332,8 +377,8 @@ impl BatchComputer {
     }
 }
 
-/// Loads upload rows into `<NAME>_BATCH` through `bulk_put`, then records the batch end time
-/// (last, so a fetcher never pairs a new batch end with old batch values).
+/// Loads upload rows into `<NAME>_BATCH` through `bulk_put`, then writes the serving info for
+/// `batch_end` there (last, so a fetcher never pairs a new batch end with old batch values).
 pub async fn upload_batch(
     store: &dyn KvStore,
     gb: &GroupBy,
@@ -344,8 +389,52 @@ pub async fn upload_batch(
     put_group_by(store, gb).await?;
     let source = stream::iter(rows.into_iter().map(Ok)).boxed();
     let report = store.bulk_put(&gb.batch_dataset(), source, options).await?;
-    put_batch_end(store, &gb.name, batch_end).await?;
+    let info = serving_info_for(gb, batch_end)?;
+    put_serving_info(store, &gb.name, &info.to_json_string(), batch_end).await?;
     Ok(report)
+}
+
+/// The upload's end date of a batch end: the day before it, which must be a UTC midnight (the
+/// JVM's serving info keeps only the date, `batchEndDate`).
+fn end_date_of(gb: &GroupBy, batch_end: i64) -> Result<String, DefinitionError> {
+    if batch_end.rem_euclid(DAY_MILLIS) != 0 {
+        return Err(DefinitionError::new(
+            &gb.name,
+            format!("batch end {batch_end} is not a UTC midnight: the JVM's serving info keeps it as a date (batchEndDate)"),
+        ));
+    }
+    i32::try_from(batch_end.div_euclid(DAY_MILLIS) - 1)
+        .map(format_date)
+        .map_err(|_| {
+            DefinitionError::new(&gb.name, format!("batch end {batch_end} is out of range"))
+        })
+}
+
+/// The serving info this crate's upload writes for `gb` as of `batch_end` (a UTC midnight: the
+/// JVM keeps the day before it as the upload's end date, `batchEndDate` = that day + 1).
+pub fn serving_info_for(gb: &GroupBy, batch_end: i64) -> Result<ServingInfo, MetadataError> {
+    let end_date = end_date_of(gb, batch_end)?;
+    ServingInfo::for_group_by(gb, &end_date)
+        .map_err(|e| DefinitionError::new(&gb.name, e.to_string()).into())
+}
+
+/// Writes the `group_by_serving_info` row of `<NAME>_BATCH` (text as given: this crate's or a
+/// JVM upload table's), at `ts` (the batch end).
+pub async fn put_serving_info(
+    store: &dyn KvStore,
+    name: &str,
+    text: &str,
+    ts: i64,
+) -> Result<(), MetadataError> {
+    store
+        .put_string(
+            &crate::jvm::batch_dataset(name),
+            SERVING_INFO_KEY,
+            text,
+            Some(ts),
+        )
+        .await?;
+    Ok(())
 }
 
 /// Computes the batch IRs of `rows` as of `batch_end` and uploads them ([`BatchComputer`] +

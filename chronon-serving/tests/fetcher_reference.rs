@@ -46,7 +46,7 @@ fn group_by() -> GroupBy {
         accuracy: Accuracy::Temporal,
         source: SourceKind::Events,
         aggregations: vec![
-            agg("v", Operation::Count, &["30m", "1h", "1d", "13h", "12d"]),
+            agg("v", Operation::Count, &["3h", "1h", "1d", "13h", "12d"]),
             agg("v", Operation::Sum, &["2h", "1d", "7d", "30d"]),
             agg("v", Operation::Sum, &[]),
             agg("amount", Operation::Average, &["1d", "3d"]),
@@ -54,7 +54,7 @@ fn group_by() -> GroupBy {
             agg("v", Operation::Min, &["12h"]),
             agg("v", Operation::Max, &["2d"]),
             agg("item", Operation::First, &["1d"]),
-            agg("item", Operation::Last, &["5m", "1d"]),
+            agg("item", Operation::Last, &["4h", "1d"]),
             agg("item", Operation::LastK, &["1d"]).with_k(3),
             agg("item", Operation::UniqueCount, &["14d"]),
             agg("amount", Operation::Sum, &["6h"]),

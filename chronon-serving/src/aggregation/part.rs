@@ -19,7 +19,7 @@ use std::collections::BTreeMap;
 
 use super::{ColumnAggregator, Ir};
 use crate::groupby::InputShape;
-use crate::stream::{DataType, StructField, StructType, Value};
+use crate::stream::{DataType, Value};
 
 /// The IR of one aggregation part.
 #[derive(Debug, Clone, PartialEq)]
@@ -42,25 +42,6 @@ pub struct PartAggregator {
     /// Index of the bucket column among the value columns.
     bucket: Option<usize>,
     shape: InputShape,
-}
-
-/// The stored form of an IR inside a list or map: a one-field record, so an empty IR (null) can
-/// sit where Avro arrays and maps take no nulls.
-fn boxed(ir_type: DataType, name: &str) -> DataType {
-    DataType::Struct(StructType::new(
-        format!("{name}_part"),
-        vec![StructField::new("ir", ir_type)],
-    ))
-}
-
-fn unboxed(v: &Value) -> Result<&Value, String> {
-    match v {
-        Value::Struct(f) if f.len() == 1 => Ok(&f[0]),
-        other => Err(format!(
-            "stored part IR {} is not a record",
-            other.to_json()
-        )),
-    }
 }
 
 impl PartAggregator {
@@ -200,33 +181,57 @@ impl PartAggregator {
         }
     }
 
-    /// The IR's stored type (a column of the batch IR's Avro record; null is the empty IR).
-    pub fn ir_type(&self, name: &str) -> DataType {
-        let base = self.column.ir_type(name);
-        match (self.bucket, self.shape) {
-            (Some(_), _) => DataType::map(DataType::String, boxed(base, name)),
-            (None, InputShape::ElementWise) => DataType::list(boxed(base, name)),
+    /// The IR's stored type, the JVM's: the operation's IR, a `map<string, IR>` when bucketed
+    /// (`BucketedColumnAggregator`), a `list<IR>` when element-wise (`ElementWiseAggregator`);
+    /// null is the empty IR.
+    pub fn ir_type(&self) -> Result<DataType, String> {
+        let base = self.column.ir_type()?;
+        Ok(match (self.bucket, self.shape) {
+            (Some(_), _) => DataType::map(DataType::String, base),
+            (None, InputShape::ElementWise) => DataType::list(base),
             (None, _) => base,
-        }
+        })
     }
 
-    /// The IR as a value of [`PartAggregator::ir_type`] (null when empty).
-    pub fn ir_to_value(&self, ir: &PartIr) -> Value {
-        let boxed = |ir: &Ir| Value::Struct(vec![self.column.ir_to_value(ir)]);
-        match ir {
-            PartIr::Direct(ir) => self.column.ir_to_value(ir),
-            PartIr::Buckets(map) if map.is_empty() => Value::Null,
-            PartIr::Buckets(map) => Value::Map(
-                map.iter()
-                    .map(|(b, ir)| (Value::String(b.clone()), boxed(ir)))
-                    .collect(),
-            ),
+    /// The IR as the JVM stores it (null when empty). Avro map values and list items are not
+    /// nullable there: an empty bucket is left out, an empty element cannot be written.
+    pub fn ir_to_value(&self, ir: &PartIr) -> Result<Value, String> {
+        Ok(match ir {
+            PartIr::Direct(ir) => self.column.ir_to_value(ir)?,
+            PartIr::Buckets(map) => {
+                let mut entries = Vec::with_capacity(map.len());
+                for (b, ir) in map {
+                    match self.column.ir_to_value(ir)? {
+                        Value::Null => {}
+                        v => entries.push((Value::String(b.clone()), v)),
+                    }
+                }
+                if entries.is_empty() {
+                    Value::Null
+                } else {
+                    Value::Map(entries)
+                }
+            }
             PartIr::Elements(irs) if irs.is_empty() => Value::Null,
-            PartIr::Elements(irs) => Value::List(irs.iter().map(boxed).collect()),
-        }
+            PartIr::Elements(irs) => {
+                let mut items = Vec::with_capacity(irs.len());
+                for (i, ir) in irs.iter().enumerate() {
+                    match self.column.ir_to_value(ir)? {
+                        Value::Null => {
+                            return Err(format!(
+                                "element {i} of an element-wise {:?} has no input; the JVM's list of IRs cannot hold an empty one",
+                                self.column.operation
+                            ))
+                        }
+                        v => items.push(v),
+                    }
+                }
+                Value::List(items)
+            }
+        })
     }
 
-    /// The IR back from a stored value; `Err` names what does not fit.
+    /// The IR back from the JVM's stored value; `Err` names what does not fit.
     pub fn ir_from_value(&self, v: &Value) -> Result<PartIr, String> {
         let mut ir = self.init();
         match (&mut ir, v) {
@@ -237,12 +242,12 @@ impl PartAggregator {
                     let Value::String(b) = b else {
                         return Err(format!("bucket {} is not a string", b.to_json()));
                     };
-                    map.insert(b.clone(), self.column.ir_from_value(unboxed(x)?)?);
+                    map.insert(b.clone(), self.column.ir_from_value(x)?);
                 }
             }
             (PartIr::Elements(irs), Value::List(items)) => {
                 for x in items {
-                    irs.push(self.column.ir_from_value(unboxed(x)?)?);
+                    irs.push(self.column.ir_from_value(x)?);
                 }
             }
             (_, other) => {

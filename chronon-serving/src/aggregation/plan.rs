@@ -21,8 +21,8 @@ use std::collections::BTreeMap;
 use super::part::{PartAggregator, PartIr};
 use super::ColumnAggregator;
 use crate::groupby::{input_shape, GroupBy, Window, TAIL_BUFFER_MILLIS};
-use crate::stream::writer::clean_name;
-use crate::stream::{DataType, RowCodec, StructField, StructType, Value};
+use crate::jvm::{FinalBatchIr, HOP_SIZES};
+use crate::stream::{DataType, Value};
 
 /// One served feature: which aggregation part (aggregation × bucket column), which window,
 /// which hop size.
@@ -64,7 +64,6 @@ pub struct GroupByAggregator {
     aggs: Vec<PartAggregator>,
     features: Vec<Feature>,
     hop_sizes: Vec<i64>,
-    batch_codec: RowCodec,
     tail_buffer: i64,
 }
 
@@ -125,37 +124,10 @@ impl GroupByAggregator {
                     .and_then(|w| hop_sizes.iter().position(|h| *h == w.tail_hop_millis())),
             })
             .collect();
-        let clean = clean_name(&gb.name);
-        let mut fields = Vec::new();
-        for (i, f) in features.iter().enumerate() {
-            fields.push(StructField::new(
-                format!("collapsed_{i}"),
-                aggs[f.agg].ir_type(&format!("collapsed_{i}")),
-            ));
-        }
-        for (h, size) in hop_sizes.iter().enumerate() {
-            let mut hop_fields = vec![StructField::new("start", DataType::Long)];
-            for (ai, agg) in aggs.iter().enumerate() {
-                hop_fields.push(StructField::new(
-                    format!("agg_{ai}"),
-                    agg.ir_type(&format!("hop{h}_agg_{ai}")),
-                ));
-            }
-            fields.push(StructField::new(
-                format!("hops_{size}"),
-                DataType::list(DataType::Struct(StructType::new(
-                    format!("hop_{size}"),
-                    hop_fields,
-                ))),
-            ));
-        }
-        let batch_codec = RowCodec::new(&StructType::new(format!("{clean}_BATCH_IR"), fields))
-            .map_err(|e| err(format!("batch IR schema: {e}")))?;
         Ok(GroupByAggregator {
             aggs,
             features,
             hop_sizes,
-            batch_codec,
             tail_buffer: TAIL_BUFFER_MILLIS,
         })
     }
@@ -172,12 +144,6 @@ impl GroupByAggregator {
             .iter()
             .map(|f| (f.name.as_str(), self.aggs[f.agg].output_type()))
             .collect()
-    }
-
-    /// The codec of the batch value (an Avro record `<NAME>_BATCH_IR`: `collapsed_<i>` per
-    /// feature, then `hops_<size>` arrays of `{start, agg_<j>...}` per hop size).
-    pub fn batch_codec(&self) -> &RowCodec {
-        &self.batch_codec
     }
 
     /// An empty batch state.
@@ -225,56 +191,71 @@ impl GroupByAggregator {
         }
     }
 
-    /// Encodes a batch state as the `<NAME>_BATCH` value.
-    pub fn encode_batch(&self, state: &BatchState) -> Result<Vec<u8>, String> {
-        let mut row: Vec<Value> = Vec::with_capacity(self.features.len() + self.hop_sizes.len());
-        for (i, f) in self.features.iter().enumerate() {
-            row.push(self.aggs[f.agg].ir_to_value(&state.collapsed[i]));
-        }
-        for hops in &state.hops {
-            let items = hops
-                .iter()
-                .map(|(start, irs)| {
-                    let mut fields = vec![Value::Long(*start)];
-                    fields.extend(self.aggs.iter().zip(irs).map(|(a, ir)| a.ir_to_value(ir)));
-                    Value::Struct(fields)
-                })
-                .collect();
-            row.push(Value::List(items));
-        }
-        self.batch_codec.encode(&row).map_err(|e| e.to_string())
+    /// Index into [`HOP_SIZES`] of each of this group-by's hop sizes.
+    fn jvm_hop_index(&self, h: usize) -> Result<usize, String> {
+        HOP_SIZES
+            .iter()
+            .position(|s| *s == self.hop_sizes[h])
+            .ok_or_else(|| {
+                format!(
+                    "tail hop of {} ms is none of the JVM's (1 day, 1 hour, 5 minutes)",
+                    self.hop_sizes[h]
+                )
+            })
     }
 
-    /// Decodes a `<NAME>_BATCH` value; `Err` when it was written for another definition.
-    pub fn decode_batch(&self, bytes: &[u8]) -> Result<BatchState, String> {
-        let row = self
-            .batch_codec
-            .decode(bytes)
-            .map_err(|e| format!("batch value does not match the group-by's IR schema: {e}"))?;
+    /// A batch state as the JVM's TEMPORAL batch value (`FinalBatchIr`): the collapsed IRs, then
+    /// all three hop lists (those of hop sizes no window uses stay empty), each hop's IRs
+    /// followed by its start `ts`, sorted by it.
+    pub fn to_final_ir(&self, state: &BatchState) -> Result<FinalBatchIr, String> {
+        let mut collapsed = Vec::with_capacity(self.features.len());
+        for (i, f) in self.features.iter().enumerate() {
+            collapsed.push(self.aggs[f.agg].ir_to_value(&state.collapsed[i])?);
+        }
+        let mut tail_hops: [Vec<Vec<Value>>; 3] = Default::default();
+        for (h, hops) in state.hops.iter().enumerate() {
+            let slot = &mut tail_hops[self.jvm_hop_index(h)?];
+            for (start, irs) in hops {
+                let mut fields = Vec::with_capacity(irs.len() + 1);
+                for (a, ir) in self.aggs.iter().zip(irs) {
+                    fields.push(a.ir_to_value(ir)?);
+                }
+                fields.push(Value::Long(*start));
+                slot.push(fields);
+            }
+        }
+        Ok(FinalBatchIr {
+            collapsed,
+            tail_hops,
+        })
+    }
+
+    /// The batch state of a JVM TEMPORAL batch value; hop lists of sizes no window uses are
+    /// not read (the JVM's fetcher does not read them either).
+    pub fn from_final_ir(&self, ir: &FinalBatchIr) -> Result<BatchState, String> {
+        if ir.collapsed.len() != self.features.len() {
+            return Err(format!(
+                "collapsedIr has {} IRs for {} features",
+                ir.collapsed.len(),
+                self.features.len()
+            ));
+        }
         let mut state = self.empty_state();
         for (i, f) in self.features.iter().enumerate() {
-            state.collapsed[i] =
-                self.aggs[f.agg].ir_from_value(row.get(i).unwrap_or(&Value::Null))?;
+            state.collapsed[i] = self.aggs[f.agg].ir_from_value(&ir.collapsed[i])?;
         }
         for h in 0..self.hop_sizes.len() {
-            let items = match row.get(self.features.len() + h) {
-                Some(Value::List(items)) => items.as_slice(),
-                _ => &[],
-            };
-            for item in items {
-                let Value::Struct(fields) = item else {
-                    return Err("a tail hop is not a record".into());
-                };
-                let Some(Value::Long(start)) = fields.first() else {
-                    return Err("a tail hop has no start".into());
+            for hop in &ir.tail_hops[self.jvm_hop_index(h)?] {
+                let Some(start) = FinalBatchIr::hop_ts(hop) else {
+                    return Err("a tail hop has no ts".into());
                 };
                 let irs = self
                     .aggs
                     .iter()
                     .enumerate()
-                    .map(|(ai, a)| a.ir_from_value(fields.get(ai + 1).unwrap_or(&Value::Null)))
+                    .map(|(ai, a)| a.ir_from_value(hop.get(ai).unwrap_or(&Value::Null)))
                     .collect::<Result<Vec<_>, _>>()?;
-                state.hops[h].insert(*start, irs);
+                state.hops[h].insert(start, irs);
             }
         }
         Ok(state)

@@ -1,7 +1,8 @@
 //! Which schema each stored value has in a JVM Chronon deployment, derived from a [`GroupBy`]
 //! exactly as the JVM derives it (every rule cites the Scala file it comes from).
 
-use crate::groupby::{Accuracy, Aggregation, GroupBy, Operation, SourceKind};
+use crate::groupby::{input_shape, Accuracy, Aggregation, GroupBy, InputShape, Operation, SourceKind};
+use crate::stream::avro::REPETITION_SUFFIX;
 use crate::stream::writer::clean_name;
 use crate::stream::{DataType, StructField, StructType};
 use crate::window::{DAY_MILLIS, HOUR_MILLIS, MINUTE_MILLIS};
@@ -218,10 +219,13 @@ fn check_input(op: Operation, t: &DataType) -> Result<(), String> {
             D::Int | D::Long | D::Short | D::Double | D::Float | D::String | D::Binary
         ),
         Operation::Histogram => matches!(t, D::String),
-        Operation::ApproxUniqueCount | Operation::ApproxPercentile => {
-            return Err(format!(
-                "{op:?}: the sketch IRs (CPC, KLL bytes) are not written in the JVM layout yet"
-            ))
+        // The IRs are the sketches' serialized bytes (`normalize` in SimpleAggregators.scala).
+        Operation::ApproxUniqueCount => matches!(
+            t,
+            D::Int | D::Long | D::Short | D::Double | D::Float | D::String | D::Binary
+        ),
+        Operation::ApproxPercentile => {
+            matches!(t, D::Int | D::Long | D::Short | D::Double | D::Float)
         }
     };
     if ok {
@@ -254,15 +258,11 @@ impl JvmLayout {
         }
         let key = StructType::new("Key", key_fields);
         let selection = is_selection(gb);
-        // GroupByServingInfoParsed.valueChrononSchema: aggregationInputs, distinct, in order.
+        // GroupByServingInfoParsed.valueChrononSchema: aggregationInputs (each aggregation's
+        // bucket columns, then its input column), distinct, in order.
         let mut inputs: Vec<StructField> = Vec::new();
-        for a in &gb.aggregations {
-            if !inputs.iter().any(|f| f.name == a.input_column) {
-                inputs.push(StructField::new(
-                    a.input_column.clone(),
-                    type_of(&a.input_column)?,
-                ));
-            }
+        for c in gb.aggregation_inputs() {
+            inputs.push(StructField::new(c.clone(), type_of(&c)?));
         }
         let selected = if selection {
             let fields = gb
@@ -292,46 +292,64 @@ impl JvmLayout {
         let mut windowed_fields = Vec::new();
         let mut hop_fields = Vec::new();
         if !selection {
-            for (base_index, a) in gb.aggregations.iter().enumerate() {
+            for (index, a) in gb.aggregations.iter().enumerate() {
                 if a.name.is_some() {
                     return Err(unsupported(
                         gb,
-                        format!("aggregation {base_index} has a custom name; the JVM names outputs {{input}}_{{op}}{{_window}}"),
-                    ));
-                }
-                if !a.buckets.is_empty() || a.element_wise {
-                    return Err(unsupported(
-                        gb,
-                        format!("aggregation {base_index} is bucketed or element-wise; the JVM layout of those IRs is not written here yet"),
+                        format!("aggregation {index} has a custom name; the JVM names outputs {{input}}_{{op}}{{_window}}"),
                     ));
                 }
                 let input = type_of(&a.input_column)?;
-                let ir = ir_type(a.operation, &input).map_err(|e| unsupported(gb, e))?;
-                let out = output_type(a.operation, &input).map_err(|e| unsupported(gb, e))?;
-                hop_fields.push(StructField::new(a.feature_name(None), ir.clone()));
-                base.push(a.clone());
-                for w in a.window_list() {
-                    if let Some(w) = w {
-                        if w.unit == crate::window::TimeUnit::Minutes {
-                            return Err(unsupported(
-                                gb,
-                                format!(
-                                    "window {w}: Chronon's windows are in hours or days (TimeUnit)"
-                                ),
-                            ));
-                        }
+                let (shape, element) = input_shape(a, &input).map_err(|e| unsupported(gb, e))?;
+                let wrap = |t: DataType| match (a.buckets.is_empty(), shape) {
+                    // BucketedColumnAggregator: map<bucket value, IR/output>.
+                    (false, _) => DataType::map(DataType::String, t),
+                    // ElementWiseAggregator: one IR/output per list position.
+                    (true, InputShape::ElementWise) => DataType::list(t),
+                    (true, _) => t,
+                };
+                let ir = wrap(ir_type(a.operation, &element).map_err(|e| unsupported(gb, e))?);
+                let out =
+                    wrap(output_type(a.operation, &element).map_err(|e| unsupported(gb, e))?);
+                // `unpack`: buckets outer, windows inner; the hop IR holds one IR per
+                // aggregation and bucket (`unWindowed`).
+                for b in a.bucket_list() {
+                    let base_index = base.len();
+                    // Two parts of one input and operation (different windows) share the
+                    // unwindowed name; Avro needs distinct field names, and AvroConversions
+                    // makes them distinct the same way (names never change the bytes).
+                    let unwindowed = a.output_name(None, b);
+                    let mut hop_name = unwindowed.clone();
+                    let mut i = 0;
+                    while hop_fields.iter().any(|f: &StructField| f.name == hop_name) {
+                        hop_name = format!("{unwindowed}{REPETITION_SUFFIX}{i}");
+                        i += 1;
                     }
-                    let name = a.feature_name(w);
-                    let window_millis = w.map(|w| w.millis());
-                    output_fields.push(StructField::new(name.clone(), out.clone()));
-                    windowed_fields.push(StructField::new(name.clone(), ir.clone()));
-                    parts.push(Part {
-                        name,
-                        aggregation: a.clone(),
-                        window_millis,
-                        base_index,
-                        hop_index: tail_hop_index(window_millis),
-                    });
+                    hop_fields.push(StructField::new(hop_name, ir.clone()));
+                    base.push(a.clone());
+                    for w in a.window_list() {
+                        if let Some(w) = w {
+                            if w.unit == crate::window::TimeUnit::Minutes {
+                                return Err(unsupported(
+                                    gb,
+                                    format!(
+                                        "window {w}: Chronon's windows are in hours or days (TimeUnit)"
+                                    ),
+                                ));
+                            }
+                        }
+                        let name = a.output_name(w, b);
+                        let window_millis = w.map(|w| w.millis());
+                        output_fields.push(StructField::new(name.clone(), out.clone()));
+                        windowed_fields.push(StructField::new(name.clone(), ir.clone()));
+                        parts.push(Part {
+                            name,
+                            aggregation: a.clone(),
+                            window_millis,
+                            base_index,
+                            hop_index: tail_hop_index(window_millis),
+                        });
+                    }
                 }
             }
         }

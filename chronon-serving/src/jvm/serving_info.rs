@@ -109,6 +109,16 @@ impl ServingInfo {
         })
     }
 
+    /// The GroupBy's name (`groupBy.metaData.name`).
+    pub fn group_by_name(&self) -> Result<String, JvmError> {
+        self.group_by
+            .as_ref()
+            .and_then(|g| g.pointer("/metaData/name"))
+            .and_then(Json::as_str)
+            .map(str::to_string)
+            .ok_or_else(|| info_err("groupBy.metaData.name is missing"))
+    }
+
     /// `batchEndTsMillis`: midnight UTC of `batchEndDate`.
     pub fn batch_end_millis(&self) -> Result<i64, JvmError> {
         if let Some(f) = &self.date_format {

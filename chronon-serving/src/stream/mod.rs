@@ -33,7 +33,7 @@
 //! assert_eq!((summary.written, summary.bad, summary.skipped), (2, 1, 1));
 //!
 //! let key = writer.key_codec().encode_values(vec!["u1".into()])?;
-//! let got = store.multi_get(vec![GetRequest::range("team_purchases_STREAMING", key, 0, None)]).await;
+//! let got = store.multi_get(vec![GetRequest::range("TEAM_PURCHASES_STREAMING", key, 0, None)]).await;
 //! let versions = got[0].values.as_ref().unwrap();
 //! assert_eq!(versions.iter().map(|v| v.millis).collect::<Vec<_>>(), vec![1000, 3000]);
 //! let row = writer.value_codec().decode(&versions[1].bytes)?;

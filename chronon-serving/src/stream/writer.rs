@@ -5,13 +5,19 @@
 //! What is stored, per Chronon's streaming job:
 //! - **Events** ([`DataModel::Events`]): key = the key columns ([`KeyCodec`]), value = an Avro
 //!   record `<NAME>_INPUT_COLS` of the value columns, put at ts = the event's time column.
-//! - **Entities** (CDC, [`DataModel::Entities`]): every image becomes a row of Chronon's
+//! - **Entities** (CDC, [`DataModel::Entities`]): every image becomes one Chronon
 //!   `<NAME>_MUTATION_COLS` record, the value columns plus `ts` (the row's time column, else the
 //!   mutation time) and `is_before` (`true` for a before-image, so a reader can reverse it), put
-//!   at ts = the mutation time (`mutation_ts`, else the time column). Because a `(key, ts)` put
-//!   replaces, the images of one mutation that share a key are stored together as one Avro
-//!   `array` of those records, before-image first.
-//! - Value columns default to every column that is not a key, the time column or `mutation_ts`.
+//!   at ts = the mutation time (`mutation_ts`, else the time column), one record per put as the
+//!   JVM's fetcher reads them (`FetcherBase`, `mutationValueAvroCodec`). A `(key, ts)` put
+//!   replaces, so when an update's before- and after-image share a key the before-image is put
+//!   1 ms earlier (JVM Chronon's own streaming job puts both at the mutation time, and a store
+//!   that keeps one version per `(key, ts)` loses its before-image).
+//! - Keys and datasets are JVM Chronon's (`<CLEANNAME>_STREAMING`, the `Key` record): a JVM
+//!   fetcher reads what this writer writes (`chronon_serving::jvm`).
+//! - Value columns default to every column that is not a key, the time column or `mutation_ts`;
+//!   a GroupBy's [`crate::groupby::GroupBy::writer_options`] gives its aggregation inputs, the
+//!   JVM's `_INPUT_COLS`.
 //! - Updates whose before and after are equal are dropped, as Chronon drops them.
 //!
 //! Delivery is at-least-once: a batch is written when it reaches `batch_size` puts or is
@@ -67,9 +73,10 @@ pub fn clean_name(name: &str) -> String {
         .collect()
 }
 
-/// The streaming dataset of a group-by (Chronon's `GroupBy.streamingDataset`).
+/// The streaming dataset of a group-by, `<CLEANNAME>_STREAMING` (Chronon's
+/// `GroupBy.streamingDataset`, see [`crate::jvm::streaming_dataset`]).
 pub fn streaming_dataset(group_by: &str) -> String {
-    format!("{}_STREAMING", clean_name(group_by))
+    crate::jvm::streaming_dataset(group_by)
 }
 
 /// How the writer runs.
@@ -315,8 +322,8 @@ impl StreamingWriter {
         &self.key_codec
     }
 
-    /// The value codec: an `_INPUT_COLS` record per event, or the `_MUTATION_COLS` record of
-    /// which an entity value holds an array ([`RowCodec::decode_array`]).
+    /// The value codec: an `_INPUT_COLS` record per event, a `_MUTATION_COLS` record per
+    /// entity image.
     pub fn value_codec(&self) -> &RowCodec {
         &self.value_codec
     }
@@ -395,29 +402,30 @@ impl StreamingWriter {
                         )
                     })?;
                 let mts = self.checked_ts(mts, "mutation time")?;
-                let mut groups: Vec<(Vec<u8>, Vec<Row>)> = Vec::with_capacity(2);
+                let mut encoded: Vec<(Vec<u8>, Vec<u8>)> = Vec::with_capacity(2);
                 for (row, is_before) in images {
                     let key = self.key_codec.encode_row(row).map_err(|e| e.to_string())?;
                     let row_ts = self.time_of(row, self.time_index).unwrap_or(mts);
                     let mut vals = self.values_of(row);
                     vals.push(Value::Long(row_ts));
                     vals.push(Value::Boolean(is_before));
-                    match groups.iter_mut().find(|(k, _)| *k == key) {
-                        Some((_, rows)) => rows.push(vals),
-                        None => groups.push((key, vec![vals])),
-                    }
+                    let value = self.value_codec.encode(&vals).map_err(|e| e.to_string())?;
+                    encoded.push((key, value));
                 }
-                let mut out = Vec::with_capacity(groups.len());
-                for (key, rows) in groups {
-                    let refs: Vec<&[Value]> = rows.iter().map(|r| r.as_slice()).collect();
-                    let mut value = Vec::new();
-                    self.value_codec
-                        .encode_array(&refs, &mut value)
-                        .map_err(|e| e.to_string())?;
+                // Images in order: before, then after. A before-image sharing the after-image's
+                // key goes 1 ms earlier, so the after-image's put does not replace it.
+                let mut out = Vec::with_capacity(encoded.len());
+                for (i, (key, value)) in encoded.iter().enumerate() {
+                    let shadowed = encoded[i + 1..].iter().any(|(k, _)| k == key);
+                    let ts = if shadowed {
+                        self.checked_ts(mts - 1, "mutation time")?
+                    } else {
+                        mts
+                    };
                     out.push(EncodedPut {
-                        key,
-                        value,
-                        ts: mts,
+                        key: key.clone(),
+                        value: value.clone(),
+                        ts,
                     });
                 }
                 Ok(out)
