@@ -498,6 +498,9 @@ fn request(g: &Golden, key: &Json, q: i64) -> chronon_serving::fetcher::FetchReq
     chronon_serving::fetcher::FetchRequest::new(g.group_by.name.clone(), keys).at(q)
 }
 
+/// A golden key, a query time and the features expected then, by name.
+type Expected = (Json, i64, Vec<(String, Value)>);
+
 #[tokio::test]
 async fn the_fetcher_serves_jvm_tables_with_the_brute_force_values() {
     use chronon_serving::fetcher::{Fetcher, FetcherOptions};
@@ -507,8 +510,7 @@ async fn the_fetcher_serves_jvm_tables_with_the_brute_force_values() {
         let fetcher = Fetcher::new(store, FetcherOptions::default());
         let layout = g.codecs.layout();
         let b = g.json["batch_end_millis"].as_i64().unwrap();
-        // (key, query time, expected features in output order).
-        let mut cases: Vec<(Json, i64, Vec<(String, Value)>)> = Vec::new();
+        let mut cases: Vec<Expected> = Vec::new();
         match layout.batch_value {
             // TEMPORAL: the brute-force features over every row before the query time.
             BatchValue::Ir => {
