@@ -3,16 +3,19 @@
 //! concurrently), merged as SERVING.md describes (the lambda merge in
 //! [`crate::aggregation::plan`]) and finalized into `{feature_name: value}` maps.
 //!
-//! - Definitions and batch end times come from `CHRONON_METADATA` and are cached for
-//!   [`FetcherOptions::metadata_ttl`] (Chronon caches its serving info the same way), so a
-//!   warm fetch costs exactly the two `multi_get`s.
+//! - Each GroupBy's serving info is JVM Chronon's (`crate::jvm`): the batch end from the
+//!   `group_by_serving_info` row of `<NAME>_BATCH`, the definition from `CHRONON_METADATA` when
+//!   this crate stored one, else from that serving info (a JVM deployment's tables), both read in
+//!   one `multi_get` and cached for [`FetcherOptions::metadata_ttl`] (Chronon caches its serving
+//!   info the same way), so a warm fetch costs exactly the two `multi_get`s.
 //! - A failure (unknown name, bad keys, `q < B`, a store error for one key) fails only the
 //!   request it belongs to. In a join, a failed part adds `{prefix}_exception` to the response
 //!   instead of failing the others, as Chronon's `fetchJoin` does.
 //! - The whole call is bounded by [`FetcherOptions::timeout`] (Chronon's 10,000 ms default);
 //!   when it passes, every unanswered request gets [`FetchError::Timeout`].
-//! - A batch value whose timestamp is before the batch end time is stale and ignored, as Chronon
-//!   ignores it.
+//! - A batch value whose timestamp is before the batch end time is stale and ignored, as Chronon's
+//!   `FetcherBase`/`FetcherCache` ignore it; streaming rows are read from the batch end on
+//!   (`afterTsMillis`).
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, RwLock};

@@ -1,7 +1,9 @@
 //! Which schema each stored value has in a JVM Chronon deployment, derived from a [`GroupBy`]
 //! exactly as the JVM derives it (every rule cites the Scala file it comes from).
 
-use crate::groupby::{input_shape, Accuracy, Aggregation, GroupBy, InputShape, Operation, SourceKind};
+use crate::groupby::{
+    input_shape, Accuracy, Aggregation, GroupBy, InputShape, Operation, SourceKind,
+};
 use crate::stream::avro::REPETITION_SUFFIX;
 use crate::stream::writer::clean_name;
 use crate::stream::{DataType, StructField, StructType};
@@ -309,8 +311,7 @@ impl JvmLayout {
                     (true, _) => t,
                 };
                 let ir = wrap(ir_type(a.operation, &element).map_err(|e| unsupported(gb, e))?);
-                let out =
-                    wrap(output_type(a.operation, &element).map_err(|e| unsupported(gb, e))?);
+                let out = wrap(output_type(a.operation, &element).map_err(|e| unsupported(gb, e))?);
                 // `unpack`: buckets outer, windows inner; the hop IR holds one IR per
                 // aggregation and bucket (`unWindowed`).
                 for b in a.bucket_list() {
