@@ -24,7 +24,9 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 
 use crate::aggregation::{BatchState, GroupByAggregator, StreamingRow};
-use crate::derive::model::{group_by_deriver, join_deriver};
+mod join_derivations;
+
+use crate::derive::model::group_by_deriver;
 use crate::derive::Deriver;
 use crate::groupby::{Accuracy, GroupBy, Join, SourceKind, METADATA_DATASET};
 use crate::jvm::{BatchRecord, BatchValue, JvmCodecs, JvmLayout, ServingInfo, SERVING_INFO_KEY};
@@ -32,6 +34,7 @@ use crate::logging::{LoggableResponse, ResponseLogger};
 use crate::metadata::{group_by_key, join_key};
 use crate::stream::{DataType, Value};
 use chronon_core::{GetRequest, GetResponse, KvError, KvStore};
+use join_derivations::JoinDerivers;
 
 /// The request and response types live in [`crate::request`] (so the response logger uses them
 /// without importing the fetcher); re-exported here, next to the [`Fetcher`] that takes them.
@@ -330,6 +333,7 @@ pub struct Fetcher {
     options: FetcherOptions,
     group_bys: RwLock<HashMap<String, Arc<Served>>>,
     joins: RwLock<HashMap<String, (Arc<Join>, Instant)>>,
+    join_derivers: JoinDerivers,
     logger: Option<Arc<ResponseLogger>>,
 }
 
@@ -341,6 +345,7 @@ impl Fetcher {
             options,
             group_bys: RwLock::new(HashMap::new()),
             joins: RwLock::new(HashMap::new()),
+            join_derivers: JoinDerivers::default(),
             logger: None,
         }
     }
@@ -362,6 +367,7 @@ impl Fetcher {
             .write()
             .unwrap_or_else(|e| e.into_inner())
             .clear();
+        self.join_derivers.clear();
     }
 
     /// Reads `(dataset, key)` strings in one `multi_get`; missing keys (or a missing dataset)
@@ -785,8 +791,8 @@ impl Fetcher {
             }
         }
         // Join derivations over the prefixed features and the request keys (Chronon's
-        // `Fetcher.fetchDerivations`), compiled once per join in this call.
-        let mut derivers: HashMap<&str, Result<Option<Deriver>, FetchError>> = HashMap::new();
+        // `Fetcher.fetchDerivations`), compiled once per join (see `join_derivations`).
+        let mut derivers: HashMap<&str, join_derivations::Compiled> = HashMap::new();
         for (r, result) in requests.iter().zip(results.iter_mut()) {
             let Some(Ok(join)) = joins.get(&r.name) else {
                 continue;
@@ -796,7 +802,7 @@ impl Fetcher {
             }
             let deriver = derivers
                 .entry(r.name.as_str())
-                .or_insert_with(|| join_deriver_from(join, &infos));
+                .or_insert_with(|| self.join_derivers.get(join, &infos));
             match (deriver, result.as_mut()) {
                 (Ok(Some(d)), Ok(map)) => {
                     *map = d.apply(&r.keys, map, r.at_millis.unwrap_or(now));
@@ -814,30 +820,6 @@ impl Fetcher {
         }
         results
     }
-}
-
-/// A join's deriver from the serving infos of its parts (all loaded by the caller).
-fn join_deriver_from(
-    join: &Join,
-    infos: &HashMap<String, Result<Arc<Served>, FetchError>>,
-) -> Result<Option<Deriver>, FetchError> {
-    let mut gbs = Vec::new();
-    for p in &join.parts {
-        match infos.get(&p.group_by) {
-            Some(Ok(info)) => gbs.push(&info.gb),
-            Some(Err(e)) => return Err(e.clone()),
-            None => {
-                return Err(FetchError::NotFound {
-                    kind: "group-by",
-                    name: p.group_by.clone(),
-                })
-            }
-        }
-    }
-    join_deriver(join, &gbs).map_err(|e| FetchError::Definition {
-        name: join.name.clone(),
-        reason: e.reason,
-    })
 }
 
 fn timed_out(requests: Vec<FetchRequest>, timeout: Duration) -> Vec<FetchResponse> {

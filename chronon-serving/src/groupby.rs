@@ -271,6 +271,12 @@ impl GroupBy {
                 }
                 _ => {}
             }
+            if !a.percentiles.is_empty() && a.operation != Operation::ApproxPercentile {
+                return Err(err(format!(
+                    "percentiles are only for approx_percentile, not for {:?} of {:?}",
+                    a.operation, a.input_column
+                )));
+            }
             if a.percentiles.iter().any(|p| !(0.0..=1.0).contains(p)) {
                 return Err(err(format!(
                     "percentiles {:?} of {:?} must be in [0, 1]",

@@ -3,13 +3,19 @@
 //! value schemas as Avro schema JSON strings, a hash of the value schema, and one `ValueInfo`
 //! per feature saying which group-by and prefix it comes from.
 //!
+//! The value schema is what Chronon's `JoinCodec.valueSchema` is: each part's features after
+//! that part's GroupBy derivations, prefixed; then, when the join has derivations, the join's
+//! derived fields in their place (`buildDerivedFields`: `*` keeps the base fields, renames and
+//! expressions add theirs). A derived field that is not a part's feature has the join itself as
+//! its `groupName`, no prefix, and every join key as its `leftKeys`.
+//!
 //! One difference: `schemaHash` is the Avro fingerprint (64-bit Rabin of the Parsing Canonical
 //! Form, hex) of the value schema, where Chronon hashes the schema text; both change exactly when
 //! the value schema does.
 
 use serde::Serialize;
 
-use crate::aggregation::GroupByAggregator;
+use crate::derive::model::{group_by_output, join_deriver};
 use crate::groupby::{DefinitionError, GroupBy, Join};
 use crate::stream::writer::clean_name;
 use crate::stream::{DataType, RowCodec, StructField, StructType};
@@ -53,7 +59,7 @@ pub fn join_schema(join: &Join, group_bys: &[&GroupBy]) -> Result<JoinSchema, De
     let clean = clean_name(&join.name);
     let mut key_fields: Vec<StructField> = Vec::new();
     let mut value_fields = Vec::new();
-    let mut value_infos = Vec::new();
+    let mut value_infos: Vec<ValueInfo> = Vec::new();
     for part in &join.parts {
         let gb = group_bys
             .iter()
@@ -68,9 +74,8 @@ pub fn join_schema(join: &Join, group_bys: &[&GroupBy]) -> Result<JoinSchema, De
             }
             left_keys.push(left);
         }
-        let agg = GroupByAggregator::new(gb)?;
         let prefix = part.full_prefix();
-        for (name, t) in agg.feature_types() {
+        for (name, t) in group_by_output(gb)? {
             let full_name = format!("{prefix}_{name}");
             value_infos.push(ValueInfo {
                 full_name: full_name.clone(),
@@ -81,6 +86,29 @@ pub fn join_schema(join: &Join, group_bys: &[&GroupBy]) -> Result<JoinSchema, De
             });
             value_fields.push(StructField::new(full_name, t));
         }
+    }
+    if let Some(deriver) = join_deriver(join, group_bys)? {
+        let join_keys: Vec<String> = key_fields.iter().map(|f| f.name.clone()).collect();
+        let mut infos = Vec::new();
+        let mut fields = Vec::new();
+        for (name, t) in deriver.types() {
+            // An always-null derived column has no type; it is listed as a string.
+            let t = t.unwrap_or(DataType::String);
+            let info = match value_infos.iter().find(|v| v.full_name == name) {
+                Some(base) => base.clone(),
+                None => ValueInfo {
+                    full_name: name.clone(),
+                    group_name: join.name.clone(),
+                    prefix: String::new(),
+                    left_keys: join_keys.clone(),
+                    schema_string: t.chronon_name(),
+                },
+            };
+            infos.push(info);
+            fields.push(StructField::new(name, t));
+        }
+        value_infos = infos;
+        value_fields = fields;
     }
     let key = RowCodec::new(&StructType::new(format!("{clean}_key"), key_fields))
         .map_err(|e| err(format!("key schema: {e}")))?;
@@ -168,5 +196,32 @@ mod tests {
         assert!(!s.schema_hash.is_empty());
         // A part whose group-by is missing is a definition error, not a panic.
         assert!(join_schema(&join, &[&a]).is_err());
+
+        // Join derivations replace the base fields as JoinCodec.valueSchema does: `*` keeps
+        // them (minus a renamed one), a rename and an expression add theirs.
+        let mut derived = join.clone();
+        derived.derivations = vec![
+            crate::derive::Derivation::new("*", "*"),
+            crate::derive::Derivation::new("a_count", "t_a_amount_count"),
+            crate::derive::Derivation::new("total_1d", "t_a_amount_sum_1d + p_t_b_amount_sum_1d"),
+        ];
+        let s = join_schema(&derived, &[&a, &b]).unwrap();
+        let names: Vec<&str> = s.value_infos.iter().map(|v| v.full_name.as_str()).collect();
+        assert_eq!(
+            names,
+            [
+                "t_a_amount_sum_1d",
+                "p_t_b_amount_sum_1d",
+                "p_t_b_amount_count",
+                "a_count",
+                "total_1d"
+            ]
+        );
+        assert_eq!(s.value_infos[2].group_name, "t.b");
+        assert_eq!(s.value_infos[4].group_name, "t.join");
+        assert_eq!(s.value_infos[4].left_keys, ["user_id", "seller"]);
+        assert_eq!(s.value_infos[4].schema_string, "double");
+        let value: serde_json::Value = serde_json::from_str(&s.value_schema).unwrap();
+        assert_eq!(value["fields"].as_array().unwrap().len(), 5);
     }
 }

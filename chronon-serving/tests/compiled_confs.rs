@@ -273,13 +273,47 @@ fn rel(dir: &Path, p: &Path) -> String {
         .replace('\\', "/")
 }
 
+/// Uploads the events of [`events`] for `gb`: the batch IRs as of `B` and the stream after it.
+async fn upload_events(store: &Arc<dyn KvStore>, gb: &GroupBy) {
+    let data = data_schema();
+    let events = events();
+    let schema = Arc::new(data.clone());
+    let rows = events.iter().filter(|e| e.ts < B).map(|e| row(&data, e));
+    let rows: Vec<Vec<Value>> = rows
+        .map(|r| {
+            gb.schema
+                .fields
+                .iter()
+                .map(|f| r[data.index_of(&f.name).unwrap()].clone())
+                .collect()
+        })
+        .collect();
+    compute_and_upload(&**store, gb, B, rows).await.unwrap();
+    let decoder = Arc::new(JsonDecoder::new(data.clone()));
+    let writer = StreamingWriter::new(decoder, store.clone(), gb.writer_options()).unwrap();
+    let mut puts = Vec::new();
+    for ev in events.iter().filter(|e| e.ts >= B) {
+        let m = Mutation::insert(schema.clone(), row(&data, ev)).unwrap();
+        for p in writer.encode(&m).unwrap() {
+            puts.push(PutRequest::new(
+                writer.dataset(),
+                p.key,
+                p.value,
+                Some(p.ts),
+            ));
+        }
+    }
+    for r in store.multi_put(puts).await {
+        r.unwrap();
+    }
+}
+
 /// Loads every compiled file: the served ones into `store` (group-bys with the events of
 /// [`events`], batch and stream), the others must fail naming their field.
 async fn load_all(dir: &Path, store: &Arc<dyn KvStore>) -> BTreeMap<String, GroupBy> {
     let entries = layout::read_confs(&dir.join("production")).unwrap();
     assert_eq!(entries.len(), 11, "every compiled file is read");
     let data = data_schema();
-    let events = events();
     let mut group_bys = BTreeMap::new();
     let mut joins = Vec::new();
     for e in &entries {
@@ -302,36 +336,8 @@ async fn load_all(dir: &Path, store: &Arc<dyn KvStore>) -> BTreeMap<String, Grou
             None => result.unwrap_or_else(|e| panic!("{file} should load: {e}")),
         }
     }
-    let schema = Arc::new(data.clone());
     for gb in group_bys.values() {
-        let rows = events.iter().filter(|e| e.ts < B).map(|e| row(&data, e));
-        let rows: Vec<Vec<Value>> = rows
-            .map(|r| {
-                gb.schema
-                    .fields
-                    .iter()
-                    .map(|f| r[data.index_of(&f.name).unwrap()].clone())
-                    .collect()
-            })
-            .collect();
-        compute_and_upload(&**store, gb, B, rows).await.unwrap();
-        let decoder = Arc::new(JsonDecoder::new(data.clone()));
-        let writer = StreamingWriter::new(decoder, store.clone(), gb.writer_options()).unwrap();
-        let mut puts = Vec::new();
-        for ev in events.iter().filter(|e| e.ts >= B) {
-            let m = Mutation::insert(schema.clone(), row(&data, ev)).unwrap();
-            for p in writer.encode(&m).unwrap() {
-                puts.push(PutRequest::new(
-                    writer.dataset(),
-                    p.key,
-                    p.value,
-                    Some(p.ts),
-                ));
-            }
-        }
-        for r in store.multi_put(puts).await {
-            r.unwrap();
-        }
+        upload_events(store, gb).await;
     }
     for j in joins {
         put_join(&**store, &j).await.unwrap();
@@ -640,6 +646,79 @@ async fn sketches_equal_apache_datasketches_python() {
         assert_eq!(*got, want, "{name}: served vs DataSketches (Python)");
     }
     assert!(estimating > 0, "some sketch is past k (estimation mode)");
+}
+
+/// The project's YAML shorthand (`tests/shorthand/*.yaml`, written by hand to mean the same as
+/// the Python definitions) loads into the same model as the compiled confs: the same feature
+/// names as chronon-ai's, in the same order, and the same served values, for buckets,
+/// element-wise and flattened lists, sketches, GroupBy derivations and a join with derivations.
+#[tokio::test]
+async fn yaml_shorthand_serves_the_compiled_names_and_values() {
+    let Some((dir, expected)) = compile("shorthand") else {
+        return;
+    };
+    let compiled: Arc<dyn KvStore> = Arc::new(MemoryStore::new());
+    let group_bys = load_all(&dir, &compiled).await;
+    let shorthand: Arc<dyn KvStore> = Arc::new(MemoryStore::new());
+    let here = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/shorthand");
+    let q = B + 3 * HOUR_MILLIS + 7 * MINUTE_MILLIS;
+    let from_compiled = Fetcher::new(compiled.clone(), FetcherOptions::default());
+    let from_shorthand = Fetcher::new(shorthand.clone(), FetcherOptions::default());
+    for (yaml, file) in [
+        ("activity_exact.yaml", "group_bys/quickstart/activity.exact"),
+        (
+            "activity_sketches.yaml",
+            "group_bys/quickstart/activity.sketches",
+        ),
+        (
+            "activity_derived.yaml",
+            "group_bys/quickstart/activity.derived",
+        ),
+    ] {
+        let gb = GroupBy::load(&here.join(yaml)).unwrap();
+        assert_eq!(gb.aggregations, group_bys[file].aggregations, "{yaml}");
+        assert_eq!(gb.derivations, group_bys[file].derivations, "{yaml}");
+        upload_events(&shorthand, &gb).await;
+        for user in USERS {
+            let req = || vec![FetchRequest::new(&gb.name, [("user_id", user)]).at(q)];
+            let a = from_shorthand.fetch_group_bys(req()).await;
+            let b = from_compiled.fetch_group_bys(req()).await;
+            let (a, b) = (a[0].values.as_ref().unwrap(), b[0].values.as_ref().unwrap());
+            let names: BTreeSet<&str> = a.keys().map(String::as_str).collect();
+            let want: BTreeSet<&str> = expected[file].iter().map(String::as_str).collect();
+            assert_eq!(names, want, "{yaml}: names vs chronon-ai's");
+            // Past k inputs KLL compacts at random, so the unbounded k = 64 percentiles differ
+            // from one sketch to the next (their rank error is checked in the sketch test).
+            let random = "amount_approx_percentile";
+            let (mut a, mut b) = (a.clone(), b.clone());
+            if let (Some(Value::List(x)), Some(Value::List(y))) =
+                (a.remove(random), b.remove(random))
+            {
+                assert_eq!(x.len(), y.len(), "{yaml} {user}: {random}");
+            }
+            assert_eq!(a, b, "{yaml} {user}: shorthand vs compiled values");
+        }
+        if gb.derivations.is_empty() {
+            assert_eq!(gb.feature_names(), expected[file], "{yaml}: names in order");
+        }
+    }
+    let join = chronon_serving::groupby::Join::load(&here.join("derived_v1.yaml")).unwrap();
+    put_join(&*compiled, &join).await.unwrap();
+    for user in USERS {
+        let req = |name: &str| vec![FetchRequest::new(name, [("user_id", user)]).at(q)];
+        let a = from_compiled.fetch_joins(req(&join.name)).await;
+        let b = from_compiled
+            .fetch_joins(req("quickstart.derived.v1"))
+            .await;
+        let (a, b) = (a[0].values.as_ref().unwrap(), b[0].values.as_ref().unwrap());
+        let names: BTreeSet<&str> = a.keys().map(String::as_str).collect();
+        let want: BTreeSet<&str> = expected["joins/quickstart/derived.v1"]
+            .iter()
+            .map(String::as_str)
+            .collect();
+        assert_eq!(names, want, "derived_v1.yaml: names vs chronon-ai's");
+        assert_eq!(a, b, "derived_v1.yaml {user}: shorthand vs compiled values");
+    }
 }
 
 /// `ZIPLINE_METADATA` and `CHRONON_ENTITY_BY_TEAM` hold exactly what the script computed with
