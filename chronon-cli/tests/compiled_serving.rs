@@ -132,6 +132,11 @@ async fn serve_on(url: &str, repo: &Path) {
     assert_eq!(v["quickstart_returns_v1_refund_amt_sum_3d"], 4);
     assert_eq!(v["quickstart_users_v1_account_created_ds"], "2023-01-02");
     assert_eq!(v["quickstart_users_v1_email_verified"], true);
+    // Join derivations (the README's last command): 30 spent, 4 returned in 30 days.
+    let v = fetch("quickstart/derived.v1", "user_id=5");
+    assert_eq!(v["net_spend_30d"], 26);
+    assert_eq!(v["returned_any_3d"], true);
+    assert_eq!(v["quickstart_purchases_v1_purchase_price_sum_30d"], 30);
     // keyMapping + prefix: the returns part is keyed by `buyer`.
     let v = fetch("quickstart/training_set.mapped", "user_id=5,buyer=7");
     assert_eq!(v["quickstart_purchases_v1_purchase_price_sum_3d"], 10);
