@@ -13,6 +13,14 @@ mod upload;
 
 use std::process::ExitCode;
 
+/// mimalloc instead of glibc's malloc: a fetch or a batch read frees many small buffers between
+/// a few large ones (the request and answer vectors), and glibc consolidates its free lists on
+/// each large allocation. With callgrind, glibc's allocator was the largest single cost of a
+/// 100-key Redis read beyond the raw driver's (BENCHMARKS.md, 2026-12-05). Libraries cannot
+/// choose an allocator; a service can, as this binary does.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 use chronon_serving::store_url;
 use clap::{Parser, Subcommand};
 

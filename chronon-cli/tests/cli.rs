@@ -143,3 +143,60 @@ fn compare_writes_json_and_html_with_figures_for_every_backend() {
     assert!(html.matches("<svg").count() >= 12, "charts missing");
     assert!(html.contains("<polyline"), "no data lines drawn");
 }
+
+/// Measuring (or profiling) one cell: the matrix narrows to the cells asked for, and one side
+/// alone runs without a ratio.
+#[test]
+fn compare_runs_only_the_cells_and_side_asked_for() {
+    let dir = tempfile::tempdir().unwrap();
+    let rocks = format!("rocks://{}", dir.path().join("db").display());
+    let cells_of = |side: &str| {
+        let out = dir.path().join(side);
+        let (code, stdout, err) = run(&[
+            "compare",
+            "--quick",
+            "--no-suite",
+            "--cell-ms",
+            "20",
+            "--ops",
+            "get_latest,put",
+            "--batches",
+            "10",
+            "--callers",
+            "2",
+            "--value-sizes",
+            "64",
+            "--only-side",
+            side,
+            "--out",
+            out.to_str().unwrap(),
+            &rocks,
+        ]);
+        assert_eq!(code, 0, "{stdout}\n{err}");
+        let json: serde_json::Value =
+            serde_json::from_slice(&std::fs::read(out.join("compare.json")).unwrap()).unwrap();
+        json["backends"][0]["cells"].as_array().unwrap().clone()
+    };
+    let adapter_only = cells_of("adapter");
+    assert_eq!(adapter_only.len(), 2, "{adapter_only:?}");
+    for (c, op) in adapter_only.iter().zip(["get_latest", "put"]) {
+        assert_eq!(
+            (c["op"].as_str(), c["batch"].as_u64()),
+            (Some(op), Some(10)),
+            "{c}"
+        );
+        assert_eq!(
+            (c["callers"].as_u64(), c["value_size"].as_u64()),
+            (Some(2), Some(64))
+        );
+        assert!(c["adapter"]["keys"].as_u64().unwrap() > 0, "{c}");
+        assert!(c["raw"].is_null() && c["ratio"].is_null(), "{c}");
+    }
+    let raw_only = cells_of("raw");
+    assert_eq!(raw_only.len(), 2);
+    for c in &raw_only {
+        assert_eq!(c["adapter"]["keys"].as_u64(), Some(0), "{c}");
+        assert!(c["raw"]["keys"].as_u64().unwrap() > 0, "{c}");
+        assert!(c["ratio"].is_null(), "{c}");
+    }
+}

@@ -71,14 +71,25 @@ pub struct GetBatch {
 impl GetBatch {
     /// Validates every request; invalid ones are answered with their error at once.
     pub fn new(requests: Vec<GetRequest>) -> Self {
+        let mut failures = Vec::new();
+        let mut valid_name: Option<&str> = None;
+        for (i, req) in requests.iter().enumerate() {
+            let checked = match valid_name {
+                Some(name) if name == req.dataset => validate::get_request_but_dataset(req),
+                _ => validate::dataset_name(&req.dataset)
+                    .inspect(|()| valid_name = Some(&req.dataset))
+                    .and_then(|()| validate::get_request_but_dataset(req)),
+            };
+            if let Err(e) = checked {
+                failures.push((i, e));
+            }
+        }
         let mut batch = GetBatch {
             requests: Arc::new(requests),
             results: Vec::new(),
         };
-        for i in 0..batch.requests.len() {
-            if let Err(e) = validate::get_request(&batch.requests[i]) {
-                *batch.slot(i) = Some(Err(e));
-            }
+        for (i, e) in failures {
+            *batch.slot(i) = Some(Err(e));
         }
         batch
     }
@@ -319,14 +330,24 @@ impl PutBatch {
         let now = now_millis();
         let ts = requests.iter().map(|r| r.ts.unwrap_or(now)).collect();
         let mut failures = Vec::new();
+        // Each distinct dataset name is checked once (see `validate::get_request_but_dataset`).
+        let mut valid_name: Option<&str> = None;
         let states = requests
             .iter()
             .enumerate()
-            .map(|(i, r)| match validate::put_request(r, caps) {
-                Ok(()) => PutState::Pending,
-                Err(e) => {
-                    failures.push((i, e));
-                    PutState::Failed
+            .map(|(i, r)| {
+                let checked = match valid_name {
+                    Some(name) if name == r.dataset => validate::put_request_but_dataset(r, caps),
+                    _ => validate::dataset_name(&r.dataset)
+                        .inspect(|()| valid_name = Some(&r.dataset))
+                        .and_then(|()| validate::put_request_but_dataset(r, caps)),
+                };
+                match checked {
+                    Ok(()) => PutState::Pending,
+                    Err(e) => {
+                        failures.push((i, e));
+                        PutState::Failed
+                    }
                 }
             })
             .collect();
@@ -577,6 +598,52 @@ mod tests {
         })
         .await;
         assert_eq!(out, vec![3, 12, 21, 9]);
+    }
+
+    /// Names are checked once per run of one dataset: a bad name after a good one, a good one
+    /// after a bad one, and a bad key in a checked dataset are each still refused.
+    #[test]
+    fn every_request_is_validated_when_names_are_checked_once_per_run() {
+        let gets = GetBatch::new(vec![
+            GetRequest::latest("good", "a"),
+            GetRequest::latest("good", "b"),
+            GetRequest::latest("bad name", "c"),
+            GetRequest::latest("bad name", "d"),
+            GetRequest::latest("good", ""),
+            GetRequest::latest("1bad", "e"),
+            GetRequest::latest("good", "f"),
+        ]);
+        let pending: Vec<usize> = gets.pending().map(|(i, _)| i).collect();
+        assert_eq!(pending, vec![0, 1, 6]);
+        let out = gets.finish("t");
+        for i in [2, 3, 5] {
+            assert!(
+                matches!(out[i].values, Err(KvError::InvalidDataset { .. })),
+                "{i}"
+            );
+        }
+        assert!(
+            matches!(out[4].values, Err(KvError::InvalidKey { .. })),
+            "{:?}",
+            out[4]
+        );
+        let caps = Capabilities::new(10, 100, 100);
+        let put =
+            |ds: &str, k: &str, v: &str| PutRequest::new(ds, k.to_string(), v.to_string(), Some(1));
+        let puts = PutBatch::new(
+            vec![
+                put("good", "a", "v"),
+                put("bad name", "b", "v"),
+                put("good", "c", "far too long a value"),
+                put("good", "d", "v"),
+            ],
+            &caps,
+        );
+        let pending: Vec<usize> = puts.pending().map(|p| p.index).collect();
+        assert_eq!(pending, vec![0, 3]);
+        let out = puts.finish("t");
+        assert!(matches!(out[1], Err(KvError::InvalidDataset { .. })));
+        assert!(matches!(out[2], Err(KvError::ValueTooLarge { .. })));
     }
 
     #[test]

@@ -86,6 +86,13 @@ pub fn put_ts(dataset: &str, ts: i64) -> Result<(), KvError> {
 /// Checks everything about a get: dataset name, key, and a sane range.
 pub fn get_request(req: &GetRequest) -> Result<(), KvError> {
     dataset_name(&req.dataset)?;
+    get_request_but_dataset(req)
+}
+
+/// [`get_request`] for a request whose dataset name is known to be valid (a batch checks each
+/// distinct name once: a name takes a pass over its bytes, a few hundred instructions that a
+/// 100-key batch of one dataset would otherwise pay a hundred times).
+pub fn get_request_but_dataset(req: &GetRequest) -> Result<(), KvError> {
     key(&req.dataset, &req.key)?;
     match (req.start_ts, req.end_ts) {
         (None, Some(_)) => Err(KvError::InvalidRequest {
@@ -103,6 +110,12 @@ pub fn get_request(req: &GetRequest) -> Result<(), KvError> {
 /// Checks everything about a put: dataset name, key, value size against `caps`, timestamp.
 pub fn put_request(req: &PutRequest, caps: &Capabilities) -> Result<(), KvError> {
     dataset_name(&req.dataset)?;
+    put_request_but_dataset(req, caps)
+}
+
+/// [`put_request`] for a request whose dataset name is known to be valid (see
+/// [`get_request_but_dataset`]).
+pub fn put_request_but_dataset(req: &PutRequest, caps: &Capabilities) -> Result<(), KvError> {
     key(&req.dataset, &req.key)?;
     if req.value.len() > caps.max_value_bytes {
         return Err(KvError::ValueTooLarge {

@@ -151,6 +151,17 @@ pub(crate) struct CacheTickets {
 }
 
 /// What one dataset's requests need: where its keys live and how to read them.
+/// Where the datasets of one call live. A call names one dataset or a few, so a list searched
+/// in order costs less than a hash map (no hashing, one small allocation), on every call.
+pub(crate) struct Targets(Vec<(String, Target)>);
+
+impl Targets {
+    /// The target of `dataset`, if the call resolved it.
+    pub(crate) fn get(&self, dataset: &str) -> Option<&Target> {
+        self.0.iter().find(|(d, _)| d == dataset).map(|(_, t)| t)
+    }
+}
+
 pub(crate) struct Target {
     pub(crate) data_prefix: String,
     pub(crate) kind: DatasetKind,
@@ -417,7 +428,7 @@ impl Client {
 
     /// The entries of `datasets` if every one was read from the registry within
     /// `metadata_cache_ttl` (reads may then skip the registry).
-    pub(crate) fn recently_seen(&self, datasets: &[String]) -> Option<HashMap<String, Entry>> {
+    pub(crate) fn recently_seen(&self, datasets: &[String]) -> Option<Vec<(String, Entry)>> {
         datasets
             .iter()
             .map(|d| self.fresh.get(d).map(|e| (d.clone(), e)))
@@ -509,18 +520,23 @@ impl Client {
     }
 
     /// Where each dataset's keys live, from its registry entry.
-    pub(crate) fn targets(&self, entries: &HashMap<String, Entry>) -> HashMap<String, Target> {
-        entries
-            .iter()
-            .map(|(ds, e)| {
-                let t = Target {
-                    data_prefix: layout::data_prefix(&self.opts.prefix, ds, &e.gen),
-                    kind: e.props.kind,
-                    props: e.props,
-                };
-                (ds.clone(), t)
-            })
-            .collect()
+    pub(crate) fn targets<'a>(
+        &self,
+        entries: impl IntoIterator<Item = (&'a String, &'a Entry)>,
+    ) -> Targets {
+        Targets(
+            entries
+                .into_iter()
+                .map(|(ds, e)| {
+                    let t = Target {
+                        data_prefix: layout::data_prefix(&self.opts.prefix, ds, &e.gen),
+                        kind: e.props.kind,
+                        props: e.props,
+                    };
+                    (ds.clone(), t)
+                })
+                .collect(),
+        )
     }
 
     /// Runs `chunks` through `f`, at most `max_in_flight` at once, and concatenates the answers.
@@ -538,6 +554,13 @@ impl Client {
     {
         if chunks.is_empty() && registry.is_some() {
             chunks.push(Vec::new());
+        }
+        // The usual call is one chunk: awaited directly, without the stream machinery (about
+        // a thousand instructions a call, measured with callgrind).
+        if chunks.len() == 1 {
+            if let Some(chunk) = chunks.pop() {
+                return f(registry, chunk).await;
+            }
         }
         let outs: Vec<(RegistryReply, Vec<A>)> = futures::stream::iter(
             chunks

@@ -14,7 +14,7 @@ use chronon_core::{
 };
 use redis::{RedisError, Value};
 
-use crate::client::{split_registry, Batch, Client, RegistryReply, Target};
+use crate::client::{split_registry, Batch, Client, RegistryReply, Target, Targets};
 use crate::error::{map_error, BACKEND};
 use crate::layout;
 
@@ -53,7 +53,7 @@ async fn get_into(client: &Client, batch: &mut GetBatch) {
     let groups = batch.pending_by_dataset();
     let datasets: Vec<String> = groups.keys().cloned().collect();
     if let Some(entries) = client.recently_seen(&datasets) {
-        let targets = client.targets(&entries);
+        let targets = client.targets(entries.iter().map(|(d, e)| (d, e)));
         let pending = groups.into_values().flatten().collect();
         for (i, a) in read(client, batch, pending, &targets, None).await.1 {
             batch.answer(i, a);
@@ -104,7 +104,7 @@ async fn read(
     client: &Client,
     batch: &GetBatch,
     idxs: Vec<usize>,
-    targets: &HashMap<String, Target>,
+    targets: &Targets,
     registry: Option<&[String]>,
 ) -> (RegistryReply, GetAnswers) {
     let requests = batch.requests();

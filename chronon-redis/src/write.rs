@@ -11,7 +11,7 @@ use chronon_core::batch::{now_millis, PutBatch};
 use chronon_core::{DatasetKind, KvError, PutRequest};
 use redis::Value;
 
-use crate::client::{split_registry, Batch, Client, RegistryReply, Target};
+use crate::client::{split_registry, Batch, Client, RegistryReply, Target, Targets};
 use crate::error::{map_error, BACKEND};
 use crate::layout;
 
@@ -128,7 +128,7 @@ async fn write(
     client: &Client,
     puts: &PutBatch,
     idxs: Vec<usize>,
-    targets: &HashMap<String, Target>,
+    targets: &Targets,
     registry: Option<&[String]>,
 ) -> (RegistryReply, PutAnswers) {
     let mut chunks: Vec<Vec<usize>> = Vec::new();
@@ -256,12 +256,7 @@ fn write_command(batch: &mut Batch, t: &Target, key: &[u8], value: &[u8], ts: i6
 
 /// Deletes keys written under registry entries that turned out to be stale (their dataset
 /// was dropped, maybe re-created, by another client): they are garbage of a dead generation.
-async fn discard(
-    client: &Client,
-    batch: &PutBatch,
-    idxs: &[usize],
-    targets: &HashMap<String, Target>,
-) {
+async fn discard(client: &Client, batch: &PutBatch, idxs: &[usize], targets: &Targets) {
     for chunk in idxs.chunks(client.opts.chunk_size) {
         let mut cmd = redis::cmd("UNLINK");
         for i in chunk {

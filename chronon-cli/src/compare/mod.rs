@@ -15,7 +15,7 @@ use indicatif::{ProgressBar, ProgressStyle};
 use serde::Serialize;
 
 use chronon_serving::store_url;
-use workload::{Figures, Op, Profile};
+use workload::{Figures, OnlySide, Op, Profile};
 
 /// `chronon compare …`
 #[derive(Debug, Args)]
@@ -39,12 +39,28 @@ pub struct CompareArgs {
     #[arg(long)]
     pub cell_ms: Option<u64>,
     /// Repetitions of each cell (overrides the profile); the adapter and the raw driver take
-    /// turns repetition by repetition.
+    /// turns call by call within each.
     #[arg(long)]
     pub repeats: Option<usize>,
     /// Skip the conformance suite (workloads only).
     #[arg(long)]
     pub no_suite: bool,
+    /// Only these operations (comma-separated; default all): to measure or profile one cell.
+    #[arg(long, value_delimiter = ',')]
+    pub ops: Vec<Op>,
+    /// Only these batch sizes (overrides the profile's).
+    #[arg(long, value_delimiter = ',')]
+    pub batches: Vec<usize>,
+    /// Only these numbers of concurrent callers (overrides the profile's).
+    #[arg(long, value_delimiter = ',')]
+    pub callers: Vec<usize>,
+    /// Only these value sizes in bytes (overrides the profile's).
+    #[arg(long, value_delimiter = ',')]
+    pub value_sizes: Vec<usize>,
+    /// Run one side only (`adapter` or `raw`): for profiling that side with `perf record`,
+    /// since a profile of both sides mixes their costs. No ratios are reported then.
+    #[arg(long, value_enum)]
+    pub only_side: Option<OnlySide>,
 }
 
 /// One matrix cell's result.
@@ -88,10 +104,23 @@ pub struct BackendResult {
     pub cells: Vec<Cell>,
     /// Cells not run because the backend used up the profile's `backend_budget`.
     pub skipped_cells: usize,
+    /// Which cells those are (`put batch 1000 x16 10240 B`), so the report names them.
+    pub skipped: Vec<String>,
     /// Conformance cases the profile left out (`--quick`: `conformance::LOAD_CASES`).
     pub suite_left_out: Vec<&'static str>,
     /// Why the workloads could not run, if they could not.
     pub error: Option<String>,
+}
+
+impl BackendResult {
+    /// Notes a cell left out for the time budget.
+    fn skip(&mut self, op: Op, batch: usize, callers: usize, value_size: usize) {
+        self.skipped_cells += 1;
+        self.skipped.push(format!(
+            "{} batch {batch} x{callers} {value_size} B",
+            op.name()
+        ));
+    }
 }
 
 /// The whole run.
@@ -247,6 +276,19 @@ pub async fn run(args: CompareArgs) -> Result<bool> {
     if let Some(n) = args.repeats {
         profile.repeats = n.max(1);
     }
+    for (given, field) in [
+        (&args.batches, &mut profile.batches),
+        (&args.callers, &mut profile.callers),
+        (&args.value_sizes, &mut profile.value_sizes),
+    ] {
+        if !given.is_empty() {
+            *field = given.iter().map(|n| (*n).max(1)).collect();
+        }
+    }
+    if !args.ops.is_empty() {
+        profile.ops = args.ops.clone();
+    }
+    profile.only_side = args.only_side;
     let mut guards = Vec::new();
     let targets = if args.urls.is_empty() {
         default_targets(&mut guards).await?
@@ -297,6 +339,7 @@ pub async fn run(args: CompareArgs) -> Result<bool> {
             cells: Vec::new(),
             error: None,
             skipped_cells: 0,
+            skipped: Vec::new(),
             suite_left_out: Vec::new(),
         };
         match suite {
@@ -353,8 +396,10 @@ async fn measure(
     result: &mut BackendResult,
 ) -> Result<()> {
     let (store, raw) = raw::Raw::open(url).await?;
-    let cells_total =
-        profile.value_sizes.len() * profile.batches.len() * profile.callers.len() * Op::ALL.len();
+    let cells_total = profile.value_sizes.len()
+        * profile.batches.len()
+        * profile.callers.len()
+        * profile.ops.len();
     let bar = ProgressBar::new(cells_total as u64);
     bar.set_style(
         ProgressStyle::with_template("   {prefix} [{bar:30}] {pos}/{len} {msg}")
@@ -367,7 +412,13 @@ async fn measure(
     let cells_per_size = cells_total / profile.value_sizes.len().max(1);
     for &value_size in &profile.value_sizes {
         if started.elapsed() > profile.backend_budget {
-            result.skipped_cells += cells_per_size;
+            for &batch in &profile.batches {
+                for &op in &profile.ops {
+                    for &callers in &profile.callers {
+                        result.skip(op, batch, callers, value_size);
+                    }
+                }
+            }
             bar.inc(cells_per_size as u64);
             continue;
         }
@@ -375,19 +426,20 @@ async fn measure(
             "loading {} rows of {value_size} B",
             profile.bulk_rows
         ));
-        let (ds, bulk) = workload::preload(&store, &tag, profile, value_size).await?;
+        // `sized`: the profile with the keys this backend loaded within its load time.
+        let (ds, bulk, sized) = workload::preload(&store, &tag, profile, value_size).await?;
         result.bulk.push((value_size, bulk));
         if let Some(raw) = &raw {
-            raw.preload(profile, &ds).await?;
+            raw.preload(&sized, &ds).await?;
         }
         let adapter = workload::adapter_call(store.clone(), ds.clone());
         // Batch sizes outermost: when the budget runs out, what is left is the largest batches
         // of every operation, not every cell of the last operation.
         for &batch in &profile.batches {
-            for op in Op::ALL {
+            for &op in &profile.ops {
                 for &callers in &profile.callers {
                     if started.elapsed() > profile.backend_budget {
-                        result.skipped_cells += 1;
+                        result.skip(op, batch, callers, value_size);
                         bar.inc(1);
                         continue;
                     }
@@ -407,7 +459,7 @@ async fn measure(
                         op,
                         batch,
                         callers,
-                        profile,
+                        &sized,
                         seed,
                     )
                     .await?;
@@ -447,9 +499,9 @@ async fn measure(
     Ok(())
 }
 
-/// Runs a cell's repetitions: the adapter and the raw call (if any) take turns, the adapter first
-/// in even repetitions and the raw call first in odd ones, both sides of one repetition drawing
-/// the same keys. Returns each side's repetitions in order.
+/// Runs a cell's repetitions, each on the adapter and the raw call (if any) together, call by
+/// call (see [`workload::run_cell`]), unless the profile asks for one side only. Returns each
+/// side's repetitions in order.
 async fn repeat_cell(
     adapter: &workload::CallFn,
     raw: Option<&workload::CallFn>,
@@ -459,16 +511,29 @@ async fn repeat_cell(
     profile: &Profile,
     seed: u64,
 ) -> Result<(Vec<workload::Run>, Vec<workload::Run>)> {
+    let mut calls = Vec::new();
+    if profile.only_side != Some(OnlySide::Raw) {
+        calls.push(adapter.clone());
+    }
+    if let (Some(raw), false) = (raw, profile.only_side == Some(OnlySide::Adapter)) {
+        calls.push(raw.clone());
+    }
     let (mut a, mut r) = (Vec::new(), Vec::new());
+    if calls.is_empty() {
+        return Ok((a, r));
+    }
     for rep in 0..profile.repeats.max(1) {
         let seed = seed.wrapping_add(rep as u64);
-        let raw_first = rep % 2 == 1;
-        if let (true, Some(raw)) = (raw_first, raw) {
-            r.push(workload::run_cell(raw.clone(), op, batch, callers, profile, seed).await?);
-        }
-        a.push(workload::run_cell(adapter.clone(), op, batch, callers, profile, seed).await?);
-        if let (false, Some(raw)) = (raw_first, raw) {
-            r.push(workload::run_cell(raw.clone(), op, batch, callers, profile, seed).await?);
+        let mut runs = workload::run_cell(&calls, op, batch, callers, profile, seed)
+            .await?
+            .into_iter();
+        match profile.only_side {
+            Some(OnlySide::Raw) => r.extend(runs),
+            Some(OnlySide::Adapter) => a.extend(runs),
+            None => {
+                a.extend(runs.next());
+                r.extend(runs);
+            }
         }
     }
     Ok((a, r))

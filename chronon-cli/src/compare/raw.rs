@@ -156,7 +156,7 @@ mod tests {
         let profile = Profile::quick();
         let (store, raw) = Raw::open(url).await.expect("open the store and baseline");
         let raw = raw.expect("this backend has a baseline");
-        let (ds, _) = super::super::workload::preload(&store, "rt", &profile, 100)
+        let (ds, _, _) = super::super::workload::preload(&store, "rt", &profile, 100)
             .await
             .expect("adapter preload");
         raw.preload(&profile, &ds).await.expect("preload");
@@ -168,7 +168,7 @@ mod tests {
             assert_eq!(raw.call(100)(Op::GetRange, past_the_end, 0).await, (1, 1));
             // The next value size's load replaces these versions (the report loads one size
             // after the other): still exactly `VERSIONS` per key.
-            let (ds2, _) = super::super::workload::preload(&store, "rt2", &profile, 200)
+            let (ds2, _, _) = super::super::workload::preload(&store, "rt2", &profile, 200)
                 .await
                 .expect("adapter preload");
             raw.preload(&profile, &ds2).await.expect("second preload");

@@ -98,10 +98,12 @@ pub fn print_table(report: &CompareReport) {
         }
         if b.skipped_cells > 0 {
             println!(
-                "{:<8} {} cells skipped: over the profile's time budget of {} s per backend",
+                "{:<8} {} cells skipped: over the profile's time budget of {} s per backend \
+                 (the slowest cells come last): {}",
                 b.name,
                 b.skipped_cells,
-                report.profile.backend_budget.as_secs()
+                report.profile.backend_budget.as_secs(),
+                b.skipped.join(", ")
             );
         }
         for c in &b.cells {
@@ -123,9 +125,17 @@ pub fn print_table(report: &CompareReport) {
                 fmt_ratio(c),
             );
         }
+        let planned = report.profile.bulk_rows.max(report.profile.keys) as u64;
         for (size, f) in &b.bulk {
+            let cut = match f.keys < planned {
+                true => format!(
+                    " (stopped at a tenth of the budget: {} rows planned; the cells read these)",
+                    planned
+                ),
+                false => String::new(),
+            };
             println!(
-                "{:<8} bulk_put    {:>5} rows of {size} B: {} rows/s",
+                "{:<8} bulk_put    {:>5} rows of {size} B: {} rows/s{cut}",
                 b.name,
                 f.keys,
                 fmt_rate(f.keys_per_sec)
@@ -447,9 +457,10 @@ fn conformance_table(backends: &[BackendResult]) -> String {
         if b.skipped_cells > 0 {
             let _ = write!(
                 s,
-                "<p class=\"fail\">{}: {} matrix cells skipped (over the profile's time budget per backend)</p>",
+                "<p class=\"fail\">{}: {} matrix cells skipped (over the profile's time budget per backend; the slowest cells come last): {}</p>",
                 esc(&b.name),
-                b.skipped_cells
+                b.skipped_cells,
+                esc(&b.skipped.join(", "))
             );
         }
     }
@@ -467,7 +478,7 @@ td,th{{border:1px solid #ccc;padding:3px 8px;text-align:right;font-size:13px}} t
 td.pass{{background:#e6f4ea}} td.fail,p.fail{{background:#fce8e6}} .charts{{display:flex;flex-wrap:wrap;gap:12px}}
 </style></head><body><h1>chronon compare</h1>
 <p>{} profile · {} build · {} · {} · seed {}</p>
-<p>Each cell ran {} times, each repetition at least {} ms and {} keys (at most {} ms); the adapter and the raw driver took turns repetition by repetition. adapter/raw is the median of the repetitions' ratios, with the lowest and highest in brackets.</p>
+<p>Each cell ran {} times, each repetition at least {} ms and {} keys (at most {} ms); within each, the adapter and the raw driver took turns call by call on the same keys, and each side's keys/s counts only the time its own calls were in flight. adapter/raw is the median of the repetitions' ratios, with the lowest and highest in brackets.</p>
 <h2>Conformance (cases passed per section of the contract)</h2>{}"#,
         report.profile.name,
         esc(&report.build),

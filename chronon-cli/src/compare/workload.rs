@@ -40,9 +40,9 @@ pub struct Profile {
     pub cell_time: Duration,
     /// but stops after this long even short of `min_keys` (a slow server's large batches).
     pub cell_max_time: Duration,
-    /// Repetitions of each cell. The adapter and the raw driver take turns repetition by
-    /// repetition (adapter first on even ones, raw first on odd ones), so drift on a shared
-    /// machine hits both sides alike; the report gives the median ratio and its spread.
+    /// Repetitions of each cell. Within a repetition the adapter and the raw driver take turns
+    /// call by call on the same keys ([`run_cell`]), so drift on a shared machine hits both
+    /// sides alike; the report gives the median of the repetitions' ratios and their spread.
     pub repeats: usize,
     /// Rows in the `bulk_put` load.
     pub bulk_rows: usize,
@@ -52,6 +52,20 @@ pub struct Profile {
     pub backend_budget: Duration,
     /// Whether the conformance suite includes `conformance::LOAD_CASES` (10,000+ rows each).
     pub suite_load_cases: bool,
+    /// The operations measured (all by default; `--ops`).
+    pub ops: Vec<Op>,
+    /// One side only (`--only-side`, for profiling), or both.
+    pub only_side: Option<OnlySide>,
+}
+
+/// One side of a cell, for `--only-side`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, clap::ValueEnum)]
+#[serde(rename_all = "snake_case")]
+pub enum OnlySide {
+    /// Through the adapter.
+    Adapter,
+    /// Through the raw driver.
+    Raw,
 }
 
 impl Profile {
@@ -70,31 +84,41 @@ impl Profile {
             bulk_rows: 2_000,
             backend_budget: Duration::from_secs(60),
             suite_load_cases: false,
+            ops: Op::ALL.to_vec(),
+            only_side: None,
         }
     }
 
-    /// The full matrix, for numbers worth quoting.
+    /// The full matrix, for numbers worth quoting: cells ten times longer than the quick
+    /// ones, on ten times the keys, with the suite's load cases; about 25 minutes for the six
+    /// backends this machine starts (budgeted to stay under 30: each backend's load and matrix
+    /// stop after `backend_budget`, and the cells left out are named in the report). The data
+    /// stays under about 200 MB per side at 10 KiB values, so a server on a small machine
+    /// holds it.
     pub fn full() -> Self {
         Profile {
             name: "full",
-            keys: 20_000,
+            keys: 10_000,
             batches: vec![1, 10, 100, 1000],
             callers: vec![1, 16],
             value_sizes: vec![100, 10_240],
-            min_keys: 100_000,
+            min_keys: 50_000,
             cell_time: Duration::from_secs(1),
-            cell_max_time: Duration::from_secs(10),
-            repeats: 5,
-            bulk_rows: 200_000,
-            backend_budget: Duration::from_secs(30 * 60),
+            cell_max_time: Duration::from_secs(2),
+            repeats: 3,
+            bulk_rows: 20_000,
+            backend_budget: Duration::from_secs(200),
             suite_load_cases: true,
+            ops: Op::ALL.to_vec(),
+            only_side: None,
         }
     }
 }
 
 /// The operations of the matrix.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, clap::ValueEnum)]
 #[serde(rename_all = "snake_case")]
+#[value(rename_all = "snake_case")]
 pub enum Op {
     /// `multi_get`, latest value only, snapshot dataset.
     GetLatest,
@@ -194,9 +218,9 @@ pub fn summarize(runs: &[Run]) -> Result<Figures> {
     })
 }
 
-/// The adapter's throughput over the raw driver's in one cell, repetition by repetition (each
-/// adapter repetition ran right next to its raw one): the median, and the lowest and highest,
-/// which is the spread a reader should allow for.
+/// The adapter's throughput over the raw driver's in one cell, repetition by repetition (within
+/// a repetition the two took turns call by call): the median, and the lowest and highest, which
+/// is the spread a reader should allow for.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize)]
 pub struct Ratio {
     /// Median of the repetitions' ratios.
@@ -257,13 +281,18 @@ pub fn value(i: usize, size: usize) -> Bytes {
     pattern.slice(offset..offset + size.min(MAX))
 }
 
-/// Creates and loads the datasets for one value size; returns them and the `bulk_put` figures.
+/// Creates and loads the datasets for one value size; returns them, the `bulk_put` figures and
+/// the profile sized to what was loaded.
+///
+/// The load stops after a tenth of the backend's budget: a slow server (SecantusDB loads ~650
+/// rows/s) then serves fewer rows rather than spend the whole budget loading, and the cells
+/// read the first `keys` rows of what it holds (the returned profile's `keys` and `bulk_rows`).
 pub async fn preload(
     store: &Arc<dyn KvStore>,
     tag: &str,
     profile: &Profile,
     value_size: usize,
-) -> Result<(Datasets, Figures)> {
+) -> Result<(Datasets, Figures, Profile)> {
     let snapshot = format!("cmp_{tag}_{value_size}_BATCH");
     let series = format!("cmp_{tag}_{value_size}_STREAMING");
     for (name, props) in [
@@ -278,7 +307,9 @@ pub async fn preload(
     }
     // bulk_put: the load is measured (rows beyond `keys` make the load bigger than the read set).
     let rows = profile.bulk_rows.max(profile.keys);
+    let load_deadline = Instant::now() + profile.backend_budget / 10;
     let source = futures::stream::iter(0..rows)
+        .take_while(move |i| futures::future::ready(*i == 0 || Instant::now() < load_deadline))
         .map(move |i| {
             Ok::<_, KvError>(BulkRow {
                 key: key(i),
@@ -311,7 +342,13 @@ pub async fn preload(
         p99_us: (secs * 1e6) as u64,
         p999_us: (secs * 1e6) as u64,
     };
-    let puts: Vec<PutRequest> = (0..profile.keys)
+    let loaded = usize::try_from(report.rows).unwrap_or(rows).min(rows);
+    let sized = Profile {
+        keys: profile.keys.min(loaded).max(1),
+        bulk_rows: loaded,
+        ..profile.clone()
+    };
+    let puts: Vec<PutRequest> = (0..sized.keys)
         .flat_map(|i| (0..VERSIONS).map(move |v| (i, v)))
         .map(|(i, v)| PutRequest::new(&series, key(i), value(i, value_size), Some(T0 + v)))
         .collect();
@@ -327,6 +364,7 @@ pub async fn preload(
             value_size,
         },
         bulk,
+        sized,
     ))
 }
 
@@ -396,22 +434,33 @@ pub fn adapter_call(store: Arc<dyn KvStore>, ds: Datasets) -> CallFn {
     })
 }
 
-/// Runs one repetition of one side of a cell: `callers` tasks issuing batches of `batch` random
-/// keys (drawn from `seed`) through `call`, until together they have done `profile.min_keys`
-/// keys and `profile.cell_time` has passed, or `profile.cell_max_time` has.
+/// Runs one repetition of a cell on every side in `calls` (the adapter, and the raw driver where
+/// there is one), returning one [`Run`] per side in the same order.
+///
+/// `callers` tasks each draw a batch of `batch` random keys (from `seed`) and issue it to every
+/// side in turn, the order alternating from one batch to the next and between callers (so half
+/// the callers lead with each side): both sides do the same keys, call next to call, under the
+/// same load, and drift on a shared machine (another process, a compaction, a CPU frequency
+/// change) hits them alike. A side's time is the time its calls were in flight, per caller, so
+/// its keys/s is what a caller sees while waiting on that side; the ratio of two sides is the
+/// ratio of their costs for the same work. The repetition ends once every side has done
+/// `profile.min_keys` keys and `profile.cell_time` has passed, or `profile.cell_max_time` has.
 pub async fn run_cell(
-    call: CallFn,
+    calls: &[CallFn],
     op: Op,
     batch: usize,
     callers: usize,
     profile: &Profile,
     seed: u64,
-) -> Result<Run> {
-    // Warm-up: one call per caller, not measured.
+) -> Result<Vec<Run>> {
+    // Warm-up: one call per caller and side, not measured.
     for c in 0..callers.min(4) {
-        let idx = (0..batch).map(|j| (j * 7919 + c) % profile.keys).collect();
-        call(op, idx, T0).await;
+        for call in calls {
+            let idx = (0..batch).map(|j| (j * 7919 + c) % profile.keys).collect();
+            call(op, idx, T0).await;
+        }
     }
+    let sides = calls.len();
     let done = Arc::new(AtomicU64::new(0));
     let started = Instant::now();
     let (min_end, max_end) = (
@@ -420,49 +469,95 @@ pub async fn run_cell(
     );
     let mut tasks = Vec::new();
     for c in 0..callers {
-        let call = call.clone();
+        let calls = calls.to_vec();
         let done = done.clone();
         let keys = profile.keys;
-        let min_keys = profile.min_keys;
+        let min_keys = profile.min_keys * sides as u64;
         tasks.push(tokio::spawn(async move {
             let mut rng =
                 StdRng::seed_from_u64(seed ^ (c as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15));
-            let mut hist = Histogram::<u64>::new_with_bounds(1, 60_000_000, 3)?;
-            let (mut calls, mut errors, mut n_keys) = (0u64, 0u64, 0u64);
+            let mut sides: Vec<SideTally> = (0..calls.len())
+                .map(|_| SideTally::new())
+                .collect::<Result<_>>()?;
+            let mut round = c;
             loop {
                 let idx: Vec<usize> = (0..batch).map(|_| rng.random_range(0..keys)).collect();
                 let ts = T0 + VERSIONS + rng.random_range(0..1_000_000i64);
-                let t = Instant::now();
-                let (n, e) = call(op, idx, ts).await;
-                hist.saturating_record(t.elapsed().as_micros().max(1) as u64);
-                calls += 1;
-                errors += e;
-                n_keys += n;
-                let total = done.fetch_add(n, Ordering::Relaxed) + n;
+                let mut n_round = 0;
+                for k in 0..calls.len() {
+                    let s = (k + round) % calls.len();
+                    let t = Instant::now();
+                    let (n, e) = calls[s](op, idx.clone(), ts).await;
+                    sides[s].record(t.elapsed(), n, e);
+                    n_round += n;
+                }
+                round += 1;
+                let total = done.fetch_add(n_round, Ordering::Relaxed) + n_round;
                 let now = Instant::now();
                 if (total >= min_keys && now >= min_end) || now >= max_end {
                     break;
                 }
             }
-            Ok::<_, anyhow::Error>((hist, calls, errors, n_keys))
+            Ok::<_, anyhow::Error>(sides)
         }));
     }
-    let mut hist = Histogram::<u64>::new_with_bounds(1, 60_000_000, 3)?;
-    let (mut calls, mut errors, mut keys) = (0, 0, 0);
+    let mut totals: Vec<SideTally> = (0..sides)
+        .map(|_| SideTally::new())
+        .collect::<Result<_>>()?;
     for t in tasks {
-        let (h, c, e, k) = t.await??;
-        hist.add(h)?;
-        calls += c;
-        errors += e;
-        keys += k;
+        for (total, side) in totals.iter_mut().zip(t.await??) {
+            total.add(&side)?;
+        }
     }
-    Ok(Run {
-        keys,
-        calls,
-        errors,
-        secs: started.elapsed().as_secs_f64(),
-        hist,
-    })
+    Ok(totals
+        .into_iter()
+        .map(|s| Run {
+            keys: s.keys,
+            calls: s.calls,
+            errors: s.errors,
+            secs: s.busy.as_secs_f64() / callers.max(1) as f64,
+            hist: s.hist,
+        })
+        .collect())
+}
+
+/// What one caller (or all of them) recorded for one side of a cell.
+struct SideTally {
+    hist: Histogram<u64>,
+    calls: u64,
+    errors: u64,
+    keys: u64,
+    /// Time the side's calls were in flight.
+    busy: Duration,
+}
+
+impl SideTally {
+    fn new() -> Result<Self> {
+        Ok(SideTally {
+            hist: Histogram::new_with_bounds(1, 60_000_000, 3)?,
+            calls: 0,
+            errors: 0,
+            keys: 0,
+            busy: Duration::ZERO,
+        })
+    }
+
+    fn record(&mut self, took: Duration, keys: u64, errors: u64) {
+        self.hist.saturating_record(took.as_micros().max(1) as u64);
+        self.calls += 1;
+        self.errors += errors;
+        self.keys += keys;
+        self.busy += took;
+    }
+
+    fn add(&mut self, other: &SideTally) -> Result<()> {
+        self.hist.add(&other.hist)?;
+        self.calls += other.calls;
+        self.errors += other.errors;
+        self.keys += other.keys;
+        self.busy += other.busy;
+        Ok(())
+    }
 }
 
 #[cfg(test)]
@@ -511,6 +606,61 @@ mod tests {
         )
         .unwrap();
         assert_eq!((r.min, r.max), (1.0, 1.0));
+    }
+
+    /// A side that takes `per_key` of time per key and notes the keys it was given.
+    fn timed_side(per_key: Duration, seen: Arc<std::sync::Mutex<Vec<usize>>>) -> CallFn {
+        Arc::new(move |_op, idx, _ts| {
+            let seen = seen.clone();
+            Box::pin(async move {
+                tokio::time::sleep(per_key * idx.len() as u32).await;
+                let n = idx.len() as u64;
+                seen.lock().unwrap().extend(idx);
+                (n, 0)
+            })
+        })
+    }
+
+    /// The accounting, not a speed: sides that sleep 20 ms and 10 ms per call come out at half
+    /// and full speed, with room for the sleeps' own overshoot (tokio's timer has a 1 ms
+    /// granularity) on a busy machine.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn sides_take_turns_on_the_same_keys_and_are_timed_apart() {
+        let (a_seen, r_seen) = (Arc::default(), Arc::default());
+        let calls = [
+            timed_side(Duration::from_micros(200), Arc::clone(&a_seen)),
+            timed_side(Duration::from_micros(100), Arc::clone(&r_seen)),
+        ];
+        let profile = Profile::quick();
+        for callers in [1, 16] {
+            a_seen.lock().unwrap().clear();
+            r_seen.lock().unwrap().clear();
+            let runs = run_cell(&calls, Op::GetLatest, 100, callers, &profile, 7)
+                .await
+                .unwrap();
+            let (a, r) = (&runs[0], &runs[1]);
+            // Same work on both sides: the same keys, call for call.
+            let (mut ak, mut rk) = (
+                a_seen.lock().unwrap().clone(),
+                r_seen.lock().unwrap().clone(),
+            );
+            ak.sort_unstable();
+            rk.sort_unstable();
+            assert!(
+                ak.len() as u64 >= profile.min_keys,
+                "{callers}: {}",
+                ak.len()
+            );
+            assert_eq!(ak, rk, "{callers} callers: the sides did different keys");
+            // Each side is timed by its own calls only: the slower side is half as fast.
+            let ratio = super::ratio(&runs[..1], &runs[1..]).unwrap();
+            assert!((ratio.median - 0.5).abs() < 0.1, "{callers}: {ratio:?}");
+            assert_eq!((a.keys, a.calls), (r.keys, r.calls));
+            // Keys per second a caller sees: 100 keys per 20 ms call on the slow side (sleeps
+            // only ever overshoot).
+            let kps = a.keys_per_sec();
+            assert!((4_000.0..=5_050.0).contains(&kps), "{callers}: {kps}");
+        }
     }
 
     #[test]

@@ -203,7 +203,7 @@ mod tests {
             .unwrap();
         let adapter: Arc<dyn KvStore> = Arc::new(store.clone());
         let profile = Profile::quick();
-        let (ds, _) = super::super::super::workload::preload(&adapter, "t", &profile, 100)
+        let (ds, _, _) = super::super::super::workload::preload(&adapter, "t", &profile, 100)
             .await
             .unwrap();
         let raw = RocksRaw::new(store.clone());
