@@ -235,7 +235,7 @@ pub struct Ratio {
 /// side whose calls failed did less (or no) work, so its figure would make the ratio flattering
 /// or unfair (the errors are in the report instead).
 pub fn ratio(adapter: &[Run], raw: &[Run]) -> Option<Ratio> {
-    if raw.is_empty() || adapter.iter().chain(raw).any(|r| r.errors > 0) {
+    if raw.is_empty() || adapter.is_empty() || adapter.iter().chain(raw).any(|r| r.errors > 0) {
         return None;
     }
     let per_run: Vec<f64> = adapter
@@ -442,8 +442,8 @@ pub fn adapter_call(store: Arc<dyn KvStore>, ds: Datasets) -> CallFn {
 /// the callers lead with each side): both sides do the same keys, call next to call, under the
 /// same load, and drift on a shared machine (another process, a compaction, a CPU frequency
 /// change) hits them alike. A side's time is the time its calls were in flight, per caller, so
-/// its keys/s is what a caller sees while waiting on that side; the ratio of two sides is the
-/// ratio of their costs for the same work. The repetition ends once every side has done
+/// its keys/s is the rate `callers` callers would get from that side alone under this load; the
+/// ratio of two sides is the ratio of their costs for the same work. The repetition ends once every side has done
 /// `profile.min_keys` keys and `profile.cell_time` has passed, or `profile.cell_max_time` has.
 pub async fn run_cell(
     calls: &[CallFn],
@@ -585,6 +585,11 @@ mod tests {
             Some(0.9)
         );
         assert_eq!(ratio(&adapter, &[]), None);
+        assert_eq!(
+            ratio(&[], &adapter),
+            None,
+            "one side alone (--only-side raw)"
+        );
         // A baseline failing fast looks fast; an adapter failing fast looks fast too.
         assert_eq!(ratio(&adapter, &[run(50_000.0, 3)]), None);
         assert_eq!(ratio(&[run(50_000.0, 1)], &[run(1000.0, 0)]), None);
@@ -656,9 +661,9 @@ mod tests {
             let ratio = super::ratio(&runs[..1], &runs[1..]).unwrap();
             assert!((ratio.median - 0.5).abs() < 0.1, "{callers}: {ratio:?}");
             assert_eq!((a.keys, a.calls), (r.keys, r.calls));
-            // Keys per second a caller sees: 100 keys per 20 ms call on the slow side (sleeps
-            // only ever overshoot).
-            let kps = a.keys_per_sec();
+            // The side's rate: each caller does 100 keys per 20 ms call on the slow side (sleeps
+            // only ever overshoot), and the callers wait side by side.
+            let kps = a.keys_per_sec() / callers as f64;
             assert!((4_000.0..=5_050.0).contains(&kps), "{callers}: {kps}");
         }
     }
