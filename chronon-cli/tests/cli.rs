@@ -115,8 +115,13 @@ fn compare_writes_json_and_html_with_figures_for_every_backend() {
     assert_eq!(backends.len(), 2);
     for b in backends {
         let cells = b["cells"].as_array().unwrap();
+        // On a loaded machine the 60 s budget may leave the last (largest) cells out: each is
+        // then named in the report, never silently missing.
+        let skipped = b["skipped"].as_array().unwrap();
+        assert_eq!(skipped.len() as u64, b["skipped_cells"].as_u64().unwrap());
+        assert!(skipped.len() <= 4, "{}: {skipped:?}", b["name"]);
         assert_eq!(
-            cells.len(),
+            cells.len() + skipped.len(),
             3 * 4 * 2 * 2,
             "{}: one cell per op x batch x callers x value size",
             b["name"]
