@@ -730,33 +730,9 @@ impl Fetcher {
             };
             results.push(Ok(BTreeMap::new()));
             for p in &join.parts {
-                let lookup = match infos.get(&p.group_by) {
-                    Some(Ok(info)) => {
-                        let keys: BTreeMap<String, serde_json::Value> = info
-                            .gb
-                            .keys
-                            .iter()
-                            .filter_map(|k| {
-                                r.keys
-                                    .get(p.join_key_for(k))
-                                    .map(|v| (k.clone(), v.clone()))
-                            })
-                            .collect();
-                        info.key_bytes(&keys).map(|key| Lookup {
-                            info: info.clone(),
-                            key: Bytes::from(key),
-                            q: r.at_millis.unwrap_or(now),
-                            batch: None,
-                            streaming: None,
-                        })
-                    }
-                    Some(Err(e)) => Err(e.clone()),
-                    None => Err(FetchError::NotFound {
-                        kind: "group-by",
-                        name: p.group_by.clone(),
-                    }),
-                };
-                let part_keys = match infos.get(&p.group_by) {
+                // The part's keys, as its GroupBy names them: built once, for the lookup and
+                // for the features it answers.
+                let part_keys: BTreeMap<String, serde_json::Value> = match infos.get(&p.group_by) {
                     Some(Ok(info)) => info
                         .gb
                         .keys
@@ -768,6 +744,20 @@ impl Fetcher {
                         })
                         .collect(),
                     _ => BTreeMap::new(),
+                };
+                let lookup = match infos.get(&p.group_by) {
+                    Some(Ok(info)) => info.key_bytes(&part_keys).map(|key| Lookup {
+                        info: info.clone(),
+                        key: Bytes::from(key),
+                        q: r.at_millis.unwrap_or(now),
+                        batch: None,
+                        streaming: None,
+                    }),
+                    Some(Err(e)) => Err(e.clone()),
+                    None => Err(FetchError::NotFound {
+                        kind: "group-by",
+                        name: p.group_by.clone(),
+                    }),
                 };
                 lookups.push(lookup);
                 owners.push((ri, p.full_prefix(), part_keys));
