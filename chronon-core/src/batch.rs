@@ -72,14 +72,11 @@ impl GetBatch {
     /// Validates every request; invalid ones are answered with their error at once.
     pub fn new(requests: Vec<GetRequest>) -> Self {
         let mut failures = Vec::new();
-        let mut valid_name: Option<&str> = None;
+        let mut names = NameCheck::default();
         for (i, req) in requests.iter().enumerate() {
-            let checked = match valid_name {
-                Some(name) if name == req.dataset => validate::get_request_but_dataset(req),
-                _ => validate::dataset_name(&req.dataset)
-                    .inspect(|()| valid_name = Some(&req.dataset))
-                    .and_then(|()| validate::get_request_but_dataset(req)),
-            };
+            let checked = names
+                .check(&req.dataset)
+                .and_then(|()| validate::get_request_but_dataset(req));
             if let Err(e) = checked {
                 failures.push((i, e));
             }
@@ -200,6 +197,24 @@ impl GetBatch {
             responses.push(GetResponse { request, values });
         }
         responses
+    }
+}
+
+/// Checks a batch's dataset names, each run of one name once (see
+/// `validate::get_request_but_dataset`): a batch usually names one dataset throughout.
+#[derive(Default)]
+struct NameCheck<'a> {
+    /// The name checked last, if it was valid.
+    valid: Option<&'a str>,
+}
+
+impl<'a> NameCheck<'a> {
+    fn check(&mut self, name: &'a str) -> Result<(), KvError> {
+        if self.valid != Some(name) {
+            validate::dataset_name(name)?;
+            self.valid = Some(name);
+        }
+        Ok(())
     }
 }
 
@@ -330,18 +345,14 @@ impl PutBatch {
         let now = now_millis();
         let ts = requests.iter().map(|r| r.ts.unwrap_or(now)).collect();
         let mut failures = Vec::new();
-        // Each distinct dataset name is checked once (see `validate::get_request_but_dataset`).
-        let mut valid_name: Option<&str> = None;
+        let mut names = NameCheck::default();
         let states = requests
             .iter()
             .enumerate()
             .map(|(i, r)| {
-                let checked = match valid_name {
-                    Some(name) if name == r.dataset => validate::put_request_but_dataset(r, caps),
-                    _ => validate::dataset_name(&r.dataset)
-                        .inspect(|()| valid_name = Some(&r.dataset))
-                        .and_then(|()| validate::put_request_but_dataset(r, caps)),
-                };
+                let checked = names
+                    .check(&r.dataset)
+                    .and_then(|()| validate::put_request_but_dataset(r, caps));
                 match checked {
                     Ok(()) => PutState::Pending,
                     Err(e) => {
