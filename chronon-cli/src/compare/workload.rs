@@ -1,7 +1,7 @@
 //! The measured work: preloaded datasets, then one cell per (operation, batch size, callers,
 //! value size), each timed call recorded in an HDR histogram.
 
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -15,6 +15,7 @@ use hdrhistogram::Histogram;
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use serde::Serialize;
+use tokio::sync::Barrier;
 
 /// Base timestamp of the preloaded versions.
 pub const T0: i64 = 1_700_000_000_000;
@@ -41,8 +42,8 @@ pub struct Profile {
     /// but stops after this long even short of `min_keys` (a slow server's large batches).
     pub cell_max_time: Duration,
     /// Repetitions of each cell. Within a repetition the adapter and the raw driver take turns
-    /// call by call on the same keys ([`run_cell`]), so drift on a shared machine hits both
-    /// sides alike; the report gives the median of the repetitions' ratios and their spread.
+    /// call by call on the same keys, all callers on one side at a time ([`run_cell`]), so drift
+    /// on a shared machine hits both sides alike and neither runs under the other's load; the report gives the median of the repetitions' ratios and their spread.
     pub repeats: usize,
     /// Rows in the `bulk_put` load.
     pub bulk_rows: usize,
@@ -438,13 +439,24 @@ pub fn adapter_call(store: Arc<dyn KvStore>, ds: Datasets) -> CallFn {
 /// there is one), returning one [`Run`] per side in the same order.
 ///
 /// `callers` tasks each draw a batch of `batch` random keys (from `seed`) and issue it to every
-/// side in turn, the order alternating from one batch to the next and between callers (so half
-/// the callers lead with each side): both sides do the same keys, call next to call, under the
-/// same load, and drift on a shared machine (another process, a compaction, a CPU frequency
-/// change) hits them alike. A side's time is the time its calls were in flight, per caller, so
-/// its keys/s is the rate `callers` callers would get from that side alone under this load; the
-/// ratio of two sides is the ratio of their costs for the same work. The repetition ends once every side has done
-/// `profile.min_keys` keys and `profile.cell_time` has passed, or `profile.cell_max_time` has.
+/// side in turn, in lockstep: all callers make their call to one side together, and the next
+/// side starts only when every caller's call has returned. Both sides do the same keys, call
+/// next to call, and the side that goes first alternates from one batch to the next, so drift on
+/// a shared machine (another process, a compaction, a CPU frequency change) hits them alike.
+///
+/// The lockstep matters with more than one caller. If each caller alternated on its own, one
+/// side's calls would run under the other side's load: on a server that gives each connection
+/// a share of each turn of its loop (Redis reads at most 16 KiB from a connection per turn, then
+/// fsyncs), a side slightly slower per call collects more callers waiting on it, its calls queue
+/// behind each other while the other side's connection sits idle and answers at once, and a
+/// 15 % difference in cost showed up as a ratio of 0.22. In lockstep each side's calls run only
+/// under its own load, as they would for a user with that side alone.
+///
+/// A side's time is the time its calls were in flight, per caller (a caller waiting for the
+/// others is not counted), so its keys/s is the rate `callers` callers get from that side; the
+/// ratio of two sides is the ratio of their costs for the same work. The repetition ends once
+/// every side has done `profile.min_keys` keys and `profile.cell_time` has passed, or
+/// `profile.cell_max_time` has.
 pub async fn run_cell(
     calls: &[CallFn],
     op: Op,
@@ -461,44 +473,56 @@ pub async fn run_cell(
         }
     }
     let sides = calls.len();
+    let callers = callers.max(1);
     let done = Arc::new(AtomicU64::new(0));
+    let stop = Arc::new(AtomicBool::new(false));
+    let barrier = Arc::new(Barrier::new(callers));
     let started = Instant::now();
     let (min_end, max_end) = (
         started + profile.cell_time,
         started + profile.cell_max_time.max(profile.cell_time),
     );
+    let min_keys = profile.min_keys * sides as u64;
     let mut tasks = Vec::new();
     for c in 0..callers {
         let calls = calls.to_vec();
-        let done = done.clone();
+        let (done, stop, barrier) = (done.clone(), stop.clone(), barrier.clone());
         let keys = profile.keys;
-        let min_keys = profile.min_keys * sides as u64;
         tasks.push(tokio::spawn(async move {
             let mut rng =
                 StdRng::seed_from_u64(seed ^ (c as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15));
-            let mut sides: Vec<SideTally> = (0..calls.len())
+            let mut tallies: Vec<SideTally> = (0..sides)
                 .map(|_| SideTally::new())
                 .collect::<Result<_>>()?;
-            let mut round = c;
-            loop {
+            for round in 0.. {
                 let idx: Vec<usize> = (0..batch).map(|_| rng.random_range(0..keys)).collect();
                 let ts = T0 + VERSIONS + rng.random_range(0..1_000_000i64);
                 let mut n_round = 0;
-                for k in 0..calls.len() {
-                    let s = (k + round) % calls.len();
+                for k in 0..sides {
+                    let s = (k + round) % sides;
+                    // No caller starts on side `s` while another is still on the previous side.
+                    barrier.wait().await;
                     let t = Instant::now();
                     let (n, e) = calls[s](op, idx.clone(), ts).await;
-                    sides[s].record(t.elapsed(), n, e);
+                    tallies[s].record(t.elapsed(), n, e);
                     n_round += n;
                 }
-                round += 1;
-                let total = done.fetch_add(n_round, Ordering::Relaxed) + n_round;
-                let now = Instant::now();
-                if (total >= min_keys && now >= min_end) || now >= max_end {
+                done.fetch_add(n_round, Ordering::Relaxed);
+                // Every caller has added its keys; one decides for all whether to go on.
+                if barrier.wait().await.is_leader() {
+                    let now = Instant::now();
+                    let total = done.load(Ordering::Relaxed);
+                    stop.store(
+                        (total >= min_keys && now >= min_end) || now >= max_end,
+                        Ordering::Relaxed,
+                    );
+                }
+                barrier.wait().await;
+                if stop.load(Ordering::Relaxed) {
                     break;
                 }
             }
-            Ok::<_, anyhow::Error>(sides)
+            Ok::<_, anyhow::Error>(tallies)
         }));
     }
     let mut totals: Vec<SideTally> = (0..sides)
@@ -515,7 +539,7 @@ pub async fn run_cell(
             keys: s.keys,
             calls: s.calls,
             errors: s.errors,
-            secs: s.busy.as_secs_f64() / callers.max(1) as f64,
+            secs: s.busy.as_secs_f64() / callers as f64,
             hist: s.hist,
         })
         .collect())
