@@ -1,6 +1,7 @@
 //! `chronon compare`: the conformance suite and a workload matrix on several backends side by
 //! side, with raw-driver baselines, written as a terminal table, a JSON file and an HTML report.
 
+mod cell;
 mod raw;
 mod report;
 mod workload;
@@ -500,7 +501,7 @@ async fn measure(
 }
 
 /// Runs a cell's repetitions, each on the adapter and the raw call (if any) together, call by
-/// call (see [`workload::run_cell`]), unless the profile asks for one side only. Returns each
+/// call (see [`cell::run_cell`]), unless the profile asks for one side only. Returns each
 /// side's repetitions in order.
 async fn repeat_cell(
     adapter: &workload::CallFn,
@@ -524,7 +525,7 @@ async fn repeat_cell(
     }
     for rep in 0..profile.repeats.max(1) {
         let seed = seed.wrapping_add(rep as u64);
-        let mut runs = workload::run_cell(&calls, op, batch, callers, profile, seed)
+        let mut runs = cell::run_cell(&calls, op, batch, callers, profile, seed)
             .await?
             .into_iter();
         match profile.only_side {

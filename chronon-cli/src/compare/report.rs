@@ -57,6 +57,17 @@ fn fmt_ratio(c: &Cell) -> String {
     }
 }
 
+/// This process's CPU time per key on each side, `0.61/0.45` (adapter/raw): where the ratio
+/// is low, a CPU gap of the same size says the adapter's own work is the cause, none says the
+/// time went to waiting on the server.
+fn fmt_cpu(c: &Cell) -> String {
+    let f = |v: Option<f64>| v.map_or_else(|| "-".to_string(), |v| format!("{v:.2}"));
+    match &c.raw {
+        Some(r) => format!("{}/{}", f(c.adapter.cpu_us_per_key), f(r.cpu_us_per_key)),
+        None => f(c.adapter.cpu_us_per_key),
+    }
+}
+
 /// Prints the matrix as a table on stdout.
 pub fn print_table(report: &CompareReport) {
     println!(
@@ -64,14 +75,14 @@ pub fn print_table(report: &CompareReport) {
         report.profile.name, report.date, report.machine, report.build
     );
     println!(
-        "{} repetitions per cell, each at least {} ms and {} keys (at most {} ms); ratio: median adapter/raw (lowest-highest repetition)",
+        "{} repetitions per cell, each at least {} ms and {} keys (at most {} ms); ratio: median adapter/raw (lowest-highest repetition); cpu: this process's CPU time per key, adapter/raw",
         report.profile.repeats,
         report.profile.cell_time.as_millis(),
         report.profile.min_keys,
         report.profile.cell_max_time.as_millis()
     );
     println!(
-        "{:<8} {:<11} {:>5} {:>3} {:>6} {:>10} {:>9} {:>9} {:>9} {:>10} {:>17}",
+        "{:<8} {:<11} {:>5} {:>3} {:>6} {:>10} {:>9} {:>9} {:>9} {:>10} {:>17} {:>13}",
         "backend",
         "op",
         "batch",
@@ -82,7 +93,8 @@ pub fn print_table(report: &CompareReport) {
         "p99 us",
         "p999 us",
         "raw keys/s",
-        "ratio"
+        "ratio",
+        "cpu us/key"
     );
     for b in &report.backends {
         if let Some(e) = &b.error {
@@ -108,7 +120,7 @@ pub fn print_table(report: &CompareReport) {
         }
         for c in &b.cells {
             println!(
-                "{:<8} {:<11} {:>5} {:>3} {:>6} {:>10} {:>9} {:>9} {:>9} {:>10} {:>17}",
+                "{:<8} {:<11} {:>5} {:>3} {:>6} {:>10} {:>9} {:>9} {:>9} {:>10} {:>17} {:>13}",
                 b.name,
                 c.op.name(),
                 c.batch,
@@ -123,6 +135,7 @@ pub fn print_table(report: &CompareReport) {
                     .map(|r| fmt_rate(r.keys_per_sec))
                     .unwrap_or_else(|| "-".into()),
                 fmt_ratio(c),
+                fmt_cpu(c),
             );
         }
         let planned = report.profile.bulk_rows.max(report.profile.keys) as u64;
@@ -543,12 +556,12 @@ td.pass{{background:#e6f4ea}} td.fail,p.fail{{background:#fce8e6}} .charts{{disp
             &rows,
         ));
     }
-    s.push_str("</div><h2>Every figure</h2><table><tr><th>backend</th><th>op</th><th>batch</th><th>callers</th><th>value B</th><th>keys/s</th><th>p50 us</th><th>p99 us</th><th>p999 us</th><th>raw keys/s</th><th>adapter/raw</th><th>errors</th></tr>");
+    s.push_str("</div><h2>Every figure</h2><table><tr><th>backend</th><th>op</th><th>batch</th><th>callers</th><th>value B</th><th>keys/s</th><th>p50 us</th><th>p99 us</th><th>p999 us</th><th>raw keys/s</th><th>adapter/raw</th><th>CPU us/key adapter/raw</th><th>errors</th></tr>");
     for b in &report.backends {
         for c in &b.cells {
             let _ = write!(
                 s,
-                "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+                "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
                 esc(&b.name),
                 c.op.name(),
                 c.batch,
@@ -560,6 +573,7 @@ td.pass{{background:#e6f4ea}} td.fail,p.fail{{background:#fce8e6}} .charts{{disp
                 c.adapter.p999_us,
                 c.raw.as_ref().map(|r| fmt_rate(r.keys_per_sec)).unwrap_or_else(|| "-".into()),
                 fmt_ratio(c),
+                fmt_cpu(c),
                 c.adapter.errors
             );
         }

@@ -1,7 +1,6 @@
 //! The measured work: preloaded datasets, then one cell per (operation, batch size, callers,
 //! value size), each timed call recorded in an HDR histogram.
 
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -12,10 +11,7 @@ use chronon_core::{
 };
 use futures::StreamExt;
 use hdrhistogram::Histogram;
-use rand::rngs::StdRng;
-use rand::{Rng, SeedableRng};
 use serde::Serialize;
-use tokio::sync::Barrier;
 
 /// Base timestamp of the preloaded versions.
 pub const T0: i64 = 1_700_000_000_000;
@@ -42,7 +38,7 @@ pub struct Profile {
     /// but stops after this long even short of `min_keys` (a slow server's large batches).
     pub cell_max_time: Duration,
     /// Repetitions of each cell. Within a repetition the adapter and the raw driver take turns
-    /// call by call on the same keys, all callers on one side at a time ([`run_cell`]), so drift
+    /// call by call on the same keys, all callers on one side at a time ([`super::cell::run_cell`]), so drift
     /// on a shared machine hits both sides alike and neither runs under the other's load; the report gives the median of the repetitions' ratios and their spread.
     pub repeats: usize,
     /// Rows in the `bulk_put` load.
@@ -164,6 +160,11 @@ pub struct Figures {
     pub p99_us: u64,
     /// 99.9th percentile.
     pub p999_us: u64,
+    /// CPU time of this process per key, microseconds (all repetitions): the client's own work
+    /// (for an embedded store, the store's too). Next to the other side's, it tells whether a
+    /// gap is the adapter's CPU or time spent waiting on the server.
+    /// `None` where not measured (`bulk_put`).
+    pub cpu_us_per_key: Option<f64>,
 }
 
 /// One repetition of one side of a cell.
@@ -177,6 +178,9 @@ pub struct Run {
     pub errors: u64,
     /// Wall time in seconds.
     pub secs: f64,
+    /// CPU time this process spent while the side's calls were in flight, in seconds (see
+    /// [`super::cell::run_cell`]).
+    pub cpu_secs: f64,
     /// Per-call latency, microseconds.
     pub hist: Histogram<u64>,
 }
@@ -216,6 +220,10 @@ pub fn summarize(runs: &[Run]) -> Result<Figures> {
         p50_us: hist.value_at_quantile(0.5),
         p99_us: hist.value_at_quantile(0.99),
         p999_us: hist.value_at_quantile(0.999),
+        cpu_us_per_key: Some(
+            runs.iter().map(|r| r.cpu_secs).sum::<f64>() * 1e6
+                / (runs.iter().map(|r| r.keys).sum::<u64>().max(1) as f64),
+        ),
     })
 }
 
@@ -342,6 +350,7 @@ pub async fn preload(
         p50_us: (secs * 1e6) as u64,
         p99_us: (secs * 1e6) as u64,
         p999_us: (secs * 1e6) as u64,
+        cpu_us_per_key: None,
     };
     let loaded = usize::try_from(report.rows).unwrap_or(rows).min(rows);
     let sized = Profile {
@@ -435,155 +444,6 @@ pub fn adapter_call(store: Arc<dyn KvStore>, ds: Datasets) -> CallFn {
     })
 }
 
-/// Runs one repetition of a cell on every side in `calls` (the adapter, and the raw driver where
-/// there is one), returning one [`Run`] per side in the same order.
-///
-/// `callers` tasks each draw a batch of `batch` random keys (from `seed`) and issue it to every
-/// side in turn, in lockstep: all callers make their call to one side together, and the next
-/// side starts only when every caller's call has returned. Both sides do the same keys, call
-/// next to call, and the side that goes first alternates from one batch to the next, so drift on
-/// a shared machine (another process, a compaction, a CPU frequency change) hits them alike.
-///
-/// The lockstep matters with more than one caller. If each caller alternated on its own, one
-/// side's calls would run under the other side's load: on a server that gives each connection
-/// a share of each turn of its loop (Redis reads at most 16 KiB from a connection per turn, then
-/// fsyncs), a side slightly slower per call collects more callers waiting on it, its calls queue
-/// behind each other while the other side's connection sits idle and answers at once, and a
-/// 15 % difference in cost showed up as a ratio of 0.22. In lockstep each side's calls run only
-/// under its own load, as they would for a user with that side alone.
-///
-/// A side's time is the time its calls were in flight, per caller (a caller waiting for the
-/// others is not counted), so its keys/s is the rate `callers` callers get from that side; the
-/// ratio of two sides is the ratio of their costs for the same work. The repetition ends once
-/// every side has done `profile.min_keys` keys and `profile.cell_time` has passed, or
-/// `profile.cell_max_time` has.
-pub async fn run_cell(
-    calls: &[CallFn],
-    op: Op,
-    batch: usize,
-    callers: usize,
-    profile: &Profile,
-    seed: u64,
-) -> Result<Vec<Run>> {
-    // Warm-up: one call per caller and side, not measured.
-    for c in 0..callers.min(4) {
-        for call in calls {
-            let idx = (0..batch).map(|j| (j * 7919 + c) % profile.keys).collect();
-            call(op, idx, T0).await;
-        }
-    }
-    let sides = calls.len();
-    let callers = callers.max(1);
-    let done = Arc::new(AtomicU64::new(0));
-    let stop = Arc::new(AtomicBool::new(false));
-    let barrier = Arc::new(Barrier::new(callers));
-    let started = Instant::now();
-    let (min_end, max_end) = (
-        started + profile.cell_time,
-        started + profile.cell_max_time.max(profile.cell_time),
-    );
-    let min_keys = profile.min_keys * sides as u64;
-    let mut tasks = Vec::new();
-    for c in 0..callers {
-        let calls = calls.to_vec();
-        let (done, stop, barrier) = (done.clone(), stop.clone(), barrier.clone());
-        let keys = profile.keys;
-        tasks.push(tokio::spawn(async move {
-            let mut rng =
-                StdRng::seed_from_u64(seed ^ (c as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15));
-            let mut tallies: Vec<SideTally> = (0..sides)
-                .map(|_| SideTally::new())
-                .collect::<Result<_>>()?;
-            for round in 0.. {
-                let idx: Vec<usize> = (0..batch).map(|_| rng.random_range(0..keys)).collect();
-                let ts = T0 + VERSIONS + rng.random_range(0..1_000_000i64);
-                let mut n_round = 0;
-                for k in 0..sides {
-                    let s = (k + round) % sides;
-                    // No caller starts on side `s` while another is still on the previous side.
-                    barrier.wait().await;
-                    let t = Instant::now();
-                    let (n, e) = calls[s](op, idx.clone(), ts).await;
-                    tallies[s].record(t.elapsed(), n, e);
-                    n_round += n;
-                }
-                done.fetch_add(n_round, Ordering::Relaxed);
-                // Every caller has added its keys; one decides for all whether to go on.
-                if barrier.wait().await.is_leader() {
-                    let now = Instant::now();
-                    let total = done.load(Ordering::Relaxed);
-                    stop.store(
-                        (total >= min_keys && now >= min_end) || now >= max_end,
-                        Ordering::Relaxed,
-                    );
-                }
-                barrier.wait().await;
-                if stop.load(Ordering::Relaxed) {
-                    break;
-                }
-            }
-            Ok::<_, anyhow::Error>(tallies)
-        }));
-    }
-    let mut totals: Vec<SideTally> = (0..sides)
-        .map(|_| SideTally::new())
-        .collect::<Result<_>>()?;
-    for t in tasks {
-        for (total, side) in totals.iter_mut().zip(t.await??) {
-            total.add(&side)?;
-        }
-    }
-    Ok(totals
-        .into_iter()
-        .map(|s| Run {
-            keys: s.keys,
-            calls: s.calls,
-            errors: s.errors,
-            secs: s.busy.as_secs_f64() / callers as f64,
-            hist: s.hist,
-        })
-        .collect())
-}
-
-/// What one caller (or all of them) recorded for one side of a cell.
-struct SideTally {
-    hist: Histogram<u64>,
-    calls: u64,
-    errors: u64,
-    keys: u64,
-    /// Time the side's calls were in flight.
-    busy: Duration,
-}
-
-impl SideTally {
-    fn new() -> Result<Self> {
-        Ok(SideTally {
-            hist: Histogram::new_with_bounds(1, 60_000_000, 3)?,
-            calls: 0,
-            errors: 0,
-            keys: 0,
-            busy: Duration::ZERO,
-        })
-    }
-
-    fn record(&mut self, took: Duration, keys: u64, errors: u64) {
-        self.hist.saturating_record(took.as_micros().max(1) as u64);
-        self.calls += 1;
-        self.errors += errors;
-        self.keys += keys;
-        self.busy += took;
-    }
-
-    fn add(&mut self, other: &SideTally) -> Result<()> {
-        self.hist.add(&other.hist)?;
-        self.calls += other.calls;
-        self.errors += other.errors;
-        self.keys += other.keys;
-        self.busy += other.busy;
-        Ok(())
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -597,6 +457,7 @@ mod tests {
             calls: 10,
             errors,
             secs: 1.0,
+            cpu_secs: 0.0,
             hist,
         }
     }
@@ -635,61 +496,6 @@ mod tests {
         )
         .unwrap();
         assert_eq!((r.min, r.max), (1.0, 1.0));
-    }
-
-    /// A side that takes `per_key` of time per key and notes the keys it was given.
-    fn timed_side(per_key: Duration, seen: Arc<std::sync::Mutex<Vec<usize>>>) -> CallFn {
-        Arc::new(move |_op, idx, _ts| {
-            let seen = seen.clone();
-            Box::pin(async move {
-                tokio::time::sleep(per_key * idx.len() as u32).await;
-                let n = idx.len() as u64;
-                seen.lock().unwrap().extend(idx);
-                (n, 0)
-            })
-        })
-    }
-
-    /// The accounting, not a speed: sides that sleep 20 ms and 10 ms per call come out at half
-    /// and full speed, with room for the sleeps' own overshoot (tokio's timer has a 1 ms
-    /// granularity) on a busy machine.
-    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-    async fn sides_take_turns_on_the_same_keys_and_are_timed_apart() {
-        let (a_seen, r_seen) = (Arc::default(), Arc::default());
-        let calls = [
-            timed_side(Duration::from_micros(200), Arc::clone(&a_seen)),
-            timed_side(Duration::from_micros(100), Arc::clone(&r_seen)),
-        ];
-        let profile = Profile::quick();
-        for callers in [1, 16] {
-            a_seen.lock().unwrap().clear();
-            r_seen.lock().unwrap().clear();
-            let runs = run_cell(&calls, Op::GetLatest, 100, callers, &profile, 7)
-                .await
-                .unwrap();
-            let (a, r) = (&runs[0], &runs[1]);
-            // Same work on both sides: the same keys, call for call.
-            let (mut ak, mut rk) = (
-                a_seen.lock().unwrap().clone(),
-                r_seen.lock().unwrap().clone(),
-            );
-            ak.sort_unstable();
-            rk.sort_unstable();
-            assert!(
-                ak.len() as u64 >= profile.min_keys,
-                "{callers}: {}",
-                ak.len()
-            );
-            assert_eq!(ak, rk, "{callers} callers: the sides did different keys");
-            // Each side is timed by its own calls only: the slower side is half as fast.
-            let ratio = super::ratio(&runs[..1], &runs[1..]).unwrap();
-            assert!((ratio.median - 0.5).abs() < 0.1, "{callers}: {ratio:?}");
-            assert_eq!((a.keys, a.calls), (r.keys, r.calls));
-            // The side's rate: each caller does 100 keys per 20 ms call on the slow side (sleeps
-            // only ever overshoot), and the callers wait side by side.
-            let kps = a.keys_per_sec() / callers as f64;
-            assert!((4_000.0..=5_050.0).contains(&kps), "{callers}: {kps}");
-        }
     }
 
     #[test]
