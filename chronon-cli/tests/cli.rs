@@ -143,6 +143,11 @@ fn compare_writes_json_and_html_with_figures_for_every_backend() {
         assert!(ratio("ratio_min") <= ratio("ratio") && ratio("ratio") <= ratio("ratio_max"));
         assert_eq!(c["adapter"]["runs"].as_array().unwrap().len(), 3, "{c}");
         assert_eq!(c["raw"]["runs"].as_array().unwrap().len(), 3, "{c}");
+        // Each side's CPU per key: an embedded store's work is this process's, never zero.
+        for side in ["adapter", "raw"] {
+            let cpu = c[side]["cpu_us_per_key"].as_f64();
+            assert!(cpu.is_some_and(|v| v > 0.0), "{side}: {c}");
+        }
     }
     let html = std::fs::read_to_string(out.join("compare.html")).unwrap();
     assert!(html.matches("<svg").count() >= 12, "charts missing");
