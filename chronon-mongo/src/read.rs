@@ -176,8 +176,10 @@ async fn read_chunk(
             .map_err(|e| client.err(e, op, dataset))?
             .with_type::<RawDocumentBuf>()
     } else {
+        // No projection: the documents hold little beyond the three fields read (`_id`, and
+        // `tsDate` with a TTL), while a projection is work for the server on every document
+        // (SecantusDB: ~10 % of a one-key `find`, which made `multi_get` 0.85x the raw driver).
         coll.find(filter)
-            .projection(doc! { "_id": 0, KEY: 1, VALUE: 1, TS: 1 })
             .batch_size(100_000)
             .await
             .map_err(|e| client.err(e, op, dataset))?
