@@ -242,8 +242,10 @@ impl Chunked for DynamoRaw {
 
     /// One `BatchWriteItem` (resending unprocessed items); returns the items not written.
     /// DynamoDB rejects a batch that writes one key twice, so each key goes once (its value is
-    /// the same each time: values are a function of the key). Plain `key -> value` items: no ts.
-    async fn put_chunk(&self, chunk: Vec<usize>, value_size: usize, _ts: i64) -> u64 {
+    /// the same each time: values are a function of the key). Items carry the call's `ts`, as
+    /// the adapter's `Snapshot` items must (Chronon's layout writes `ts` on every item): without
+    /// it the baseline sent and stored one attribute less per item than the adapter has to.
+    async fn put_chunk(&self, chunk: Vec<usize>, value_size: usize, ts: i64) -> u64 {
         let writes: Vec<WriteRequest> = multiplicity(&chunk)
             .keys()
             .filter_map(|i| {
@@ -252,6 +254,7 @@ impl Chunked for DynamoRaw {
                     "valueBytes".to_string(),
                     AttributeValue::B(Blob::new(value(*i, value_size).to_vec())),
                 );
+                item.insert("ts".to_string(), AttributeValue::N(ts.to_string()));
                 let put = DynPut::builder().set_item(Some(item)).build().ok()?;
                 Some(WriteRequest::builder().put_request(put).build())
             })
