@@ -95,7 +95,7 @@ pub async fn run(args: FetchArgs, store: Arc<dyn KvStore>) -> Result<bool> {
     let response = responses
         .pop()
         .context("the fetcher returned no response")?;
-    println!("{}", serde_json::to_string_pretty(&response.to_json())?);
+    crate::output::line(serde_json::to_string_pretty(&response.to_json())?)?;
     Ok(response.values.is_ok())
 }
 

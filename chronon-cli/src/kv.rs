@@ -5,7 +5,7 @@ use chronon_core::{DatasetKind, DatasetProps, GetRequest, KvError, PutRequest, T
 use clap::{Args, Subcommand};
 use serde_json::json;
 
-use crate::bytes_arg;
+use crate::{bytes_arg, output};
 use chronon_serving::store_url::open_store;
 
 /// `chronon kv …`
@@ -69,19 +69,18 @@ enum KvCommand {
     },
 }
 
-fn print_value(json_out: bool, key: &[u8], v: &TimedValue) {
+fn print_value(json_out: bool, key: &[u8], v: &TimedValue) -> std::io::Result<()> {
     if json_out {
-        println!(
-            "{}",
-            json!({"key": bytes_arg::show(key), "value": bytes_arg::show(&v.bytes), "ts": v.millis})
-        );
+        output::line(
+            json!({"key": bytes_arg::show(key), "value": bytes_arg::show(&v.bytes), "ts": v.millis}),
+        )
     } else {
-        println!(
+        output::line(format_args!(
             "{}\t{}\t{}",
             bytes_arg::show(key),
             v.millis,
             bytes_arg::show(&v.bytes)
-        );
+        ))
     }
 }
 
@@ -172,14 +171,14 @@ pub async fn run(args: KvArgs) -> Result<()> {
                 .values?;
             if values.is_empty() {
                 if json_out {
-                    println!("null");
+                    output::line("null")?;
                 } else {
                     eprintln!("(no value)");
                 }
                 std::process::exit(1);
             }
             for v in &values {
-                print_value(json_out, &key, v);
+                print_value(json_out, &key, v)?;
             }
         }
         KvCommand::List {
@@ -195,7 +194,7 @@ pub async fn run(args: KvArgs) -> Result<()> {
                     .list(&dataset, (limit - shown).min(1000), cursor)
                     .await?;
                 for (k, v) in &page.entries {
-                    print_value(json_out, k, v);
+                    print_value(json_out, k, v)?;
                 }
                 shown += page.entries.len();
                 match page.next {

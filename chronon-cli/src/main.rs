@@ -6,6 +6,7 @@ mod compare;
 mod fetch_cmd;
 mod kv;
 mod launch;
+mod output;
 mod serve;
 mod soak;
 mod stream_cmd;

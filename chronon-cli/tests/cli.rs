@@ -59,6 +59,32 @@ fn kv_put_creates_a_missing_dataset() {
     assert!(!err.contains("created"), "{err}");
 }
 
+/// `chronon kv list ... | head`: a reader that closes the pipe before the output comes ends the
+/// command quietly with success, not with a panic.
+#[test]
+fn a_closed_output_pipe_ends_a_read_command_quietly() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("rocks://{}", dir.path().display());
+    for k in ["a", "b", "c"] {
+        assert_eq!(run(&["kv", "put", &url, "DS", k, "v"]).0, 0);
+    }
+    let reads: [&[&str]; 2] = [&["kv", "list", &url, "DS"], &["kv", "get", &url, "DS", "a"]];
+    for args in reads {
+        let mut child = common::chronon()
+            .args(args)
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        // The reader goes away before anything is written.
+        drop(child.stdout.take());
+        let out = child.wait_with_output().unwrap();
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(!err.contains("panicked"), "{args:?}: {err}");
+        assert_eq!(out.status.code(), Some(0), "{args:?}: {err}");
+    }
+}
+
 #[test]
 fn bad_input_is_one_clear_line() {
     let dir = tempfile::tempdir().unwrap();
