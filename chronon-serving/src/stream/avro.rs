@@ -446,10 +446,15 @@ impl Reader<'_> {
         Ok(s)
     }
 
+    /// A zig-zag varint. Reads its bytes directly rather than through [`Reader::take`]: it is
+    /// the decoder's most frequent call (every union branch, length and number).
     fn long(&mut self) -> Result<i64, AvroError> {
         let mut n: u64 = 0;
         for shift in (0..64).step_by(7) {
-            let b = self.take(1)?[0];
+            let Some(&b) = self.bytes.get(self.pos) else {
+                return Err(self.err("needs 1 bytes, 0 left"));
+            };
+            self.pos += 1;
             n |= ((b & 0x7f) as u64) << shift;
             if b & 0x80 == 0 {
                 if shift == 63 && b > 1 {
