@@ -240,10 +240,15 @@ impl GroupByAggregator {
                 self.features.len()
             ));
         }
-        let mut state = self.empty_state();
-        for (i, f) in self.features.iter().enumerate() {
-            state.collapsed[i] = self.aggs[f.agg].ir_from_value(&ir.collapsed[i])?;
-        }
+        let mut state = BatchState {
+            collapsed: self
+                .features
+                .iter()
+                .zip(&ir.collapsed)
+                .map(|(f, v)| self.aggs[f.agg].ir_from_value(v))
+                .collect::<Result<_, _>>()?,
+            hops: vec![BTreeMap::new(); self.hop_sizes.len()],
+        };
         for h in 0..self.hop_sizes.len() {
             for hop in &ir.tail_hops[self.jvm_hop_index(h)?] {
                 let Some(start) = FinalBatchIr::hop_ts(hop) else {
