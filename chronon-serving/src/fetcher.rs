@@ -23,18 +23,19 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 
-use crate::aggregation::{BatchState, GroupByAggregator, StreamingRow};
+use crate::aggregation::BatchState;
 mod join_derivations;
+mod served;
 
-use crate::derive::model::group_by_deriver;
-use crate::derive::Deriver;
-use crate::groupby::{Accuracy, GroupBy, Join, SourceKind, METADATA_DATASET};
-use crate::jvm::{BatchRecord, BatchValue, JvmCodecs, JvmLayout, ServingInfo, SERVING_INFO_KEY};
+use crate::groupby::{Accuracy, Join, JoinPart, SourceKind, METADATA_DATASET};
+use crate::jvm::{BatchRecord, BatchValue, SERVING_INFO_KEY};
 use crate::logging::{LoggableResponse, ResponseLogger};
 use crate::metadata::{group_by_key, join_key};
-use crate::stream::{DataType, Value};
+use crate::stream::Value;
 use chronon_core::{GetRequest, GetResponse, KvError, KvStore};
 use join_derivations::JoinDerivers;
+pub use served::json_to_value;
+use served::{load_served, Served};
 
 /// The request and response types live in [`crate::request`] (so the response logger uses them
 /// without importing the fetcher); re-exported here, next to the [`Fetcher`] that takes them.
@@ -61,255 +62,6 @@ impl Default for FetcherOptions {
     }
 }
 
-/// Everything needed to serve one group-by: its definition (from `CHRONON_METADATA`, else from
-/// the serving info of a JVM upload), its JVM layout and the batch end of its serving info.
-#[derive(Debug)]
-struct Served {
-    gb: GroupBy,
-    /// The GroupBy's derivations, compiled once per load.
-    deriver: Option<Deriver>,
-    agg: GroupByAggregator,
-    codecs: JvmCodecs,
-    /// For each field of a streaming value's input columns, its index among the value columns.
-    input_positions: Vec<usize>,
-    value_width: usize,
-    batch_end: Option<i64>,
-    batch_dataset: String,
-    streaming_dataset: String,
-    loaded: Instant,
-}
-
-impl Served {
-    fn new(gb: GroupBy, layout: JvmLayout, batch_end: Option<i64>) -> Result<Self, FetchError> {
-        let def = |reason: String| FetchError::Definition {
-            name: gb.name.clone(),
-            reason,
-        };
-        gb.validate().map_err(|e| def(e.reason))?;
-        let agg = GroupByAggregator::new(&gb).map_err(|e| def(e.reason))?;
-        let deriver = group_by_deriver(&gb).map_err(|e| def(e.reason))?;
-        let value_columns = gb.value_columns();
-        let input_positions = layout
-            .input_cols
-            .fields
-            .iter()
-            .map(|f| {
-                value_columns
-                    .iter()
-                    .position(|c| *c == f.name)
-                    .ok_or_else(|| def(format!("input column {:?} is not a value column", f.name)))
-            })
-            .collect::<Result<_, _>>()?;
-        let codecs = JvmCodecs::new(layout).map_err(|e| def(e.to_string()))?;
-        Ok(Served {
-            value_width: value_columns.len(),
-            input_positions,
-            batch_dataset: gb.batch_dataset(),
-            streaming_dataset: gb.streaming_dataset(),
-            agg,
-            codecs,
-            batch_end,
-            deriver,
-            gb,
-            loaded: Instant::now(),
-        })
-    }
-
-    /// Whether the batch value is IRs merged with streaming rows (TEMPORAL with aggregations);
-    /// otherwise it is the served values themselves (`FetcherBase.constructGroupByResponse`).
-    fn merges_streaming(&self) -> bool {
-        self.codecs.layout().batch_value == BatchValue::Ir && self.gb.accuracy == Accuracy::Temporal
-    }
-
-    /// The response map of one lookup: the features by name, then the GroupBy's derivations
-    /// over them (Chronon's `FetcherBase.fetchGroupBys` derives before a join prefixes).
-    fn features(
-        &self,
-        values: Vec<Value>,
-        keys: &BTreeMap<String, serde_json::Value>,
-        q: i64,
-    ) -> BTreeMap<String, Value> {
-        let base: BTreeMap<String, Value> = self
-            .agg
-            .feature_names()
-            .into_iter()
-            .map(String::from)
-            .zip(values)
-            .collect();
-        match &self.deriver {
-            Some(d) => d.apply(keys, &base, q),
-            None => base,
-        }
-    }
-
-    /// The JVM key bytes of a request's keys, typed as the key schema has them.
-    fn key_bytes(&self, keys: &BTreeMap<String, serde_json::Value>) -> Result<Vec<u8>, FetchError> {
-        let bad = |reason: String| FetchError::BadKeys {
-            name: self.gb.name.clone(),
-            reason,
-        };
-        let key_schema = &self.codecs.layout().key;
-        let mut values = Vec::with_capacity(key_schema.fields.len());
-        for f in &key_schema.fields {
-            let k = &f.name;
-            let json = keys.get(k).ok_or_else(|| {
-                bad(format!(
-                    "missing key {k:?} (keys are {})",
-                    self.gb.keys.join(", ")
-                ))
-            })?;
-            values.push(
-                json_to_value(json, &f.data_type).map_err(|r| bad(format!("key {k:?}: {r}")))?,
-            );
-        }
-        if values.iter().all(|v| matches!(v, Value::Null)) {
-            return Err(bad("every key is null".into()));
-        }
-        self.codecs
-            .encode_key(&values)
-            .map_err(|e| bad(e.to_string()))
-    }
-
-    /// The served values of a decoded batch value that is not an IR (SNAPSHOT outputs or the
-    /// selected row), in feature order.
-    fn final_values(&self, record: BatchRecord) -> Result<Vec<Value>, String> {
-        match record {
-            BatchRecord::Finalized(values) => Ok(values),
-            BatchRecord::Selected(row) => {
-                let fields = &self.codecs.layout().selected.fields;
-                Ok(self
-                    .agg
-                    .feature_names()
-                    .iter()
-                    .map(|n| {
-                        fields
-                            .iter()
-                            .position(|f| f.name == *n)
-                            .and_then(|i| row.get(i).cloned())
-                            .unwrap_or(Value::Null)
-                    })
-                    .collect())
-            }
-            BatchRecord::Ir(_) => Err("an IR where served values were expected".into()),
-        }
-    }
-
-    /// Streaming rows from the JVM's streaming values: the input columns placed at their value
-    /// column positions, and for mutations `ts` and `is_before` (the put's time is the mutation
-    /// time).
-    fn streaming_rows(
-        &self,
-        versions: &[chronon_core::TimedValue],
-    ) -> Result<Vec<StreamingRow>, FetchError> {
-        let dec = |reason: String| FetchError::Decode {
-            dataset: self.streaming_dataset.clone(),
-            reason,
-        };
-        let mutations = self.codecs.layout().mutations;
-        let n = self.input_positions.len();
-        let mut out = Vec::with_capacity(versions.len());
-        for tv in versions {
-            let fields = self
-                .codecs
-                .decode_streaming(&tv.bytes)
-                .map_err(|e| dec(e.to_string()))?;
-            let mut values = vec![Value::Null; self.value_width];
-            for (v, &i) in fields.iter().zip(&self.input_positions) {
-                values[i] = v.clone();
-            }
-            let (ts, is_before) = if mutations {
-                let ts = match fields.get(n) {
-                    Some(Value::Long(t)) => *t,
-                    _ => tv.millis,
-                };
-                (ts, matches!(fields.get(n + 1), Some(Value::Boolean(true))))
-            } else {
-                (tv.millis, false)
-            };
-            out.push(StreamingRow {
-                ts,
-                mutation_ts: tv.millis,
-                is_before,
-                values,
-            });
-        }
-        Ok(out)
-    }
-}
-
-/// One group-by's serving info from its stored definition (this crate's uploads) and the
-/// serving info of its last upload. Without a definition, the serving info's GroupBy is served
-/// with the key and selected schemas it stores (a JVM deployment's tables).
-fn load_served(
-    name: &str,
-    def: Result<Option<String>, FetchError>,
-    info: Result<Option<String>, FetchError>,
-) -> Result<Served, FetchError> {
-    let bad_info = |e: crate::jvm::JvmError| FetchError::Decode {
-        dataset: crate::jvm::batch_dataset(name),
-        reason: format!("{SERVING_INFO_KEY}: {e}"),
-    };
-    let info = info?
-        .map(|text| ServingInfo::parse(&text))
-        .transpose()
-        .map_err(bad_info)?;
-    let batch_end = info
-        .as_ref()
-        .map(ServingInfo::batch_end_millis)
-        .transpose()
-        .map_err(bad_info)?;
-    let definition = |reason: String| FetchError::Definition {
-        name: name.to_string(),
-        reason,
-    };
-    let (gb, layout) = match (def?, &info) {
-        (Some(text), _) => {
-            let gb = GroupBy::from_json_str(&text).map_err(|e| definition(e.reason))?;
-            let layout = JvmLayout::new(&gb).map_err(|e| definition(e.to_string()))?;
-            (gb, layout)
-        }
-        (None, Some(info)) => JvmLayout::from_serving_info(info).map_err(bad_info)?,
-        (None, None) => {
-            return Err(FetchError::NotFound {
-                kind: "group-by",
-                name: name.to_string(),
-            })
-        }
-    };
-    Served::new(gb, layout, batch_end)
-}
-
-/// Converts a request key from JSON to the key column's type.
-pub fn json_to_value(json: &serde_json::Value, t: &DataType) -> Result<Value, String> {
-    use serde_json::Value as J;
-    let text = match json {
-        J::String(s) => s.clone(),
-        J::Number(n) => n.to_string(),
-        J::Bool(b) => b.to_string(),
-        J::Null => return Ok(Value::Null),
-        other => return Err(format!("{other} is not a scalar")),
-    };
-    let parse_err = |what: &str| format!("{text:?} is not {what}");
-    Ok(match t {
-        DataType::String => Value::String(text),
-        DataType::Long => Value::Long(text.parse().map_err(|_| parse_err("a long"))?),
-        DataType::Int => Value::Int(text.parse().map_err(|_| parse_err("an int"))?),
-        DataType::Short => Value::Short(text.parse().map_err(|_| parse_err("a short"))?),
-        DataType::Byte => Value::Byte(text.parse().map_err(|_| parse_err("a byte"))?),
-        DataType::Double => Value::Double(text.parse().map_err(|_| parse_err("a double"))?),
-        DataType::Float => Value::Float(text.parse().map_err(|_| parse_err("a float"))?),
-        DataType::Boolean => Value::Boolean(text.parse().map_err(|_| parse_err("a boolean"))?),
-        DataType::Timestamp => {
-            Value::Timestamp(text.parse().map_err(|_| parse_err("epoch millis"))?)
-        }
-        other => {
-            return Err(format!(
-                "key columns of type {other} cannot be given in a request"
-            ))
-        }
-    })
-}
-
 fn now_millis() -> i64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
@@ -324,6 +76,79 @@ struct Lookup {
     q: i64,
     batch: Option<usize>,
     streaming: Option<usize>,
+}
+
+/// How one part of a join is answered within one `fetch_joins` call: its group-by's serving
+/// info, its prefix and its features' prefixed names, built once per call instead of once per
+/// request (formatting the names was the largest cost of a join fetch besides decoding).
+struct PartPlan<'a> {
+    part: &'a JoinPart,
+    info: Result<Arc<Served>, FetchError>,
+    /// `{prefix}_{groupby}` (see [`JoinPart::full_prefix`]).
+    prefix: String,
+    /// `{prefix}_{feature}` in feature order; empty when the group-by has derivations (their
+    /// names are known only once derived).
+    names: Vec<String>,
+}
+
+impl<'a> PartPlan<'a> {
+    fn new(part: &'a JoinPart, info: Option<&Result<Arc<Served>, FetchError>>) -> Self {
+        let info = match info {
+            Some(i) => i.clone(),
+            None => Err(FetchError::NotFound {
+                kind: "group-by",
+                name: part.group_by.clone(),
+            }),
+        };
+        let prefix = part.full_prefix();
+        let names = match &info {
+            Ok(i) if i.deriver.is_none() => i
+                .agg
+                .feature_names()
+                .iter()
+                .map(|n| format!("{prefix}_{n}"))
+                .collect(),
+            _ => Vec::new(),
+        };
+        PartPlan {
+            part,
+            info,
+            prefix,
+            names,
+        }
+    }
+
+    /// The request's value of group-by key `key` (read through the part's key mapping).
+    fn request_key<'r>(
+        &self,
+        info: &Served,
+        request: &'r FetchRequest,
+        key: &str,
+    ) -> Option<&'r serde_json::Value> {
+        if info.gb.keys.iter().any(|k| k == key) {
+            request.keys.get(self.part.join_key_for(key))
+        } else {
+            None
+        }
+    }
+
+    /// The request's keys as the part's group-by names them (what its derivations read).
+    fn part_keys(
+        &self,
+        info: &Served,
+        request: &FetchRequest,
+    ) -> BTreeMap<String, serde_json::Value> {
+        info.gb
+            .keys
+            .iter()
+            .filter_map(|k| {
+                request
+                    .keys
+                    .get(self.part.join_key_for(k))
+                    .map(|v| (k.clone(), v.clone()))
+            })
+            .collect()
+    }
 }
 
 /// Serves features from a store (see the module docs).
@@ -540,7 +365,7 @@ impl Fetcher {
                         })
                     }
                 };
-                let key = Bytes::from(info.key_bytes(&r.keys)?);
+                let key = Bytes::from(info.key_bytes(|k| r.keys.get(k))?);
                 Ok(Lookup {
                     info,
                     key,
@@ -709,13 +534,26 @@ impl Fetcher {
             .collect();
         let infos = self.serving_infos(&gb_names).await;
         let now = now_millis();
+        // What each part of each join answers with, built once per call (not per request).
+        let plans: HashMap<&str, Result<Vec<PartPlan>, FetchError>> = joins
+            .iter()
+            .map(|(name, j)| {
+                let parts = j.as_ref().map_err(Clone::clone).map(|j| {
+                    j.parts
+                        .iter()
+                        .map(|p| PartPlan::new(p, infos.get(&p.group_by)))
+                        .collect()
+                });
+                (name.as_str(), parts)
+            })
+            .collect();
         // Expand every join request into one lookup per part.
         let mut lookups = Vec::new();
-        let mut owners: Vec<(usize, String, BTreeMap<String, serde_json::Value>)> = Vec::new();
+        let mut owners: Vec<(usize, &PartPlan)> = Vec::new();
         let mut results: Vec<Result<BTreeMap<String, Value>, FetchError>> = Vec::new();
         for (ri, r) in requests.iter().enumerate() {
-            let join = match joins.get(&r.name) {
-                Some(Ok(j)) => j.clone(),
+            let parts = match plans.get(r.name.as_str()) {
+                Some(Ok(parts)) => parts,
                 Some(Err(e)) => {
                     results.push(Err(e.clone()));
                     continue;
@@ -729,54 +567,45 @@ impl Fetcher {
                 }
             };
             results.push(Ok(BTreeMap::new()));
-            for p in &join.parts {
-                // The part's keys, as its GroupBy names them: built once, for the lookup and
-                // for the features it answers.
-                let part_keys: BTreeMap<String, serde_json::Value> = match infos.get(&p.group_by) {
-                    Some(Ok(info)) => info
-                        .gb
-                        .keys
-                        .iter()
-                        .filter_map(|k| {
-                            r.keys
-                                .get(p.join_key_for(k))
-                                .map(|v| (k.clone(), v.clone()))
-                        })
-                        .collect(),
-                    _ => BTreeMap::new(),
-                };
-                let lookup = match infos.get(&p.group_by) {
-                    Some(Ok(info)) => info.key_bytes(&part_keys).map(|key| Lookup {
-                        info: info.clone(),
+            for plan in parts {
+                let lookup = plan.info.clone().and_then(|info| {
+                    let key = info.key_bytes(|k| plan.request_key(&info, r, k))?;
+                    Ok(Lookup {
+                        info,
                         key: Bytes::from(key),
                         q: r.at_millis.unwrap_or(now),
                         batch: None,
                         streaming: None,
-                    }),
-                    Some(Err(e)) => Err(e.clone()),
-                    None => Err(FetchError::NotFound {
-                        kind: "group-by",
-                        name: p.group_by.clone(),
-                    }),
-                };
+                    })
+                });
                 lookups.push(lookup);
-                owners.push((ri, p.full_prefix(), part_keys));
+                owners.push((ri, plan));
             }
         }
         let served = self.serve(lookups).await;
-        for ((ri, prefix, keys), part) in owners.into_iter().zip(served) {
+        for ((ri, plan), part) in owners.into_iter().zip(served) {
             let Some(Ok(map)) = results.get_mut(ri) else {
                 continue;
             };
             match part {
+                Ok((info, values)) if info.deriver.is_none() => {
+                    for (name, v) in plan.names.iter().zip(values) {
+                        map.insert(name.clone(), v);
+                    }
+                }
                 Ok((info, values)) => {
-                    let q = requests[ri].at_millis.unwrap_or(now);
+                    let request = &requests[ri];
+                    let keys = plan.part_keys(&info, request);
+                    let q = request.at_millis.unwrap_or(now);
                     for (name, v) in info.features(values, &keys, q) {
-                        map.insert(format!("{prefix}_{name}"), v);
+                        map.insert(format!("{}_{name}", plan.prefix), v);
                     }
                 }
                 Err(e) => {
-                    map.insert(format!("{prefix}_exception"), Value::String(e.to_string()));
+                    map.insert(
+                        format!("{}_exception", plan.prefix),
+                        Value::String(e.to_string()),
+                    );
                 }
             }
         }
