@@ -85,8 +85,7 @@ pub async fn run_cell(
                     let s = (k + round) % sides;
                     // No caller starts on side `s` while another is still on the previous side.
                     if barrier.wait().await.is_leader() {
-                        let previous = k.checked_sub(1).map(|p| (p + round) % sides);
-                        cpu_turn(&cpu, previous, Some(s));
+                        cpu_turn(&cpu, Some(s));
                     }
                     let t = Instant::now();
                     let (n, e) = calls[s](op, idx.clone(), ts).await;
@@ -96,7 +95,7 @@ pub async fn run_cell(
                 done.fetch_add(n_round, Ordering::Relaxed);
                 // Every caller has added its keys; one decides for all whether to go on.
                 if barrier.wait().await.is_leader() {
-                    cpu_turn(&cpu, Some((sides - 1 + round) % sides), None);
+                    cpu_turn(&cpu, None);
                     let now = Instant::now();
                     let total = done.load(Ordering::Relaxed);
                     stop.store(
@@ -139,7 +138,8 @@ pub async fn run_cell(
 
 /// This process's CPU time split by side: marked at each turn.
 struct CpuTally {
-    /// The process CPU clock at the last turn, and the side that started then (if any).
+    /// The process CPU clock at the last turn, and the side that started then (`None` at the
+    /// end of a round).
     last: Option<(Duration, Option<usize>)>,
     /// Seconds per side.
     secs: Vec<f64>,
@@ -154,18 +154,16 @@ impl CpuTally {
     }
 }
 
-/// At a turn: the CPU time since the last turn goes to the side that ran in between (`ran`,
-/// which the tally also remembers, as a check), and `next` starts. Between the end of a round
-/// and the next turn only the callers' own bookkeeping runs, which counts for no side.
-fn cpu_turn(cpu: &Mutex<CpuTally>, ran: Option<usize>, next: Option<usize>) {
+/// At a turn: the CPU time since the last turn goes to the side that started then, if any, and
+/// `next` starts. Between the end of a round and the next turn only the callers' own
+/// bookkeeping runs, which counts for no side.
+fn cpu_turn(cpu: &Mutex<CpuTally>, next: Option<usize>) {
     let now = process_cpu_time();
     let mut tally = cpu
         .lock()
         .unwrap_or_else(std::sync::PoisonError::into_inner);
-    if let (Some((then, Some(started))), Some(ran)) = (tally.last, ran) {
-        if started == ran {
-            tally.secs[ran] += now.saturating_sub(then).as_secs_f64();
-        }
+    if let Some((then, Some(ran))) = tally.last {
+        tally.secs[ran] += now.saturating_sub(then).as_secs_f64();
     }
     tally.last = Some((now, next));
 }
