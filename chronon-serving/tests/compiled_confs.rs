@@ -91,7 +91,7 @@ async fn compiled_confs_load_serve_chronon_names_and_exact_values() {
         let mine: Vec<&Event> = events.iter().filter(|e| e.user == u).collect();
         for (a, w, _) in gb.features() {
             let name = a.feature_name(w);
-            let want = reference(a.operation, a.k, w, &mine, q);
+            let want = as_direct(reference(a.operation, a.k, w, &mine, q));
             let got = &values[&name];
             assert!(
                 close(got, &want),
@@ -166,7 +166,13 @@ fn shaped_reference(
         .iter()
         .flat_map(|e| e.scores.iter().map(|s| with_amount(e, *s)))
         .collect();
-    reference(a.operation, a.k, w, &flat.iter().collect::<Vec<_>>(), q)
+    as_direct(reference(
+        a.operation,
+        a.k,
+        w,
+        &flat.iter().collect::<Vec<_>>(),
+        q,
+    ))
 }
 
 /// Buckets (`activity.exact`: one and two bucket columns, simple and timed operations, windowed

@@ -12,8 +12,10 @@
 //!   is skipped and a row whose length differs from the IR's is skipped (a serving read cannot
 //!   fail a row that the upload already accepted).
 //!
-//! Bucketed and element-wise values are finalized as they are (a NaN SKEW stays NaN), as
-//! Chronon's `MapColumnAggregatorBase` and `ElementWiseAggregatorBase` do.
+//! A direct part's float or double value that is NaN or infinite (SKEW of two inputs, a sum that
+//! overflowed) is served as null, as `DirectColumnAggregator.numberSanityCheck` does; bucketed
+//! and element-wise values are finalized as they are (a NaN SKEW stays NaN), as Chronon's
+//! `MapColumnAggregatorBase` and `ElementWiseAggregatorBase` do.
 
 use std::collections::BTreeMap;
 
@@ -157,7 +159,7 @@ impl PartAggregator {
     /// The feature value; null when nothing was aggregated.
     pub fn finalize(&self, ir: &PartIr) -> Value {
         match ir {
-            PartIr::Direct(ir) => self.column.finalize(ir),
+            PartIr::Direct(ir) => number_sanity_check(self.column.finalize(ir)),
             PartIr::Buckets(map) if map.is_empty() => Value::Null,
             PartIr::Buckets(map) => Value::Map(
                 map.iter()
@@ -263,5 +265,68 @@ impl PartAggregator {
             }
         }
         Ok(ir)
+    }
+}
+
+/// Chronon's `DirectColumnAggregator.numberSanityCheck`: a NaN or infinite float or double is
+/// null, so a feature that cannot be computed reads as missing rather than as a number.
+fn number_sanity_check(value: Value) -> Value {
+    match value {
+        Value::Double(d) if !d.is_finite() => Value::Null,
+        Value::Float(f) if !f.is_finite() => Value::Null,
+        other => other,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::groupby::Operation;
+
+    /// Two doubles: SKEW is NaN (under three inputs); MAX of an infinite input is infinite.
+    fn fed(op: Operation, bucket: Option<usize>, shape: InputShape, input: Value) -> Value {
+        let part = PartAggregator::new(
+            ColumnAggregator::new(op, None, DataType::Double),
+            0,
+            bucket,
+            shape,
+        );
+        let mut ir = part.init();
+        for x in [input.clone(), Value::Double(1.0)] {
+            part.update(&mut ir, 0, &[x, Value::String("b".into())]);
+        }
+        part.finalize(&ir)
+    }
+
+    #[test]
+    fn direct_parts_serve_nan_and_infinity_as_null_as_chronon_does() {
+        let two = Value::Double(2.0);
+        let inf = Value::Double(f64::INFINITY);
+        assert_eq!(
+            fed(Operation::Skew, None, InputShape::Whole, two.clone()),
+            Value::Null
+        );
+        assert_eq!(
+            fed(Operation::Max, None, InputShape::Whole, inf.clone()),
+            Value::Null
+        );
+        assert_eq!(
+            fed(Operation::Max, None, InputShape::Whole, two.clone()),
+            Value::Double(2.0)
+        );
+        // A flattened list input is a direct part too.
+        let list = Value::List(vec![Value::Double(f64::NEG_INFINITY)]);
+        assert_eq!(
+            fed(Operation::Min, None, InputShape::Flattened, list),
+            Value::Null
+        );
+        // Bucketed values keep NaN (`MapColumnAggregatorBase` does not check).
+        match fed(Operation::Skew, Some(1), InputShape::Whole, two) {
+            Value::Map(entries) => {
+                assert_eq!(entries.len(), 1);
+                assert!(matches!(entries[0].1, Value::Double(d) if d.is_nan()));
+            }
+            other => panic!("bucketed SKEW: {other:?}"),
+        }
     }
 }

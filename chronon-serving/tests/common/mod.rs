@@ -221,6 +221,15 @@ pub fn reference(
     }
 }
 
+/// A direct (not bucketed, not element-wise) feature as Chronon serves it: NaN and infinite
+/// doubles are null (`DirectColumnAggregator.numberSanityCheck`).
+pub fn as_direct(v: Value) -> Value {
+    match v {
+        Value::Double(d) if !d.is_finite() => Value::Null,
+        other => other,
+    }
+}
+
 pub fn close(a: &Value, b: &Value) -> bool {
     match (a, b) {
         (Value::Double(x), Value::Double(y)) if x.is_nan() || y.is_nan() => {
