@@ -101,56 +101,47 @@ pub fn item(
     m
 }
 
-/// The key bytes of an item.
-pub fn item_key(item: &HashMap<String, AttributeValue>, dataset: &str) -> Result<Bytes, KvError> {
-    match item.get(KEY_ATTR) {
-        Some(AttributeValue::B(b)) => Ok(Bytes::copy_from_slice(b.as_ref())),
-        _ => Err(KvError::backend_msg(
+/// An item read back: its key and its value with the timestamp. An item without a `ts` (not
+/// written in Chronon's layout) reads as timestamp 0, never as the time of the read
+/// (`chronon-core/CONTRACT.md`, `multi_get`).
+///
+/// The item is taken apart in one pass over its few attributes, and its blobs are moved, not
+/// copied: looking each attribute up hashes its name, and on a 100-key read the lookups and
+/// copies were a measurable part of the adapter's cost (BENCHMARKS.md).
+pub fn read_item(
+    item: HashMap<String, AttributeValue>,
+    dataset: &str,
+) -> Result<(Bytes, TimedValue), KvError> {
+    let (mut key, mut value, mut ts) = (None, None, Ok(0));
+    for (name, attr) in item {
+        match (name.as_str(), attr) {
+            (KEY_ATTR, AttributeValue::B(b)) => key = Some(Bytes::from(b.into_inner())),
+            (VALUE_ATTR, AttributeValue::B(b)) => value = Some(Bytes::from(b.into_inner())),
+            (TS_ATTR, AttributeValue::N(n)) => {
+                ts = n
+                    .parse::<i64>()
+                    .map_err(|e| format!("{TS_ATTR} {n:?} is not a millisecond timestamp: {e}"))
+            }
+            (TS_ATTR, other) => ts = Err(format!("{TS_ATTR} is {other:?}, not a number")),
+            _ => {}
+        }
+    }
+    let Some(key) = key else {
+        return Err(KvError::backend_msg(
             SCHEME,
             format!("reading dataset {dataset:?}"),
             format!("an item has no binary {KEY_ATTR} attribute"),
-        )),
-    }
-}
-
-/// The timestamp of an item: its `ts` number. An item without one (not written in Chronon's
-/// layout) reads as timestamp 0, never as the time of the read (`chronon-core/CONTRACT.md`, `multi_get`).
-pub fn item_ts(item: &HashMap<String, AttributeValue>, dataset: &str) -> Result<i64, KvError> {
-    match item.get(TS_ATTR) {
-        None => Ok(0),
-        Some(AttributeValue::N(n)) => n.parse::<i64>().map_err(|e| {
-            KvError::backend_msg(
-                SCHEME,
-                format!("reading dataset {dataset:?}"),
-                format!("{TS_ATTR} {n:?} is not a millisecond timestamp: {e}"),
-            )
-        }),
-        Some(other) => Err(KvError::backend_msg(
+        ));
+    };
+    let context = || format!("reading key {} of dataset {dataset:?}", key_preview(&key));
+    let ts = ts.map_err(|e| KvError::backend_msg(SCHEME, context(), e))?;
+    match value {
+        Some(bytes) => Ok((key, TimedValue::new(bytes, ts))),
+        None => Err(KvError::backend_msg(
             SCHEME,
-            format!("reading dataset {dataset:?}"),
-            format!("{TS_ATTR} is {other:?}, not a number"),
+            context(),
+            format!("the item has no binary {VALUE_ATTR} attribute"),
         )),
-    }
-}
-
-/// The value and timestamp of an item.
-pub fn timed_value(
-    item: &HashMap<String, AttributeValue>,
-    dataset: &str,
-) -> Result<TimedValue, KvError> {
-    let ts = item_ts(item, dataset)?;
-    match item.get(VALUE_ATTR) {
-        Some(AttributeValue::B(b)) => Ok(TimedValue::new(Bytes::copy_from_slice(b.as_ref()), ts)),
-        _ => {
-            let key = item_key(item, dataset)
-                .map(|k| key_preview(&k))
-                .unwrap_or_default();
-            Err(KvError::backend_msg(
-                SCHEME,
-                format!("reading key {key} of dataset {dataset:?}"),
-                format!("the item has no binary {VALUE_ATTR} attribute"),
-            ))
-        }
     }
 }
 
@@ -225,18 +216,30 @@ mod tests {
             it.get(TTL_ATTR),
             Some(&AttributeValue::N("1700003600".into()))
         );
-        let tv = timed_value(&it, "d").unwrap();
+        let (key, tv) = read_item(it.clone(), "d").unwrap();
         assert_eq!(
-            (tv.bytes.as_ref(), tv.millis),
-            (&[1u8, 2, 3][..], 1_700_000_000_123)
+            (key.as_ref(), tv.bytes.as_ref(), tv.millis),
+            (&[0u8, 255][..], &[1u8, 2, 3][..], 1_700_000_000_123)
         );
-        assert_eq!(item_key(&it, "d").unwrap().as_ref(), &[0u8, 255]);
-        let mut no_ts = it.clone();
-        no_ts.remove(TS_ATTR);
-        assert_eq!(timed_value(&no_ts, "d").unwrap().millis, 0);
-        let mut no_value = it;
-        no_value.remove(VALUE_ATTR);
-        assert!(timed_value(&no_value, "d").is_err());
+        let without = |attr: &str| {
+            let mut i = it.clone();
+            i.remove(attr);
+            read_item(i, "d")
+        };
+        assert_eq!(without(TS_ATTR).unwrap().1.millis, 0);
+        let no_value = without(VALUE_ATTR).unwrap_err().to_string();
+        assert!(
+            no_value.contains(VALUE_ATTR) && no_value.contains("\"d\""),
+            "{no_value}"
+        );
+        assert!(without(KEY_ATTR)
+            .unwrap_err()
+            .to_string()
+            .contains(KEY_ATTR));
+        let mut bad_ts = it;
+        bad_ts.insert(TS_ATTR.into(), AttributeValue::S("soon".into()));
+        let bad_ts = read_item(bad_ts, "d").unwrap_err().to_string();
+        assert!(bad_ts.contains("not a number"), "{bad_ts}");
     }
 
     #[test]

@@ -1,7 +1,7 @@
 //! Reads: `multi_get` (`BatchGetItem` on `Snapshot` tables, `Query` on `TimeSeries` tables, for
 //! latest values and ranges) and `list` (a consistent `Scan`, each key's newest visible version).
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 
 use aws_sdk_dynamodb::types::{AttributeValue, KeysAndAttributes};
 use bytes::Bytes;
@@ -18,9 +18,8 @@ use crate::layout::{self, GET_BATCH, KEY_ATTR, TS_ATTR};
 use crate::retry::{until_processed, Round};
 
 type Item = HashMap<String, AttributeValue>;
-/// The answer for one chunk of keys (`BatchGetItem`) or one query group: the keys or request
-/// indexes it covers, and what DynamoDB returned for them.
-type ChunkAnswer<K, V> = (Vec<K>, Result<Vec<V>, KvError>);
+/// The answer for one query group: the request indexes it covers, and what DynamoDB returned.
+type GroupAnswer = (Vec<usize>, Result<Vec<TimedValue>, KvError>);
 /// Answers to requests, by their index in the batch.
 type Answers = Vec<(usize, Result<Vec<TimedValue>, KvError>)>;
 
@@ -108,12 +107,7 @@ async fn batch_get_chunk(
     rounds
         .into_iter()
         .flatten()
-        .map(|item| {
-            Ok((
-                layout::item_key(&item, dataset)?,
-                layout::timed_value(&item, dataset)?,
-            ))
-        })
+        .map(|item| layout::read_item(item, dataset))
         .collect()
 }
 
@@ -168,7 +162,7 @@ async fn query_versions(
             .await
             .map_err(|e| map_error(e, c.ctx("Query").dataset(dataset)))?;
         for item in page.items.unwrap_or_default() {
-            out.push(layout::timed_value(&item, dataset)?);
+            out.push(layout::read_item(item, dataset)?.1);
         }
         match page.last_evaluated_key {
             // A latest-only query asked for one item and has it (or nothing is left).
@@ -212,49 +206,58 @@ async fn get_snapshot(
     requests: &[GetRequest],
     cut: Option<i64>,
 ) -> Answers {
-    // BatchGetItem rejects a request that names the same key twice: ask once per key.
-    let mut seen = HashSet::new();
-    let keys: Vec<Bytes> = indexes
+    // BatchGetItem rejects a request that names the same key twice: ask once per key. Each
+    // request's slot is its key's place among the distinct keys, so the key is hashed once here
+    // and once per item returned (DynamoDB answers a chunk's keys in any order).
+    let mut place: HashMap<Bytes, usize> = HashMap::with_capacity(indexes.len());
+    let mut keys: Vec<Bytes> = Vec::with_capacity(indexes.len());
+    let slots: Vec<usize> = indexes
         .iter()
-        .map(|i| requests[*i].key.clone())
-        .filter(|k| seen.insert(k.clone()))
-        .collect();
-    let chunks: Vec<Vec<Bytes>> = keys.chunks(GET_BATCH).map(<[Bytes]>::to_vec).collect();
-    let results: Vec<ChunkAnswer<Bytes, (Bytes, TimedValue)>> = futures::stream::iter(chunks)
-        .map(|chunk: Vec<Bytes>| async move {
-            let result = batch_get_chunk(c, dataset, table, &chunk).await;
-            (chunk, result)
+        .map(|i| {
+            let key = &requests[*i].key;
+            *place.entry(key.clone()).or_insert_with(|| {
+                keys.push(key.clone());
+                keys.len() - 1
+            })
         })
-        .buffer_unordered(c.options.max_in_flight.max(1))
-        .collect()
-        .await;
-    let mut found: HashMap<Bytes, Result<Option<TimedValue>, KvError>> =
-        HashMap::with_capacity(keys.len());
-    for (chunk, result) in results {
+        .collect();
+    // Owned chunks: a stream of futures borrowing `keys` is not `Send` for every lifetime.
+    let chunks: Vec<(usize, Vec<Bytes>)> = keys
+        .chunks(GET_BATCH)
+        .enumerate()
+        .map(|(n, chunk)| (n * GET_BATCH, chunk.to_vec()))
+        .collect();
+    let results: Vec<(usize, Result<Vec<(Bytes, TimedValue)>, KvError>)> =
+        futures::stream::iter(chunks)
+            .map(|(first, chunk): (usize, Vec<Bytes>)| async move {
+                (first, batch_get_chunk(c, dataset, table, &chunk).await)
+            })
+            .buffer_unordered(c.options.max_in_flight.max(1))
+            .collect()
+            .await;
+    let mut found: Vec<Result<Option<TimedValue>, KvError>> = vec![Ok(None); keys.len()];
+    for (first, result) in results {
         match result {
             Ok(items) => {
-                for k in &chunk {
-                    found.insert(k.clone(), Ok(None));
-                }
                 for (k, v) in items {
-                    found.insert(k, Ok(Some(v)));
+                    if let Some(p) = place.get(&k) {
+                        found[*p] = Ok(Some(v));
+                    }
                 }
             }
             Err(e) => {
-                for k in chunk {
-                    found.insert(k, Err(e.clone()));
-                }
+                let last = (first + GET_BATCH).min(keys.len());
+                found[first..last].fill(Err(e));
             }
         }
     }
     indexes
         .iter()
-        .map(|i| {
-            let req = &requests[*i];
-            let answer = match found.get(&req.key) {
-                Some(Ok(v)) => Ok(select_versions(v.clone(), req, cut)),
-                Some(Err(e)) => Err(e.clone()),
-                None => Ok(Vec::new()),
+        .zip(slots)
+        .map(|(i, slot)| {
+            let answer = match &found[slot] {
+                Ok(v) => Ok(select_versions(v.clone(), &requests[*i], cut)),
+                Err(e) => Err(e.clone()),
             };
             (*i, answer)
         })
@@ -279,7 +282,7 @@ async fn get_time_series(
             .or_default()
             .push(*i);
     }
-    let results: Vec<ChunkAnswer<usize, TimedValue>> = futures::stream::iter(groups)
+    let results: Vec<GroupAnswer> = futures::stream::iter(groups)
         .map(
             |((key, start, end), idxs): ((Bytes, Option<i64>, Option<i64>), Vec<usize>)| async move {
                 let range = start.map(|s| (s, end));
@@ -362,8 +365,7 @@ async fn scan_page(
             }
         };
         for item in page.items.unwrap_or_default() {
-            let key = layout::item_key(&item, dataset)?;
-            let value = layout::timed_value(&item, dataset)?;
+            let (key, value) = layout::read_item(item, dataset)?;
             match &mut current {
                 Some((k, newest)) if *k == key => {
                     if value.millis >= newest.millis {
