@@ -20,6 +20,8 @@ use crate::retry::{until_processed, Round};
 type Item = HashMap<String, AttributeValue>;
 /// The answer for one query group: the request indexes it covers, and what DynamoDB returned.
 type GroupAnswer = (Vec<usize>, Result<Vec<TimedValue>, KvError>);
+/// What one `BatchGetItem` chunk returned, by the place of its first key among the distinct keys.
+type ChunkAnswer = (usize, Result<Vec<(Bytes, TimedValue)>, KvError>);
 /// Answers to requests, by their index in the batch.
 type Answers = Vec<(usize, Result<Vec<TimedValue>, KvError>)>;
 
@@ -227,14 +229,13 @@ async fn get_snapshot(
         .enumerate()
         .map(|(n, chunk)| (n * GET_BATCH, chunk.to_vec()))
         .collect();
-    let results: Vec<(usize, Result<Vec<(Bytes, TimedValue)>, KvError>)> =
-        futures::stream::iter(chunks)
-            .map(|(first, chunk): (usize, Vec<Bytes>)| async move {
-                (first, batch_get_chunk(c, dataset, table, &chunk).await)
-            })
-            .buffer_unordered(c.options.max_in_flight.max(1))
-            .collect()
-            .await;
+    let results: Vec<ChunkAnswer> = futures::stream::iter(chunks)
+        .map(|(first, chunk): (usize, Vec<Bytes>)| async move {
+            (first, batch_get_chunk(c, dataset, table, &chunk).await)
+        })
+        .buffer_unordered(c.options.max_in_flight.max(1))
+        .collect()
+        .await;
     let mut found: Vec<Result<Option<TimedValue>, KvError>> = vec![Ok(None); keys.len()];
     for (first, result) in results {
         match result {
