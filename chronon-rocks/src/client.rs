@@ -85,9 +85,7 @@ impl Database {
         let props = self
             .props(dataset)
             .ok_or_else(|| KvError::not_found(dataset))?;
-        let cf = self
-            .db
-            .cf_handle(&layout::cf_name(dataset))
+        let cf = layout::with_cf_name(dataset, |name| self.db.cf_handle(name))
             .ok_or_else(|| KvError::not_found(dataset))?;
         Ok((props, cf))
     }

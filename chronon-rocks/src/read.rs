@@ -161,10 +161,12 @@ fn get_time_series(
 
 fn multi_get_blocking(database: &Database, mut batch: GetBatch) -> GetBatch {
     let now = now_millis();
-    for (dataset, idxs) in batch.pending_by_dataset() {
-        let (props, cf) = match database.dataset(&dataset) {
+    for idxs in batch.pending_groups() {
+        let dataset = &batch.requests()[idxs[0]].dataset;
+        let (props, cf) = match database.dataset(dataset) {
             Ok(found) => found,
             Err(e) => {
+                let dataset = dataset.clone();
                 batch.fail_dataset(&dataset, &e);
                 continue;
             }

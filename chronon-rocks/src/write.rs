@@ -54,10 +54,12 @@ fn multi_put_blocking(database: &Database, mut batch: PutBatch) -> PutBatch {
     let mut written = Vec::new();
     // One buffer for every snapshot row's stored value: `put_cf` copies it into the batch.
     let mut stored = Vec::new();
-    for (dataset, mut idxs) in batch.pending_by_dataset() {
-        let (props, cf) = match database.dataset(&dataset) {
+    for mut idxs in batch.pending_groups() {
+        let dataset = batch.get(idxs[0]).dataset;
+        let (props, cf) = match database.dataset(dataset) {
             Ok(found) => found,
             Err(e) => {
+                let dataset = dataset.to_string();
                 batch.fail_dataset(&dataset, &e);
                 continue;
             }
