@@ -23,19 +23,18 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 
-use crate::aggregation::BatchState;
 mod join_derivations;
 mod served;
 
 use crate::groupby::{Accuracy, Join, JoinPart, SourceKind, METADATA_DATASET};
-use crate::jvm::{BatchRecord, BatchValue, SERVING_INFO_KEY};
+use crate::jvm::SERVING_INFO_KEY;
 use crate::logging::{LoggableResponse, ResponseLogger};
 use crate::metadata::{group_by_key, join_key};
 use crate::stream::Value;
 use chronon_core::{GetRequest, GetResponse, KvError, KvStore};
 use join_derivations::JoinDerivers;
 pub use served::json_to_value;
-use served::{load_served, Served};
+use served::{load_served, BatchPart, Served};
 
 /// The request and response types live in [`crate::request`] (so the response logger uses them
 /// without importing the fetcher); re-exported here, next to the [`Fetcher`] that takes them.
@@ -76,6 +75,22 @@ struct Lookup {
     q: i64,
     batch: Option<usize>,
     streaming: Option<usize>,
+}
+
+impl Lookup {
+    fn batch_end(&self) -> i64 {
+        self.info.batch_end.unwrap_or(0)
+    }
+
+    /// The time the features are served as of, and the batch end: a SNAPSHOT group-by serves
+    /// its batch end whatever the request's time.
+    fn query_time(&self) -> (i64, i64) {
+        let batch_end = self.batch_end();
+        match self.info.gb.accuracy {
+            Accuracy::Snapshot => (batch_end, batch_end),
+            Accuracy::Temporal => (self.q, batch_end),
+        }
+    }
 }
 
 /// How one part of a join is answered within one `fetch_joins` call: its group-by's serving
@@ -414,20 +429,43 @@ impl Fetcher {
                 ));
             }
         }
-        let (batch_responses, stream_responses) = futures::join!(
-            self.multi_get(batch_requests),
-            self.multi_get(stream_requests)
-        );
+        // Each read's values are decoded as soon as it answers, while the other may still run
+        // (the batch IRs' decoding was otherwise on the critical path after the slower read).
+        let pending = &lookups;
+        let batches = async {
+            let responses = self.multi_get(batch_requests).await;
+            pending
+                .iter()
+                .map(|l| match l {
+                    Ok(l) if l.query_time().0 >= l.batch_end() => {
+                        Some(l.info.batch_part(l.batch.and_then(|i| responses.get(i))))
+                    }
+                    _ => None,
+                })
+                .collect::<Vec<_>>()
+        };
+        let streams = async {
+            let responses = self.multi_get(stream_requests).await;
+            pending
+                .iter()
+                .map(|l| match l {
+                    Ok(l) => l
+                        .streaming
+                        .and_then(|i| responses.get(i))
+                        .map(|r| l.info.response_rows(r)),
+                    Err(_) => None,
+                })
+                .collect::<Vec<_>>()
+        };
+        let (batches, rows) = futures::join!(batches, streams);
         lookups
             .into_iter()
-            .map(|l| {
+            .zip(batches)
+            .zip(rows)
+            .map(|((l, batch), rows)| {
                 let l = l?;
-                let info = l.info.clone();
-                let batch_end = info.batch_end.unwrap_or(0);
-                let q = match info.gb.accuracy {
-                    Accuracy::Snapshot => batch_end,
-                    Accuracy::Temporal => l.q,
-                };
+                let (q, batch_end) = l.query_time();
+                let info = l.info;
                 if q < batch_end {
                     return Err(FetchError::BeforeBatchEnd {
                         name: info.gb.name.clone(),
@@ -435,48 +473,12 @@ impl Fetcher {
                         batch_end,
                     });
                 }
-                let decode_err = |reason: String| FetchError::Decode {
-                    dataset: info.batch_dataset.clone(),
-                    reason,
-                };
-                let record: Option<BatchRecord> = match l.batch.and_then(|i| batch_responses.get(i))
-                {
-                    None => None,
-                    Some(r) => match r.latest() {
-                        Err(e) => return Err(FetchError::Store(e.clone())),
-                        Ok(None) => None,
-                        // A value older than the batch end is from an earlier upload: stale
-                        // (`FetcherCache`/`FetcherBase` drop it the same way).
-                        Ok(Some(tv)) if tv.millis < batch_end => None,
-                        Ok(Some(tv)) => Some(
-                            info.codecs
-                                .decode_batch(&tv.bytes)
-                                .map_err(|e| decode_err(e.to_string()))?,
-                        ),
-                    },
-                };
-                if info.codecs.layout().batch_value != BatchValue::Ir {
-                    let values = match record {
-                        Some(r) => info.final_values(r).map_err(decode_err)?,
-                        None => vec![Value::Null; info.agg.feature_names().len()],
-                    };
-                    return Ok((info, values));
-                }
-                let batch: Option<BatchState> = match record {
-                    Some(BatchRecord::Ir(ir)) => {
-                        Some(info.agg.from_final_ir(&ir).map_err(decode_err)?)
-                    }
-                    Some(_) => return Err(decode_err("not an IR batch value".into())),
+                let batch = match batch.transpose()? {
+                    Some(BatchPart::Final(values)) => return Ok((info, values)),
+                    Some(BatchPart::State(state)) => state,
                     None => None,
                 };
-                let rows = match l.streaming.and_then(|i| stream_responses.get(i)) {
-                    None => Vec::new(),
-                    Some(r) => match &r.values {
-                        Err(KvError::DatasetNotFound { .. }) => Vec::new(),
-                        Err(e) => return Err(FetchError::Store(e.clone())),
-                        Ok(versions) => info.streaming_rows(versions)?,
-                    },
-                };
+                let rows = rows.transpose()?.unwrap_or_default();
                 let has_reversal = info.gb.source == SourceKind::Entities;
                 let values = info
                     .agg

@@ -7,13 +7,23 @@
 use std::collections::BTreeMap;
 use std::time::Instant;
 
-use crate::aggregation::{GroupByAggregator, StreamingRow};
+use crate::aggregation::{BatchState, GroupByAggregator, StreamingRow};
 use crate::derive::model::group_by_deriver;
 use crate::derive::Deriver;
 use crate::groupby::{Accuracy, GroupBy};
 use crate::jvm::{BatchRecord, BatchValue, JvmCodecs, JvmLayout, ServingInfo, SERVING_INFO_KEY};
 use crate::request::FetchError;
 use crate::stream::{DataType, Value};
+use chronon_core::{GetResponse, KvError};
+
+/// A lookup's batch value once read and decoded.
+pub(super) enum BatchPart {
+    /// The served values themselves: a batch value that is not IRs (SNAPSHOT outputs or the
+    /// selected row), in feature order.
+    Final(Vec<Value>),
+    /// The IR state as of the batch end (`None`: no batch value), to merge streaming rows into.
+    State(Option<BatchState>),
+}
 
 /// Everything needed to serve one group-by: its definition (from `CHRONON_METADATA`, else from
 /// the serving info of a JVM upload), its JVM layout and the batch end of its serving info.
@@ -154,6 +164,56 @@ impl Served {
                     .collect())
             }
             BatchRecord::Ir(_) => Err("an IR where served values were expected".into()),
+        }
+    }
+
+    /// The decoded batch value of one lookup from its batch read's response (`None`: no batch
+    /// read). A value older than the batch end is from an earlier upload: stale, ignored as
+    /// `FetcherCache`/`FetcherBase` ignore it.
+    pub(super) fn batch_part(
+        &self,
+        response: Option<&GetResponse>,
+    ) -> Result<BatchPart, FetchError> {
+        let batch_end = self.batch_end.unwrap_or(0);
+        let decode_err = |reason: String| FetchError::Decode {
+            dataset: self.batch_dataset.clone(),
+            reason,
+        };
+        let record = match response.map(GetResponse::latest) {
+            None | Some(Ok(None)) => None,
+            Some(Err(e)) => return Err(FetchError::Store(e.clone())),
+            Some(Ok(Some(tv))) if tv.millis < batch_end => None,
+            Some(Ok(Some(tv))) => Some(
+                self.codecs
+                    .decode_batch(&tv.bytes)
+                    .map_err(|e| decode_err(e.to_string()))?,
+            ),
+        };
+        if self.codecs.layout().batch_value != BatchValue::Ir {
+            return Ok(BatchPart::Final(match record {
+                Some(r) => self.final_values(r).map_err(decode_err)?,
+                None => vec![Value::Null; self.agg.feature_names().len()],
+            }));
+        }
+        match record {
+            Some(BatchRecord::Ir(ir)) => Ok(BatchPart::State(Some(
+                self.agg.from_final_ir(&ir).map_err(decode_err)?,
+            ))),
+            Some(_) => Err(decode_err("not an IR batch value".into())),
+            None => Ok(BatchPart::State(None)),
+        }
+    }
+
+    /// The streaming rows of one lookup from its streaming read's response (a missing
+    /// streaming dataset has none).
+    pub(super) fn response_rows(
+        &self,
+        response: &GetResponse,
+    ) -> Result<Vec<StreamingRow>, FetchError> {
+        match &response.values {
+            Err(KvError::DatasetNotFound { .. }) => Ok(Vec::new()),
+            Err(e) => Err(FetchError::Store(e.clone())),
+            Ok(versions) => self.streaming_rows(versions),
         }
     }
 
