@@ -116,6 +116,25 @@ impl Batch {
         self.pipe.cmd(name)
     }
 
+    /// Whether this batch goes to a cluster (where a command may touch one slot only).
+    pub(crate) fn is_cluster(&self) -> bool {
+        self.slots.is_some()
+    }
+
+    /// Adds `cmd`, a command on several keys (`MGET`, `MSET`), for a single server; on a
+    /// cluster it is routed by its first key and answered with Redis' own `CROSSSLOT` error if
+    /// its keys span slots, so callers use it only when [`Batch::is_cluster`] is false.
+    pub(crate) fn add_multi_key(&mut self, cmd: redis::Cmd) {
+        if let Some(slots) = &mut self.slots {
+            let first = cmd.args_iter().nth(1).and_then(|a| match a {
+                redis::Arg::Simple(k) => Some(crate::cluster::slot(k)),
+                _ => None,
+            });
+            slots.push(Some(first.unwrap_or(0)));
+        }
+        self.pipe.add_command(cmd);
+    }
+
     /// Starts keyless command `name` (`SCRIPT LOAD`, `WAIT`): on a cluster it runs on every
     /// master the batch reaches, in place, and its reply is the weakest of theirs.
     pub(crate) fn keyless(&mut self, name: &str) -> &mut redis::Pipeline {

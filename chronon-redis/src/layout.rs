@@ -46,14 +46,25 @@ fn fnv1a32(bytes: &[u8]) -> u32 {
 /// The Redis key holding `key` of a dataset generation whose [`data_prefix`] is `data_prefix`.
 pub fn data_key(data_prefix: &str, key: &[u8]) -> Vec<u8> {
     let mut out = Vec::with_capacity(data_prefix.len() + TAG_LEN + key.len());
-    out.extend_from_slice(data_prefix.as_bytes());
-    const HEX: &[u8; 16] = b"0123456789abcdef";
-    let tag = fnv1a32(key);
-    out.push(b'{');
-    out.extend((0..8).rev().map(|i| HEX[((tag >> (i * 4)) & 0xf) as usize]));
-    out.push(b'}');
-    out.extend_from_slice(key);
+    write_data_key(&mut out, data_prefix, key);
     out
+}
+
+/// [`data_key`] into `out` (cleared first), so a batch can reuse one buffer for all its keys.
+pub(crate) fn write_data_key(out: &mut Vec<u8>, data_prefix: &str, key: &[u8]) {
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    out.clear();
+    out.reserve(data_prefix.len() + TAG_LEN + key.len());
+    out.extend_from_slice(data_prefix.as_bytes());
+    let tag = fnv1a32(key);
+    let mut hex = [0u8; TAG_LEN];
+    hex[0] = b'{';
+    for (i, h) in hex[1..TAG_LEN - 1].iter_mut().enumerate() {
+        *h = HEX[((tag >> ((7 - i) * 4)) & 0xf) as usize];
+    }
+    hex[TAG_LEN - 1] = b'}';
+    out.extend_from_slice(&hex);
+    out.extend_from_slice(key);
 }
 
 /// The raw key of a data key found by `SCAN`, or `None` for anything that is not ours.
@@ -71,9 +82,16 @@ pub fn decode_data_key(data_prefix: &str, redis_key: &[u8]) -> Option<Bytes> {
 /// and a value read back always carries the ts it was written with.
 pub fn encode_value(ts: i64, value: &[u8]) -> Vec<u8> {
     let mut out = Vec::with_capacity(8 + value.len());
+    write_value(&mut out, ts, value);
+    out
+}
+
+/// [`encode_value`] into `out` (cleared first), so a batch can reuse one buffer for all values.
+pub(crate) fn write_value(out: &mut Vec<u8>, ts: i64, value: &[u8]) {
+    out.clear();
+    out.reserve(8 + value.len());
     out.extend_from_slice(&ts.to_be_bytes());
     out.extend_from_slice(value);
-    out
 }
 
 /// Reverses [`encode_value`]; `None` when the bytes are too short to be ours.
@@ -176,6 +194,18 @@ mod tests {
             assert!(rk.starts_with(b"chronon:DS_STREAMING:00ff:{"));
             assert_eq!(decode_data_key(&p, &rk).as_deref(), Some(key));
         }
+        // Stored keys never change: FNV-1a-32 of `user:000000001` is 0x7ad9b7cb.
+        assert_eq!(
+            data_key(&p, b"user:000000001"),
+            b"chronon:DS_STREAMING:00ff:{7ad9b7cb}user:000000001"
+        );
+        // A reused buffer holds exactly the last key.
+        let mut buf = b"left over from a longer key".to_vec();
+        write_data_key(&mut buf, &p, b"k");
+        assert_eq!(buf, data_key(&p, b"k"));
+        let mut buf = b"junk".to_vec();
+        write_value(&mut buf, 7, b"abc");
+        assert_eq!(buf, encode_value(7, b"abc"));
         // The hash tag comes before the user's bytes.
         let rk = data_key(&p, b"{user}1");
         let first_close = rk.iter().position(|b| *b == b'}').unwrap();

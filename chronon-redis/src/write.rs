@@ -169,16 +169,38 @@ async fn write(
                 // script cache) since the last call.
                 batch.keyless("SCRIPT").arg("LOAD").arg(PUT_VERSION_LUA);
             }
+            // On a single server the snapshot values without an expiry go into one `MSET`
+            // (after the per-key commands): one command instead of one per key, 13 bytes less
+            // per key on the wire and one `+OK` back. A cluster refuses a multi-key command
+            // across slots, so there each keeps its own `SET`.
             let mut sent = Vec::with_capacity(chunk.len());
+            let mut multi = Vec::new();
+            let mut mset = (!batch.is_cluster()).then(|| redis::cmd("MSET"));
+            let mut key = Vec::new();
+            let mut encoded = Vec::new();
             for i in chunk {
                 let p = puts.get(i);
                 let Some(t) = targets.get(p.dataset) else {
                     continue;
                 };
-                write_command(&mut batch, t, p.key, p.value, p.ts, now);
-                sent.push(i);
+                layout::write_data_key(&mut key, &t.data_prefix, p.key);
+                layout::write_value(&mut encoded, p.ts, p.value);
+                match &mut mset {
+                    Some(cmd) if t.kind == DatasetKind::Snapshot && expiry(t).is_none() => {
+                        cmd.arg(&key[..]).arg(&encoded[..]);
+                        multi.push(i);
+                    }
+                    _ => {
+                        write_command(&mut batch, t, &key, &encoded, p.ts, now);
+                        sent.push(i);
+                    }
+                }
             }
-            let waited = !sent.is_empty() && client.add_wait(&mut batch);
+            if let Some(cmd) = mset.filter(|_| !multi.is_empty()) {
+                batch.add_multi_key(cmd);
+            }
+            let mset_sent = !multi.is_empty();
+            let waited = (!sent.is_empty() || mset_sent) && client.add_wait(&mut batch);
             let ctx = client.ctx("multi_put");
             let (reg, values) =
                 split_registry(registry.is_some(), client.pipeline(ctx, &batch).await);
@@ -187,31 +209,49 @@ async fn write(
                 let skip = usize::from(script).min(v.len());
                 (v.split_off(skip), wait)
             });
+            let expected = sent.len() + usize::from(mset_sent);
             let answers = match values {
-                Err(e) => sent.into_iter().map(|i| (i, Err(e.clone()))).collect(),
-                Ok((values, _)) if values.len() != sent.len() => {
+                Err(e) => sent
+                    .into_iter()
+                    .chain(multi)
+                    .map(|i| (i, Err(e.clone())))
+                    .collect(),
+                Ok((values, _)) if values.len() != expected => {
                     let e =
                         ctx.backend_error("pipeline answered a different number of commands", None);
-                    sent.into_iter().map(|i| (i, Err(e.clone()))).collect()
-                }
-                Ok((values, wait)) => {
-                    let unconfirmed = wait.and_then(|w| client.wait_error(ctx, &w));
                     sent.into_iter()
-                        .zip(values)
-                        .map(|(i, v)| {
-                            let p = puts.get(i);
-                            let answer = match v {
-                                Value::ServerError(e) => {
-                                    Err(map_error(e.into(), ctx.dataset(p.dataset).key(p.key)))
-                                }
-                                _ => match &unconfirmed {
-                                    Some(e) => Err(e.clone()),
-                                    None => Ok(()),
-                                },
-                            };
-                            (i, answer)
-                        })
+                        .chain(multi)
+                        .map(|i| (i, Err(e.clone())))
                         .collect()
+                }
+                Ok((mut values, wait)) => {
+                    let unconfirmed = wait.and_then(|w| client.wait_error(ctx, &w));
+                    let answer = |v: &Value, i: usize| {
+                        let p = puts.get(i);
+                        match v {
+                            Value::ServerError(e) => Err(map_error(
+                                e.clone().into(),
+                                ctx.dataset(p.dataset).key(p.key),
+                            )),
+                            _ => match &unconfirmed {
+                                Some(e) => Err(e.clone()),
+                                None => Ok(()),
+                            },
+                        }
+                    };
+                    // One reply for the whole `MSET`: an error (it writes all or nothing)
+                    // answers each of its puts.
+                    let mset_reply = if mset_sent { values.pop() } else { None };
+                    let mut answers: PutAnswers = Vec::with_capacity(sent.len() + multi.len());
+                    answers.extend(
+                        sent.into_iter()
+                            .zip(&values)
+                            .map(|(i, v)| (i, answer(v, i))),
+                    );
+                    if let Some(v) = mset_reply {
+                        answers.extend(multi.into_iter().map(|i| (i, answer(&v, i))));
+                    }
+                    answers
                 }
             };
             (reg, answers)
@@ -219,14 +259,25 @@ async fn write(
         .await
 }
 
-fn write_command(batch: &mut Batch, t: &Target, key: &[u8], value: &[u8], ts: i64, now: i64) {
-    let redis_key = layout::data_key(&t.data_prefix, key);
-    let encoded = layout::encode_value(ts, value);
+/// The TTL Redis expires `t`'s keys with, if it has one short enough to set.
+fn expiry(t: &Target) -> Option<i64> {
+    t.props.ttl_millis().filter(|t| *t <= MAX_EXPIRY_MS)
+}
+
+/// The command writing one put: `redis_key` is its data key, `encoded` its stored value.
+fn write_command(
+    batch: &mut Batch,
+    t: &Target,
+    redis_key: &[u8],
+    encoded: &[u8],
+    ts: i64,
+    now: i64,
+) {
     let ttl = t.props.ttl_millis();
     match t.kind {
         DatasetKind::Snapshot => {
-            let cmd = batch.on_key("SET", &redis_key).arg(redis_key).arg(encoded);
-            if let Some(ttl) = ttl.filter(|t| *t <= MAX_EXPIRY_MS) {
+            let cmd = batch.on_key("SET", redis_key).arg(redis_key).arg(encoded);
+            if let Some(ttl) = expiry(t) {
                 // Expire with the value's own timestamp; a value already past its TTL still
                 // replaces the old one and vanishes at once (reads hide it regardless).
                 cmd.arg("PX")
