@@ -128,7 +128,9 @@ impl Cluster {
     }
 
     async fn slot_map(&self) -> RedisResult<Arc<SlotMap>> {
-        if !self.stale.swap(false, Ordering::AcqRel) {
+        // A plain load first: a swap on every call would write the flag's cache line from
+        // every caller's thread, though it is almost never set.
+        if !self.stale.load(Ordering::Acquire) || !self.stale.swap(false, Ordering::AcqRel) {
             return Ok(self.current());
         }
         let reply = self
@@ -175,34 +177,50 @@ impl Cluster {
         slots: &[Option<u16>],
     ) -> RedisResult<Vec<Value>> {
         let map = self.slot_map().await?;
-        let cmds: Vec<&redis::Cmd> = pipe.cmd_iter().collect();
-        // Per master (or per slot nobody serves, which the driver then reports): a slot to
-        // route by and the commands, keyless ones included, in their order.
-        let mut groups: Vec<(u16, Vec<usize>)> = Vec::new();
-        let mut group_of: HashMap<usize, usize> = HashMap::new();
+        // Per master (or per slot nobody serves, which the driver then reports): the master,
+        // a slot to route by and the commands with a key, in their order. A call reaches one
+        // master or a few, so a list searched in order beats a hash map.
+        let mut groups: Vec<(usize, u16, Vec<usize>)> = Vec::new();
         for (i, s) in slots.iter().enumerate() {
             let Some(s) = *s else { continue };
             let owner = map
                 .master_of(s)
                 .unwrap_or(usize::from(SLOTS) + usize::from(s));
-            let g = *group_of.entry(owner).or_insert_with(|| {
-                groups.push((s, Vec::new()));
-                groups.len() - 1
-            });
-            groups[g].1.push(i);
+            match groups.iter_mut().find(|(o, _, _)| *o == owner) {
+                Some((_, _, idxs)) => idxs.push(i),
+                None => groups.push((owner, s, vec![i])),
+            }
         }
+        drop(map);
+        let n = pipe.len();
         if groups.is_empty() {
-            if cmds.is_empty() {
+            if n == 0 {
                 return Ok(Vec::new());
             }
             return self
                 .conn
                 .clone()
-                .route_pipeline(pipe.clone(), 0, cmds.len(), SingleNodeRoutingInfo::Random)
+                .route_pipeline(pipe.clone(), 0, n, SingleNodeRoutingInfo::Random)
                 .await;
         }
+        if let [(_, route, _)] = groups[..] {
+            // Every command on one master (a one-key call always): the pipeline goes as it
+            // is, keyless commands in place, with no splitting and merging back.
+            let node = SingleNodeRoutingInfo::SpecificNode(Route::new(route, SlotAddr::Master));
+            let values = self
+                .conn
+                .clone()
+                .route_pipeline(pipe.clone(), 0, n, node)
+                .await
+                .inspect_err(|e| self.note_failure(e))?;
+            if values.len() != n {
+                return Err(miscounted());
+            }
+            return Ok(values);
+        }
+        let cmds: Vec<&redis::Cmd> = pipe.cmd_iter().collect();
         let keyless: Vec<usize> = (0..slots.len()).filter(|i| slots[*i].is_none()).collect();
-        let sends = groups.into_iter().map(|(route, mut idxs)| {
+        let sends = groups.into_iter().map(|(_, route, mut idxs)| {
             idxs.extend(&keyless);
             idxs.sort_unstable();
             let mut sub = redis::pipe();
@@ -222,16 +240,9 @@ impl Cluster {
         let results = futures::future::join_all(sends).await;
         let mut out: Vec<Option<Value>> = vec![None; cmds.len()];
         for result in results {
-            let (idxs, values) = result.inspect_err(|e| {
-                if cluster_changed(e) || e.is_io_error() || e.is_connection_dropped() {
-                    self.stale.store(true, Ordering::Release);
-                }
-            })?;
+            let (idxs, values) = result.inspect_err(|e| self.note_failure(e))?;
             if values.len() != idxs.len() {
-                return Err(RedisError::from((
-                    ErrorKind::Parse,
-                    "a node answered a different number of commands than it was sent",
-                )));
+                return Err(miscounted());
             }
             for (i, v) in idxs.into_iter().zip(values) {
                 out[i] = Some(match (slots[i], out[i].take()) {
@@ -267,12 +278,24 @@ impl Cluster {
             .clone()
             .route_command(cmd.clone(), routing)
             .await
-            .inspect_err(|e| {
-                if cluster_changed(e) || e.is_io_error() || e.is_connection_dropped() {
-                    self.stale.store(true, Ordering::Release);
-                }
-            })
+            .inspect_err(|e| self.note_failure(e))
     }
+
+    /// After a failed send: a cluster that changed or a node gone means the slot map is read
+    /// again before the next call.
+    fn note_failure(&self, e: &RedisError) {
+        if cluster_changed(e) || e.is_io_error() || e.is_connection_dropped() {
+            self.stale.store(true, Ordering::Release);
+        }
+    }
+}
+
+/// A node answered a pipeline with another number of replies than it had commands.
+fn miscounted() -> RedisError {
+    RedisError::from((
+        ErrorKind::Parse,
+        "a node answered a different number of commands than it was sent",
+    ))
 }
 
 /// Whether `e` says the cluster moved slots or is changing (so the slot map is worth reading
