@@ -293,7 +293,7 @@ fn write_command(
                 .map(|t| t.to_string())
                 .unwrap_or_default();
             batch
-                .on_key("EVALSHA", &redis_key)
+                .on_key("EVALSHA", redis_key)
                 .arg(put_version_script().get_hash())
                 .arg(1)
                 .arg(redis_key)
