@@ -482,7 +482,7 @@ impl Fetcher {
                 let has_reversal = info.gb.source == SourceKind::Entities;
                 let values = info
                     .agg
-                    .lambda(batch.as_ref(), batch_end, &rows, q, has_reversal)
+                    .lambda_owned(batch, batch_end, &rows, q, has_reversal)
                     .map_err(|_| FetchError::BeforeBatchEnd {
                         name: info.gb.name.clone(),
                         query: q,
@@ -552,23 +552,27 @@ impl Fetcher {
         // Expand every join request into one lookup per part.
         let mut lookups = Vec::new();
         let mut owners: Vec<(usize, &PartPlan)> = Vec::new();
-        let mut results: Vec<Result<BTreeMap<String, Value>, FetchError>> = Vec::new();
+        // Each response's features are gathered in order and made a map in one go at the end
+        // (a sorted bulk build instead of one tree insert per feature).
+        let mut entries: Vec<Result<Vec<(String, Value)>, FetchError>> =
+            Vec::with_capacity(requests.len());
         for (ri, r) in requests.iter().enumerate() {
             let parts = match plans.get(r.name.as_str()) {
                 Some(Ok(parts)) => parts,
                 Some(Err(e)) => {
-                    results.push(Err(e.clone()));
+                    entries.push(Err(e.clone()));
                     continue;
                 }
                 None => {
-                    results.push(Err(FetchError::NotFound {
+                    entries.push(Err(FetchError::NotFound {
                         kind: "join",
                         name: r.name.clone(),
                     }));
                     continue;
                 }
             };
-            results.push(Ok(BTreeMap::new()));
+            let width = parts.iter().map(|p| p.names.len().max(1)).sum();
+            entries.push(Ok(Vec::with_capacity(width)));
             for plan in parts {
                 let lookup = plan.info.clone().and_then(|info| {
                     let key = info.key_bytes(|k| plan.request_key(&info, r, k))?;
@@ -586,31 +590,34 @@ impl Fetcher {
         }
         let served = self.serve(lookups).await;
         for ((ri, plan), part) in owners.into_iter().zip(served) {
-            let Some(Ok(map)) = results.get_mut(ri) else {
+            let Some(Ok(map)) = entries.get_mut(ri) else {
                 continue;
             };
             match part {
                 Ok((info, values)) if info.deriver.is_none() => {
-                    for (name, v) in plan.names.iter().zip(values) {
-                        map.insert(name.clone(), v);
-                    }
+                    map.extend(plan.names.iter().cloned().zip(values));
                 }
                 Ok((info, values)) => {
                     let request = &requests[ri];
                     let keys = plan.part_keys(&info, request);
                     let q = request.at_millis.unwrap_or(now);
                     for (name, v) in info.features(values, &keys, q) {
-                        map.insert(format!("{}_{name}", plan.prefix), v);
+                        map.push((format!("{}_{name}", plan.prefix), v));
                     }
                 }
                 Err(e) => {
-                    map.insert(
+                    map.push((
                         format!("{}_exception", plan.prefix),
                         Value::String(e.to_string()),
-                    );
+                    ));
                 }
             }
         }
+        // `from_iter` keeps the last of equal names, as inserting one by one did.
+        let mut results: Vec<Result<BTreeMap<String, Value>, FetchError>> = entries
+            .into_iter()
+            .map(|e| e.map(BTreeMap::from_iter))
+            .collect();
         // Join derivations over the prefixed features and the request keys (Chronon's
         // `Fetcher.fetchDerivations`), compiled once per join (see `join_derivations`).
         let mut derivers: HashMap<&str, join_derivations::Compiled> = HashMap::new();

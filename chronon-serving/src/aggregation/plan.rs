@@ -277,11 +277,6 @@ impl GroupByAggregator {
         q: i64,
         has_reversal: bool,
     ) -> Result<Vec<Value>, String> {
-        if q < batch_end {
-            return Err(format!(
-                "request time {q} is before the batch end time {batch_end}"
-            ));
-        }
         let empty;
         let batch = match batch {
             Some(b) => b,
@@ -290,7 +285,46 @@ impl GroupByAggregator {
                 &empty
             }
         };
-        let mut ir = batch.collapsed.clone();
+        let collapsed = batch.collapsed.clone();
+        self.merge_at(collapsed, &batch.hops, batch_end, rows, q, has_reversal)
+    }
+
+    /// [`GroupByAggregator::lambda`] of a batch state the caller no longer needs: its collapsed
+    /// IRs are merged into in place instead of copied (the fetcher decodes a state per lookup).
+    pub fn lambda_owned<'a>(
+        &self,
+        batch: Option<BatchState>,
+        batch_end: i64,
+        rows: impl IntoIterator<Item = &'a StreamingRow>,
+        q: i64,
+        has_reversal: bool,
+    ) -> Result<Vec<Value>, String> {
+        let batch = batch.unwrap_or_else(|| self.empty_state());
+        self.merge_at(
+            batch.collapsed,
+            &batch.hops,
+            batch_end,
+            rows,
+            q,
+            has_reversal,
+        )
+    }
+
+    /// The lambda merge into `ir` (the collapsed IRs, consumed) with the tail hops `hops`.
+    fn merge_at<'a>(
+        &self,
+        mut ir: Vec<PartIr>,
+        hops: &[BTreeMap<i64, Vec<PartIr>>],
+        batch_end: i64,
+        rows: impl IntoIterator<Item = &'a StreamingRow>,
+        q: i64,
+        has_reversal: bool,
+    ) -> Result<Vec<Value>, String> {
+        if q < batch_end {
+            return Err(format!(
+                "request time {q} is before the batch end time {batch_end}"
+            ));
+        }
         let starts: Vec<Option<i64>> = self
             .features
             .iter()
@@ -323,7 +357,7 @@ impl GroupByAggregator {
         for (i, f) in self.features.iter().enumerate() {
             if let (Some(w), Some(h), Some(query_tail)) = (f.window, f.hop_index, starts[i]) {
                 let limit = batch_end - w.millis() + self.tail_buffer;
-                for (_, irs) in batch.hops[h].range(query_tail..limit.max(query_tail)) {
+                for (_, irs) in hops[h].range(query_tail..limit.max(query_tail)) {
                     self.aggs[f.agg].merge(&mut ir[i], &irs[f.agg]);
                 }
             }

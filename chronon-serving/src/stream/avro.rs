@@ -216,7 +216,7 @@ impl RowCodec {
         let Node::Record(fields) = &self.node else {
             return Err(enc_err("$", "codec root is not a record"));
         };
-        encode_record(fields, row, out, "$")
+        encode_record(fields, row, out, &|| "$".to_string())
     }
 
     /// Encodes a row.
@@ -333,15 +333,18 @@ fn write_bytes(b: &[u8], out: &mut Vec<u8>) {
     out.extend_from_slice(b);
 }
 
+/// Where an encoded value is (`$.tags[2]`), formatted only if encoding fails (not per field).
+type Path<'a> = &'a dyn Fn() -> String;
+
 fn encode_record(
     fields: &[(String, Node)],
     row: &[Value],
     out: &mut Vec<u8>,
-    path: &str,
+    path: Path,
 ) -> Result<(), AvroError> {
     if row.len() != fields.len() {
         return Err(enc_err(
-            path,
+            &path(),
             &format!("{} values for {} fields", row.len(), fields.len()),
         ));
     }
@@ -350,13 +353,13 @@ fn encode_record(
             out.push(0);
         } else {
             out.push(2);
-            encode_value(node, v, out, &format!("{path}.{name}"))?;
+            encode_value(node, v, out, &|| format!("{}.{name}", path()))?;
         }
     }
     Ok(())
 }
 
-fn encode_value(node: &Node, v: &Value, out: &mut Vec<u8>, path: &str) -> Result<(), AvroError> {
+fn encode_value(node: &Node, v: &Value, out: &mut Vec<u8>, path: Path) -> Result<(), AvroError> {
     match (node, v) {
         (Node::Boolean, Value::Boolean(b)) => out.push(*b as u8),
         (Node::Byte, Value::Byte(i)) => write_long(*i as i64, out),
@@ -373,7 +376,7 @@ fn encode_value(node: &Node, v: &Value, out: &mut Vec<u8>, path: &str) -> Result
             if !items.is_empty() {
                 write_long(items.len() as i64, out);
                 for (i, item) in items.iter().enumerate() {
-                    encode_value(e, item, out, &format!("{path}[{i}]"))?;
+                    encode_value(e, item, out, &|| format!("{}[{i}]", path()))?;
                 }
             }
             out.push(0);
@@ -384,12 +387,12 @@ fn encode_value(node: &Node, v: &Value, out: &mut Vec<u8>, path: &str) -> Result
                 for (k, val) in entries {
                     let Value::String(k) = k else {
                         return Err(enc_err(
-                            path,
+                            &path(),
                             &format!("map key must be a string, found {}", k.describe()),
                         ));
                     };
                     write_bytes(k.as_bytes(), out);
-                    encode_value(vn, val, out, &format!("{path}[{k:?}]"))?;
+                    encode_value(vn, val, out, &|| format!("{}[{k:?}]", path()))?;
                 }
             }
             out.push(0);
@@ -398,8 +401,8 @@ fn encode_value(node: &Node, v: &Value, out: &mut Vec<u8>, path: &str) -> Result
             if !entries.is_empty() {
                 write_long(entries.len() as i64, out);
                 for (i, (k, val)) in entries.iter().enumerate() {
-                    encode_value(kn, k, out, &format!("{path}[{i}].key"))?;
-                    encode_value(vn, val, out, &format!("{path}[{i}].value"))?;
+                    encode_value(kn, k, out, &|| format!("{}[{i}].key", path()))?;
+                    encode_value(vn, val, out, &|| format!("{}[{i}].value", path()))?;
                 }
             }
             out.push(0);
@@ -407,7 +410,7 @@ fn encode_value(node: &Node, v: &Value, out: &mut Vec<u8>, path: &str) -> Result
         (Node::Record(fields), Value::Struct(values)) => encode_record(fields, values, out, path)?,
         (node, v) => {
             return Err(enc_err(
-                path,
+                &path(),
                 &format!("{} does not fit Avro {node:?}", v.describe()),
             ))
         }
