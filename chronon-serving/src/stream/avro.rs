@@ -303,19 +303,16 @@ impl RowCodec {
 }
 
 fn enc_err(path: &str, reason: &str) -> AvroError {
-    AvroError {
-        op: "encode",
-        path: path.to_string(),
-        reason: reason.to_string(),
-    }
+    avro_err("encode", path, reason)
 }
 
 fn dec_err(path: &str, reason: &str) -> AvroError {
-    AvroError {
-        op: "decode",
-        path: path.to_string(),
-        reason: reason.to_string(),
-    }
+    avro_err("decode", path, reason)
+}
+
+fn avro_err(op: &'static str, path: &str, reason: &str) -> AvroError {
+    let (path, reason) = (path.to_string(), reason.to_string());
+    AvroError { op, path, reason }
 }
 
 /// Avro's zig-zag varint `long`.
