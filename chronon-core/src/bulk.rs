@@ -6,6 +6,8 @@
 //! handle) and hands [`bulk_put_chunked`] a closure writing one chunk; a store without a faster
 //! path keeps the trait's default, [`bulk_put_via_multi_put`].
 
+mod in_flight;
+
 use std::future::Future;
 use std::sync::atomic::{AtomicU64, Ordering};
 
@@ -15,6 +17,7 @@ use crate::error::KvError;
 use crate::types::{BulkPutOptions, BulkPutReport, BulkRow, BulkSource, PutRequest};
 use crate::validate;
 use crate::KvStore;
+use in_flight::InFlightLimit;
 
 /// Chunks written at once by [`bulk_put_chunked`] (and by the default `bulk_put`).
 pub const DEFAULT_BULK_CONCURRENCY: usize = 4;
@@ -52,8 +55,10 @@ where
 /// (chunks may finish in any order), calls the options' progress callback with the rows
 /// acknowledged so far after each chunk, and stops at the first error, from the source or from
 /// a write, returning it. A chunk that fails with a retryable error is written again, in halves
-/// if it keeps failing (see [`CHUNK_ATTEMPTS`], [`MIN_SPLIT_ROWS`]). The report counts the rows
-/// of acknowledged chunks.
+/// if it keeps failing (see [`CHUNK_ATTEMPTS`], [`MIN_SPLIT_ROWS`]), and each such failure
+/// halves the writes in flight (growing back by one after as many successes in a row as are
+/// allowed): a server that queues writes behind each other gets fewer at once instead of
+/// timing out on all of them. The report counts the rows of acknowledged chunks.
 ///
 /// The returned future is `Send` when `write_chunk` and its futures are, as `bulk_put` in an
 /// `async_trait` needs. `options.sorted` is the adapter's to use; nothing here checks it.
@@ -73,6 +78,8 @@ where
     let written = AtomicU64::new(0);
     let written = &written;
     let write_chunk = &write_chunk;
+    let limit = InFlightLimit::new(concurrency);
+    let limit = &limit;
     let progress = options.progress.as_ref();
     source
         .try_chunks(chunk_rows.max(1))
@@ -80,7 +87,7 @@ where
         .map_ok(|rows| {
             let n = rows.len() as u64;
             async move {
-                write_with_retries(write_chunk, rows).await?;
+                write_with_retries(write_chunk, limit, rows).await?;
                 // Chunks are polled by one task, so totals reach the callback in rising order.
                 let total = written.fetch_add(n, Ordering::Relaxed) + n;
                 if let Some(p) = progress {
@@ -115,8 +122,13 @@ const CHUNK_BACKOFF_MS: u64 = 1;
 /// other, each the same way, down to [`MIN_SPLIT_ROWS`] rows (then up to [`CHUNK_ATTEMPTS`]
 /// tries). A load of millions of rows should not fail because a busy server could not take a
 /// chunk of the configured size in time: the load slows down to what the server can do.
-/// Rewriting rows is safe (puts of the same key and ts replace).
-async fn write_with_retries<F, Fut>(write_chunk: &F, rows: Vec<BulkRow>) -> Result<(), KvError>
+/// Rewriting rows is safe (puts of the same key and ts replace). Each write holds a slot of
+/// `limit` (not the backoffs between them) and tells it whether the server kept up.
+async fn write_with_retries<F, Fut>(
+    write_chunk: &F,
+    limit: &InFlightLimit,
+    rows: Vec<BulkRow>,
+) -> Result<(), KvError>
 where
     F: Fn(Vec<BulkRow>) -> Fut,
     Fut: Future<Output = Result<(), KvError>>,
@@ -128,7 +140,10 @@ where
         let attempts = if splittable { 2 } else { CHUNK_ATTEMPTS };
         let mut attempt = 1;
         loop {
-            match write_chunk(rows.clone()).await {
+            let slot = limit.start().await;
+            let written = write_chunk(rows.clone()).await;
+            limit.finish(slot, matches!(&written, Err(e) if e.is_retryable()));
+            match written {
                 Ok(()) => break,
                 Err(e) if e.is_retryable() && attempt < attempts => {
                     tracing::debug!(attempt, rows = rows.len(), "bulk chunk failed, again: {e}");
@@ -425,6 +440,49 @@ mod tests {
             2_500,
             "every row written once the chunks were small"
         );
+    }
+
+    #[tokio::test]
+    async fn a_server_that_keeps_up_with_fewer_writes_gets_fewer() {
+        // The "server" answers a write that arrives while 3 or more are in flight with a
+        // timeout (it would queue too long); chunks of 50 rows cannot be split. Writing 8 at
+        // once, every chunk beyond the third would keep timing out until it ran out of attempts.
+        let in_flight = std::sync::atomic::AtomicUsize::new(0);
+        let timeouts = std::sync::atomic::AtomicUsize::new(0);
+        let timeout = KvError::Timeout {
+            operation: "bulk_put".into(),
+            target: "DS".into(),
+            timeout: Duration::from_secs(10),
+        };
+        let report = bulk_put_chunked_concurrently(
+            "DS",
+            rows(10_000),
+            &BulkPutOptions::default(),
+            50,
+            8,
+            |_| {
+                let e = timeout.clone();
+                let (in_flight, timeouts) = (&in_flight, &timeouts);
+                async move {
+                    let queued = in_flight.fetch_add(1, Ordering::SeqCst);
+                    tokio::time::sleep(Duration::from_millis(1)).await;
+                    in_flight.fetch_sub(1, Ordering::SeqCst);
+                    if queued >= 3 {
+                        timeouts.fetch_add(1, Ordering::SeqCst);
+                        Err(e)
+                    } else {
+                        Ok(())
+                    }
+                }
+            },
+        )
+        .await
+        .unwrap();
+        assert_eq!(report.rows, 10_000);
+        let timeouts = timeouts.load(Ordering::SeqCst);
+        // Each probe of a fourth write costs at most a few timeouts; 200 chunks written 8 at a
+        // time without the limit would time out on most writes.
+        assert!(timeouts < 120, "{timeouts} timeouts for 200 chunks");
     }
 
     #[test]

@@ -27,8 +27,8 @@ pub struct MongoRaw {
     db: mongodb::Database,
     collection: String,
     coll: mongodb::Collection<RawDocumentBuf>,
-    /// Several versions per key (`{keyBytes, ts}` indexed, as a `TimeSeries` dataset's), for
-    /// range reads.
+    /// Several versions per key (`{keyBytes, ts}` uniquely indexed, as a `TimeSeries`
+    /// dataset's), for range reads.
     versions: mongodb::Collection<RawDocumentBuf>,
     get_chunk_len: usize,
     put_chunk_len: usize,
@@ -61,7 +61,12 @@ impl MongoRaw {
         let versions = format!("{collection}_versions");
         db.run_command(doc! {
             "createIndexes": &versions,
-            "indexes": [{ "key": { "keyBytes": 1, "ts": -1 }, "name": "keyBytes_1_ts_-1" }],
+            // Unique, as a `TimeSeries` dataset's index is (a plain one reads slower).
+            "indexes": [{
+                "key": { "keyBytes": 1, "ts": -1 },
+                "name": "keyBytes_1_ts_-1",
+                "unique": true,
+            }],
         })
         .await
         .context("creating the raw baseline's versioned indexes")?;
