@@ -225,6 +225,15 @@ mod tests {
         .boxed()
     }
 
+    /// What a store answers when a write took longer than its 10 s timeout.
+    fn timed_out() -> KvError {
+        KvError::Timeout {
+            operation: "multi_put".into(),
+            target: "DS".into(),
+            timeout: Duration::from_secs(10),
+        }
+    }
+
     fn rows_key(i: usize) -> bytes::Bytes {
         format!("k{i:05}").into()
     }
@@ -349,11 +358,7 @@ mod tests {
     #[tokio::test]
     async fn a_chunk_that_timed_out_is_written_again() {
         let attempts = std::sync::atomic::AtomicUsize::new(0);
-        let timeout = KvError::Timeout {
-            operation: "multi_put".into(),
-            target: "DS".into(),
-            timeout: Duration::from_secs(10),
-        };
+        let timeout = timed_out();
         // The second chunk times out twice, then lands.
         let report = bulk_put_chunked_concurrently(
             "DS",
@@ -400,11 +405,7 @@ mod tests {
     async fn a_chunk_too_big_for_a_slow_server_lands_in_halves() {
         // The "server" times out on any write of more than 300 rows.
         let written = Mutex::new(Vec::new());
-        let timeout = KvError::Timeout {
-            operation: "multi_put".into(),
-            target: "DS".into(),
-            timeout: Duration::from_secs(10),
-        };
+        let timeout = timed_out();
         let report = bulk_put_chunked_concurrently(
             "DS",
             rows(2_500),
@@ -449,11 +450,7 @@ mod tests {
         // once, every chunk beyond the third would keep timing out until it ran out of attempts.
         let in_flight = std::sync::atomic::AtomicUsize::new(0);
         let timeouts = std::sync::atomic::AtomicUsize::new(0);
-        let timeout = KvError::Timeout {
-            operation: "bulk_put".into(),
-            target: "DS".into(),
-            timeout: Duration::from_secs(10),
-        };
+        let timeout = timed_out();
         let report = bulk_put_chunked_concurrently(
             "DS",
             rows(10_000),
