@@ -105,8 +105,8 @@ mod tests {
         for slot in slots {
             limit.finish(slot, false);
         }
-        // Five successes at limit 1 grew it to 2 (the first one) ... each step after `limit`
-        // successes; what is free never exceeds the limit.
+        // The other five writes succeed: the limit grows by one whenever it has seen as many
+        // successes in a row as it allows, and retiring permits keeps what is free within it.
         assert!(limit.semaphore.available_permits() <= limit.limit());
         let before = limit.limit();
         for _ in 0..before {
