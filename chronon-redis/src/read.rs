@@ -18,7 +18,17 @@ use crate::client::{split_registry, Batch, Client, RegistryReply, Target, Target
 use crate::error::{map_error, BACKEND};
 use crate::layout;
 
-type GetAnswers = Vec<(usize, Result<Vec<TimedValue>, KvError>)>;
+/// The replies of one chunk's pipeline, parsed only once the call knows it wants them: each
+/// answer is then written straight into the batch's slot (`GetBatch::answer_with`), and
+/// replies read from a generation the registry did not confirm are dropped unparsed.
+struct ChunkReply<'t> {
+    /// Requests read by a command of their own, in pipeline order.
+    sent: Vec<(usize, &'t Target)>,
+    /// Snapshot requests read by the chunk's `MGET` (the pipeline's last command), in order.
+    multi: Vec<(usize, &'t Target)>,
+    /// The pipeline's replies after the registry's.
+    values: Result<Vec<Value>, KvError>,
+}
 
 /// Answers `requests`, each on its own; the whole call is bounded by the store's timeout.
 pub(crate) async fn multi_get(client: &Client, requests: Vec<GetRequest>) -> Vec<GetResponse> {
@@ -50,16 +60,20 @@ pub(crate) async fn list(
 }
 
 async fn get_into(client: &Client, batch: &mut GetBatch) {
-    let groups = batch.pending_by_dataset();
-    let datasets: Vec<String> = groups.keys().cloned().collect();
+    // The usual call: every dataset's registry entry read within `metadata_cache_ttl`, so the
+    // data is read without the registry, and without grouping the requests by dataset.
+    let groups = batch.pending_groups();
+    let datasets: Vec<String> = groups
+        .iter()
+        .map(|g| batch.requests()[g[0]].dataset.clone())
+        .collect();
     if let Some(entries) = client.recently_seen(&datasets) {
         let targets = client.targets(entries.iter().map(|(d, e)| (d, e)));
-        let pending = groups.into_values().flatten().collect();
-        for (i, a) in read(client, batch, pending, &targets, None).await.1 {
-            batch.answer(i, a);
-        }
+        let (_, replies) = read(client, batch, groups.concat(), &targets, None).await;
+        answer(client, batch, replies, None);
         return;
     }
+    let groups = batch.pending_by_dataset();
     let guesses = client.last_seen(&datasets);
     let guessed: Vec<usize> = groups
         .iter()
@@ -68,13 +82,15 @@ async fn get_into(client: &Client, batch: &mut GetBatch) {
         .collect();
     let guess_targets = client.targets(&guesses);
     let tickets = client.tickets();
-    let (reply, mut answers) = read(client, batch, guessed, &guess_targets, Some(&datasets)).await;
+    let (reply, guessed_replies) =
+        read(client, batch, guessed, &guess_targets, Some(&datasets)).await;
     let fresh = client.registry_result("multi_get", &datasets, reply, tickets);
     let fresh = match fresh {
         Ok(f) => f,
         Err(e) => return batch.fail_pending(&e),
     };
-    let (mut confirmed, mut redo) = (Vec::new(), Vec::new());
+    let mut confirmed = Vec::new();
+    let mut redo = Vec::new();
     let mut fresh_entries = HashMap::new();
     for (ds, idxs) in &groups {
         match fresh.get(ds) {
@@ -87,26 +103,24 @@ async fn get_into(client: &Client, batch: &mut GetBatch) {
             None => batch.fail_dataset(ds, &KvError::not_found(ds)),
         }
     }
+    // Only the guesses the registry confirmed are answers; a wrong guess read a dead
+    // generation, and its datasets are read again below.
+    answer(client, batch, guessed_replies, Some(&confirmed));
     if !redo.is_empty() {
         let targets = client.targets(&fresh_entries);
-        answers.extend(read(client, batch, redo, &targets, None).await.1);
-        confirmed.extend(fresh_entries.into_keys());
-    }
-    for (i, a) in answers {
-        if confirmed.contains(&batch.requests()[i].dataset) {
-            batch.answer(i, a);
-        }
+        let (_, replies) = read(client, batch, redo, &targets, None).await;
+        answer(client, batch, replies, None);
     }
 }
 
 /// Reads requests `idxs` of `batch` from the generations in `targets`.
-async fn read(
+async fn read<'t>(
     client: &Client,
     batch: &GetBatch,
     idxs: Vec<usize>,
-    targets: &Targets,
+    targets: &'t Targets,
     registry: Option<&[String]>,
-) -> (RegistryReply, GetAnswers) {
+) -> (RegistryReply, Vec<ChunkReply<'t>>) {
     let requests = batch.requests();
     let chunks: Vec<Vec<usize>> = idxs
         .chunks(client.opts.chunk_size)
@@ -161,72 +175,83 @@ async fn read(
             let ctx = client.ctx("multi_get");
             let (reg, values) =
                 split_registry(registry.is_some(), client.pipeline(ctx, &batch).await);
-            let expected = sent.len() + usize::from(!multi.is_empty());
-            let answers = match values {
-                Err(e) => sent
-                    .into_iter()
-                    .chain(multi)
-                    .map(|(i, _)| (i, Err(e.clone())))
-                    .collect(),
-                Ok(values) if values.len() != expected => {
-                    let e =
-                        ctx.backend_error("pipeline answered a different number of commands", None);
-                    sent.into_iter()
-                        .chain(multi)
-                        .map(|(i, _)| (i, Err(e.clone())))
-                        .collect()
-                }
-                Ok(mut values) => {
-                    let now = now_millis();
-                    let mut answers = Vec::with_capacity(sent.len() + multi.len());
-                    if !multi.is_empty() {
-                        let reply = values.pop().unwrap_or(Value::Nil);
-                        answers.extend(parse_mget(ctx, requests, multi, reply, now));
-                    }
-                    answers.extend(
-                        sent.into_iter()
-                            .zip(values)
-                            .map(|((i, t), v)| (i, parse_read(ctx, t, &requests[i], v, now))),
-                    );
-                    answers
-                }
-            };
-            (reg, answers)
+            (
+                reg,
+                vec![ChunkReply {
+                    sent,
+                    multi,
+                    values,
+                }],
+            )
         })
         .await
 }
 
-/// The answers of the snapshot requests `multi` from their `MGET`'s reply: one value (or nil)
-/// per key in order; a server error or a reply of another shape fails them all.
-fn parse_mget(
-    ctx: ErrorContext<'_>,
-    requests: &[GetRequest],
-    multi: Vec<(usize, &Target)>,
-    reply: Value,
-    now: i64,
-) -> GetAnswers {
-    let items = match reply {
-        Value::Array(items) if items.len() == multi.len() => items,
-        Value::ServerError(e) => {
-            let e = map_error(e.into(), ctx);
-            return multi
-                .into_iter()
-                .map(|(i, _)| (i, Err(e.clone())))
-                .collect();
-        }
-        other => {
-            let e = ctx.backend_error(format!("unexpected MGET reply {other:?}"), None);
-            return multi
-                .into_iter()
-                .map(|(i, _)| (i, Err(e.clone())))
-                .collect();
+/// Parses `replies` into `batch`; with `only`, just the requests of those datasets (the others
+/// stay as they are).
+fn answer(
+    client: &Client,
+    batch: &mut GetBatch,
+    replies: Vec<ChunkReply<'_>>,
+    only: Option<&[String]>,
+) {
+    let ctx = client.ctx("multi_get");
+    let now = now_millis();
+    let wanted = |batch: &GetBatch, i: usize| {
+        only.is_none_or(|only| only.contains(&batch.requests()[i].dataset))
+    };
+    let fail = |batch: &mut GetBatch, idxs: Vec<(usize, &Target)>, e: &KvError| {
+        for (i, _) in idxs {
+            if wanted(batch, i) {
+                batch.answer(i, Err(e.clone()));
+            }
         }
     };
-    multi
-        .into_iter()
-        .zip(items)
-        .map(|((i, t), v)| (i, parse_read(ctx, t, &requests[i], v, now)))
-        .collect()
+    for ChunkReply {
+        sent,
+        multi,
+        values,
+    } in replies
+    {
+        let expected = sent.len() + usize::from(!multi.is_empty());
+        let mut values = match values {
+            Ok(values) if values.len() == expected => values,
+            Ok(_) => {
+                let e = ctx.backend_error("pipeline answered a different number of commands", None);
+                fail(batch, sent, &e);
+                fail(batch, multi, &e);
+                continue;
+            }
+            Err(e) => {
+                fail(batch, sent, &e);
+                fail(batch, multi, &e);
+                continue;
+            }
+        };
+        // One value (or nil) per key of the `MGET`, in order; a server error or a reply of
+        // another shape fails them all.
+        let mget = if multi.is_empty() { None } else { values.pop() };
+        for ((i, t), v) in sent.into_iter().zip(values) {
+            if wanted(batch, i) {
+                batch.answer_with(i, |req| parse_read(ctx, t, req, v, now));
+            }
+        }
+        match mget {
+            None => {}
+            Some(Value::Array(items)) if items.len() == multi.len() => {
+                for ((i, t), v) in multi.into_iter().zip(items) {
+                    if wanted(batch, i) {
+                        batch.answer_with(i, |req| parse_read(ctx, t, req, v, now));
+                    }
+                }
+            }
+            Some(Value::ServerError(e)) => fail(batch, multi, &map_error(e.into(), ctx)),
+            Some(other) => {
+                let e = ctx.backend_error(format!("unexpected MGET reply {other:?}"), None);
+                fail(batch, multi, &e);
+            }
+        }
+    }
 }
 
 /// The versions `req` asks for from its command's reply, as visible at `now`.
