@@ -148,12 +148,18 @@ async fn query_versions(
             if lo > hi {
                 return Ok(Vec::new());
             }
+            // Oldest first is `Query`'s default order. An open range is `>=` alone: a
+            // `BETWEEN` up to i64::MAX cost DynamoDB Local ~20 µs more CPU per query (7 %, and
+            // a larger request to sign), measured against the raw SDK's `>=` query.
             q = q
-                .scan_index_forward(true)
-                .key_condition_expression("#k = :k AND #t BETWEEN :lo AND :hi")
                 .expression_attribute_names("#t", TS_ATTR)
-                .expression_attribute_values(":lo", layout::num(lo))
-                .expression_attribute_values(":hi", layout::num(hi));
+                .expression_attribute_values(":lo", layout::num(lo));
+            q = match end {
+                Some(_) => q
+                    .key_condition_expression("#k = :k AND #t BETWEEN :lo AND :hi")
+                    .expression_attribute_values(":hi", layout::num(hi)),
+                None => q.key_condition_expression("#k = :k AND #t >= :lo"),
+            };
         }
     }
     let mut out = Vec::new();
