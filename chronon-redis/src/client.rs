@@ -179,6 +179,11 @@ impl Targets {
     pub(crate) fn get(&self, dataset: &str) -> Option<&Target> {
         self.0.iter().find(|(d, _)| d == dataset).map(|(_, t)| t)
     }
+
+    /// Whether any dataset of the call has a target satisfying `f`.
+    pub(crate) fn any(&self, f: impl Fn(&Target) -> bool) -> bool {
+        self.0.iter().any(|(_, t)| f(t))
+    }
 }
 
 pub(crate) struct Target {

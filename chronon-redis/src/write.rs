@@ -15,8 +15,6 @@ use crate::client::{split_registry, Batch, Client, RegistryReply, Target, Target
 use crate::error::{map_error, BACKEND};
 use crate::layout;
 
-type PutAnswers = Vec<(usize, Result<(), KvError>)>;
-
 /// Expiry is only set when it is closer than this (100 years); a longer TTL is enforced by
 /// read filtering alone, so `PX`/`PEXPIREAT` arithmetic never overflows on the server.
 const MAX_EXPIRY_MS: i64 = 100 * 365 * 24 * 3600 * 1000;
@@ -67,17 +65,22 @@ pub(crate) async fn multi_put(
 }
 
 async fn put_into(client: &Client, batch: &mut PutBatch) {
-    let groups = batch.pending_by_dataset();
-    let datasets: Vec<String> = groups.keys().cloned().collect();
+    let groups = batch.pending_groups();
+    let datasets: Vec<String> = groups
+        .iter()
+        .map(|g| batch.get(g[0]).dataset.to_string())
+        .collect();
     let guesses = client.last_seen(&datasets);
     let guessed: Vec<usize> = groups
         .iter()
-        .filter(|(ds, _)| guesses.contains_key(*ds))
-        .flat_map(|(_, idxs)| idxs.iter().copied())
+        .zip(&datasets)
+        .filter(|(_, ds)| guesses.contains_key(*ds))
+        .flat_map(|(idxs, _)| idxs.iter().copied())
         .collect();
     let guess_targets = client.targets(&guesses);
     let tickets = client.tickets();
-    let (reply, mut answers) = write(client, batch, guessed, &guess_targets, Some(&datasets)).await;
+    let (reply, guessed_replies) =
+        write(client, batch, guessed, &guess_targets, Some(&datasets)).await;
     let fresh = client.registry_result("multi_put", &datasets, reply, tickets);
     let fresh = match fresh {
         Ok(f) => f,
@@ -87,12 +90,24 @@ async fn put_into(client: &Client, batch: &mut PutBatch) {
             return batch.fail_pending(&e);
         }
     };
-    let (mut confirmed, mut redo, mut stale) = (Vec::new(), Vec::new(), Vec::new());
+    // Which puts the registry confirmed were written to the live generation, by index (each
+    // group's indexes ascend, so its last is its largest).
+    let len = groups
+        .iter()
+        .filter_map(|g| g.last())
+        .max()
+        .map_or(0, |m| m + 1);
+    let mut confirmed = vec![false; len];
+    let (mut redo, mut stale) = (Vec::new(), Vec::new());
     let mut fresh_entries = HashMap::new();
-    for (ds, idxs) in &groups {
+    for (idxs, ds) in groups.iter().zip(&datasets) {
         let guess = guesses.get(ds);
         match fresh.get(ds) {
-            Some(Ok(entry)) if guess == Some(entry) => confirmed.push(ds.clone()),
+            Some(Ok(entry)) if guess == Some(entry) => {
+                for &i in idxs {
+                    confirmed[i] = true;
+                }
+            }
             other => {
                 if guess.is_some() {
                     stale.extend(idxs.iter().copied());
@@ -108,19 +123,29 @@ async fn put_into(client: &Client, batch: &mut PutBatch) {
             }
         }
     }
+    answer(client, batch, guessed_replies, Some(&confirmed));
     if !stale.is_empty() {
         discard(client, batch, &stale, &guess_targets).await;
     }
     if !redo.is_empty() {
         let targets = client.targets(&fresh_entries);
-        answers.extend(write(client, batch, redo, &targets, None).await.1);
-        confirmed.extend(fresh_entries.into_keys());
+        let (_, replies) = write(client, batch, redo, &targets, None).await;
+        answer(client, batch, replies, None);
     }
-    for (i, a) in answers {
-        if confirmed.iter().any(|d| d == batch.get(i).dataset) {
-            batch.answer(i, a);
-        }
-    }
+}
+
+/// The replies of one chunk's pipeline, read once the call knows it wants them (puts to a
+/// generation the registry did not confirm are answered by their second write instead).
+struct ChunkReply {
+    /// Puts written by a command of their own, in pipeline order.
+    sent: Vec<usize>,
+    /// Puts written by the chunk's `MSET` (after the per-key commands).
+    multi: Vec<usize>,
+    /// Whether the pipeline starts with `SCRIPT LOAD` and ends with `WAIT`.
+    script: bool,
+    waited: bool,
+    /// The pipeline's replies after the registry's.
+    values: Result<Vec<Value>, KvError>,
 }
 
 /// Writes puts `idxs` of `batch` into the generations in `targets`.
@@ -130,7 +155,7 @@ async fn write(
     idxs: Vec<usize>,
     targets: &Targets,
     registry: Option<&[String]>,
-) -> (RegistryReply, PutAnswers) {
+) -> (RegistryReply, Vec<ChunkReply>) {
     let mut chunks: Vec<Vec<usize>> = Vec::new();
     let mut bytes = 0;
     for i in idxs {
@@ -148,6 +173,8 @@ async fn write(
             }
         }
     }
+    // Time series are written by a script; most calls write snapshots only and need not look.
+    let any_series = targets.any(|t| t.kind == DatasetKind::TimeSeries);
     client
         .run_chunks(chunks, registry, |registry, chunk| async move {
             let now = now_millis();
@@ -158,11 +185,12 @@ async fn write(
                     .arg(&client.registry)
                     .arg(ds);
             }
-            let script = chunk.iter().any(|i| {
-                targets
-                    .get(puts.get(*i).dataset)
-                    .is_some_and(|t| t.kind == DatasetKind::TimeSeries)
-            });
+            let script = any_series
+                && chunk.iter().any(|i| {
+                    targets
+                        .get(puts.get(*i).dataset)
+                        .is_some_and(|t| t.kind == DatasetKind::TimeSeries)
+                });
             if script {
                 // In the same pipeline (on a cluster: on every master it reaches), so EVALSHA
                 // below finds it even on a server that restarted or failed over (and lost its
@@ -178,10 +206,19 @@ async fn write(
             let mut mset = (!batch.is_cluster()).then(|| redis::cmd("MSET"));
             let mut key = Vec::new();
             let mut encoded = Vec::new();
+            // A run of one dataset is looked up once.
+            let mut last: Option<(&str, &Target)> = None;
             for i in chunk {
                 let p = puts.get(i);
-                let Some(t) = targets.get(p.dataset) else {
-                    continue;
+                let t = match last {
+                    Some((ds, t)) if ds == p.dataset => t,
+                    _ => match targets.get(p.dataset) {
+                        Some(t) => {
+                            last = Some((p.dataset, t));
+                            t
+                        }
+                        None => continue,
+                    },
                 };
                 layout::write_data_key(&mut key, &t.data_prefix, p.key);
                 layout::write_value(&mut encoded, p.ts, p.value);
@@ -199,64 +236,86 @@ async fn write(
             if let Some(cmd) = mset.filter(|_| !multi.is_empty()) {
                 batch.add_multi_key(cmd);
             }
-            let mset_sent = !multi.is_empty();
-            let waited = (!sent.is_empty() || mset_sent) && client.add_wait(&mut batch);
+            let waited = (!sent.is_empty() || !multi.is_empty()) && client.add_wait(&mut batch);
             let ctx = client.ctx("multi_put");
             let (reg, values) =
                 split_registry(registry.is_some(), client.pipeline(ctx, &batch).await);
-            let values = values.map(|mut v| {
-                let wait = if waited { v.pop() } else { None };
-                let skip = usize::from(script).min(v.len());
-                (v.split_off(skip), wait)
-            });
-            let expected = sent.len() + usize::from(mset_sent);
-            let answers = match values {
-                Err(e) => sent
-                    .into_iter()
-                    .chain(multi)
-                    .map(|i| (i, Err(e.clone())))
-                    .collect(),
-                Ok((values, _)) if values.len() != expected => {
-                    let e =
-                        ctx.backend_error("pipeline answered a different number of commands", None);
-                    sent.into_iter()
-                        .chain(multi)
-                        .map(|i| (i, Err(e.clone())))
-                        .collect()
-                }
-                Ok((mut values, wait)) => {
-                    let unconfirmed = wait.and_then(|w| client.wait_error(ctx, &w));
-                    let answer = |v: &Value, i: usize| {
-                        let p = puts.get(i);
-                        match v {
-                            Value::ServerError(e) => Err(map_error(
-                                e.clone().into(),
-                                ctx.dataset(p.dataset).key(p.key),
-                            )),
-                            _ => match &unconfirmed {
-                                Some(e) => Err(e.clone()),
-                                None => Ok(()),
-                            },
-                        }
-                    };
-                    // One reply for the whole `MSET`: an error (it writes all or nothing)
-                    // answers each of its puts.
-                    let mset_reply = if mset_sent { values.pop() } else { None };
-                    let mut answers: PutAnswers = Vec::with_capacity(sent.len() + multi.len());
-                    answers.extend(
-                        sent.into_iter()
-                            .zip(&values)
-                            .map(|(i, v)| (i, answer(v, i))),
-                    );
-                    if let Some(v) = mset_reply {
-                        answers.extend(multi.into_iter().map(|i| (i, answer(&v, i))));
-                    }
-                    answers
-                }
+            let reply = ChunkReply {
+                sent,
+                multi,
+                script,
+                waited,
+                values,
             };
-            (reg, answers)
+            (reg, vec![reply])
         })
         .await
+}
+
+/// Records `replies` in `batch`; with `only`, just the puts marked there (the others stay as
+/// they are).
+fn answer(client: &Client, batch: &mut PutBatch, replies: Vec<ChunkReply>, only: Option<&[bool]>) {
+    let ctx = client.ctx("multi_put");
+    let wanted = |i: usize| only.is_none_or(|only| only.get(i).copied().unwrap_or(false));
+    for reply in replies {
+        let ChunkReply {
+            sent,
+            multi,
+            script,
+            waited,
+            values,
+        } = reply;
+        let all = sent.iter().chain(&multi).copied();
+        let mut values = match values {
+            Ok(values) => values,
+            Err(e) => {
+                all.filter(|i| wanted(*i))
+                    .for_each(|i| batch.answer(i, Err(e.clone())));
+                continue;
+            }
+        };
+        let wait = if waited { values.pop() } else { None };
+        let skip = usize::from(script).min(values.len());
+        let mut values = values.split_off(skip);
+        let mset_sent = !multi.is_empty();
+        if values.len() != sent.len() + usize::from(mset_sent) {
+            let e = ctx.backend_error("pipeline answered a different number of commands", None);
+            all.filter(|i| wanted(*i))
+                .for_each(|i| batch.answer(i, Err(e.clone())));
+            continue;
+        }
+        let unconfirmed = wait.and_then(|w| client.wait_error(ctx, &w));
+        let answer = |batch: &mut PutBatch, v: &Value, i: usize| {
+            if !wanted(i) {
+                return;
+            }
+            let result = match v {
+                Value::ServerError(e) => {
+                    let p = batch.get(i);
+                    Err(map_error(
+                        e.clone().into(),
+                        ctx.dataset(p.dataset).key(p.key),
+                    ))
+                }
+                _ => match &unconfirmed {
+                    Some(e) => Err(e.clone()),
+                    None => Ok(()),
+                },
+            };
+            batch.answer(i, result);
+        };
+        // One reply for the whole `MSET`: an error (it writes all or nothing) answers each of
+        // its puts.
+        let mset_reply = if mset_sent { values.pop() } else { None };
+        for (i, v) in sent.into_iter().zip(&values) {
+            answer(batch, v, i);
+        }
+        if let Some(v) = mset_reply {
+            for i in multi {
+                answer(batch, &v, i);
+            }
+        }
+    }
 }
 
 /// The TTL Redis expires `t`'s keys with, if it has one short enough to set.
