@@ -75,49 +75,50 @@ pub(crate) async fn create(
     created
 }
 
-/// Times a drop checks that the collection is gone (and drops it again if not).
-const DROP_ATTEMPTS: u32 = 3;
+/// Times a drop checks that the dataset is gone (and drops it again if not).
+const DROP_ATTEMPTS: u32 = 5;
 
 /// Drops `dataset`: its metadata first (so a concurrent put already sees `DatasetNotFound`),
-/// then its collection, then checks that the collection is no longer listed and drops it again
-/// if it is. A collection without metadata still reads as a (JVM-made) dataset, so one left
-/// behind would bring the dropped dataset back: an upsert from a client that resolved the
-/// dataset just before the drop re-creates the collection, and SecantusDB under load was seen
-/// to still list a collection after acknowledging its drop (3-14 of 60-80 drops). Dropping a
-/// missing dataset is not an error; a collection still listed after [`DROP_ATTEMPTS`] drops is.
+/// then its collection, then checks with the lookup every read makes that the dataset is gone,
+/// and drops both again if it is not. A collection without metadata still reads as a
+/// (JVM-made) dataset, so one left behind would bring the dropped dataset back: an upsert from
+/// a client that resolved the dataset just before the drop re-creates the collection, and
+/// SecantusDB under load was seen to still list a collection after acknowledging its drop
+/// (3-14 of 60-80 drops). Dropping a missing dataset is not an error; a dataset still found
+/// after [`DROP_ATTEMPTS`] drops is.
 pub(crate) async fn drop_dataset(client: &Client, dataset: &str) -> Result<(), KvError> {
     validate::dataset_name(dataset)?;
     let dropped = client
         .timed("drop", dataset, async {
-            client
-                .meta
-                .delete_one(doc! { "_id": dataset })
-                .await
-                .map_err(|e| client.err(e, "drop", dataset))?;
-            client.forget(dataset);
             for attempt in 1..=DROP_ATTEMPTS {
+                client
+                    .meta
+                    .delete_one(doc! { "_id": dataset })
+                    .await
+                    .map_err(|e| client.err(e, "drop", dataset))?;
+                client.forget(dataset);
                 match client.db.collection::<Document>(dataset).drop().await {
                     Err(e) if code(&e) != Some(NAMESPACE_NOT_FOUND) => {
                         return Err(client.err(e, "drop", dataset));
                     }
                     _ => {}
                 }
-                let listed = client
-                    .db
-                    .list_collection_names()
-                    .filter(doc! { "name": dataset })
-                    .await
-                    .map_err(|e| client.err(e, "listing collections after drop", dataset))?;
-                if listed.is_empty() {
+                // Checked with the lookup every read makes (the metadata, then the collection
+                // list), so a read after the drop finds the dataset gone. SecantusDB under load
+                // has shown the dropped dataset to a read after the drop was acknowledged, and
+                // after a check of the collection list alone had found it gone (`chronon check`
+                // in CI: "get after drop: expected DatasetNotFound, got Ok(None)").
+                let found = client.read_props(&[dataset]).await?;
+                if !found.contains_key(dataset) {
                     return Ok(());
                 }
-                tracing::warn!(dataset, attempt, "collection still listed after its drop");
+                tracing::warn!(dataset, attempt, "dataset still found after its drop");
                 tokio::time::sleep(std::time::Duration::from_millis(50 * u64::from(attempt))).await;
             }
             Err(client.ctx("drop").dataset(dataset).backend_error(
                 format!(
-                    "the server acknowledged {DROP_ATTEMPTS} drops of the collection but still \
-                     lists it"
+                    "the server acknowledged {DROP_ATTEMPTS} drops of the dataset but still \
+                     shows it (its metadata or its collection)"
                 ),
                 None,
             ))
