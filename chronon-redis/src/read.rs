@@ -73,12 +73,12 @@ async fn get_into(client: &Client, batch: &mut GetBatch) {
         answer(client, batch, replies, None);
         return;
     }
-    let groups = batch.pending_by_dataset();
     let guesses = client.last_seen(&datasets);
     let guessed: Vec<usize> = groups
         .iter()
-        .filter(|(ds, _)| guesses.contains_key(*ds))
-        .flat_map(|(_, idxs)| idxs.iter().copied())
+        .zip(&datasets)
+        .filter(|(_, ds)| guesses.contains_key(*ds))
+        .flat_map(|(idxs, _)| idxs.iter().copied())
         .collect();
     let guess_targets = client.targets(&guesses);
     let tickets = client.tickets();
@@ -89,12 +89,23 @@ async fn get_into(client: &Client, batch: &mut GetBatch) {
         Ok(f) => f,
         Err(e) => return batch.fail_pending(&e),
     };
-    let mut confirmed = Vec::new();
+    // Which requests the registry confirmed were read from the live generation, by index
+    // (each group's indexes ascend, so its last is its largest).
+    let len = groups
+        .iter()
+        .filter_map(|g| g.last())
+        .max()
+        .map_or(0, |m| m + 1);
+    let mut confirmed = vec![false; len];
     let mut redo = Vec::new();
     let mut fresh_entries = HashMap::new();
-    for (ds, idxs) in &groups {
+    for (idxs, ds) in groups.iter().zip(&datasets) {
         match fresh.get(ds) {
-            Some(Ok(entry)) if guesses.get(ds) == Some(entry) => confirmed.push(ds.clone()),
+            Some(Ok(entry)) if guesses.get(ds) == Some(entry) => {
+                for &i in idxs {
+                    confirmed[i] = true;
+                }
+            }
             Some(Ok(entry)) => {
                 fresh_entries.insert(ds.clone(), entry.clone());
                 redo.extend(idxs.iter().copied());
@@ -187,22 +198,20 @@ async fn read<'t>(
         .await
 }
 
-/// Parses `replies` into `batch`; with `only`, just the requests of those datasets (the others
-/// stay as they are).
+/// Parses `replies` into `batch`; with `only`, just the requests marked there (the others stay
+/// as they are).
 fn answer(
     client: &Client,
     batch: &mut GetBatch,
     replies: Vec<ChunkReply<'_>>,
-    only: Option<&[String]>,
+    only: Option<&[bool]>,
 ) {
     let ctx = client.ctx("multi_get");
     let now = now_millis();
-    let wanted = |batch: &GetBatch, i: usize| {
-        only.is_none_or(|only| only.contains(&batch.requests()[i].dataset))
-    };
+    let wanted = |i: usize| only.is_none_or(|only| only.get(i).copied().unwrap_or(false));
     let fail = |batch: &mut GetBatch, idxs: Vec<(usize, &Target)>, e: &KvError| {
         for (i, _) in idxs {
-            if wanted(batch, i) {
+            if wanted(i) {
                 batch.answer(i, Err(e.clone()));
             }
         }
@@ -232,7 +241,7 @@ fn answer(
         // another shape fails them all.
         let mget = if multi.is_empty() { None } else { values.pop() };
         for ((i, t), v) in sent.into_iter().zip(values) {
-            if wanted(batch, i) {
+            if wanted(i) {
                 batch.answer_with(i, |req| parse_read(ctx, t, req, v, now));
             }
         }
@@ -240,7 +249,7 @@ fn answer(
             None => {}
             Some(Value::Array(items)) if items.len() == multi.len() => {
                 for ((i, t), v) in multi.into_iter().zip(items) {
-                    if wanted(batch, i) {
+                    if wanted(i) {
                         batch.answer_with(i, |req| parse_read(ctx, t, req, v, now));
                     }
                 }

@@ -141,8 +141,9 @@ struct ChunkReply {
     sent: Vec<usize>,
     /// Puts written by the chunk's `MSET` (after the per-key commands).
     multi: Vec<usize>,
-    /// Whether the pipeline starts with `SCRIPT LOAD` and ends with `WAIT`.
+    /// Whether the pipeline starts with `SCRIPT LOAD` (after the registry read).
     script: bool,
+    /// Whether the pipeline ends with `WAIT`.
     waited: bool,
     /// The pipeline's replies after the registry's.
     values: Result<Vec<Value>, KvError>,
